@@ -1,0 +1,1 @@
+"""Input side: image and event readers, datasets, binning."""

@@ -1,0 +1,52 @@
+"""Datasets known to ``edgesnn train``: how to open each split and which model preset fits it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgesnn.data.images import load_fashion_mnist, load_mnist
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    preset: str  # ModelConfig preset with the matching input shape and classes
+    open: Callable[..., Any]  # open(split, root) -> dataset; frame datasets also get T=...
+    augment: str = "none"  # training augmentation (edgesnn.data.augment)
+    classes: tuple[str, ...] = ()
+    frames: bool = False  # True: items are [T, C, H, W] frames and open() needs T
+
+
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+
+DATASETS: dict[str, DatasetSpec] = {
+    "fashion-mnist": DatasetSpec("fashion-mnist", "fashion-mnist", load_fashion_mnist, "hflip", FASHION_CLASSES),
+    "mnist": DatasetSpec("mnist", "mnist", load_mnist, "shift", tuple(str(i) for i in range(10))),
+}
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}") from None
+
+
+def open_dataset(
+    name: str, split: str, root: str | Path | None = None, limit: int | None = None, T: int | None = None
+) -> Any:
+    """Open one split. Static image datasets yield ``[C, H, W]`` items (repeated over T by the model);
+    frame datasets yield ``[T, C, H, W]`` and are binned with the given ``T``."""
+    spec = dataset_spec(name)
+    if spec.frames:
+        if T is None:
+            raise ValueError(f"dataset {name!r} is binned into frames: pass T")
+        ds = spec.open(split, root, T=T)
+    else:
+        ds = spec.open(split, root)
+    return ds.subset(limit) if limit is not None and hasattr(ds, "subset") else ds
