@@ -7,6 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgesnn.data.event_datasets import (
+    CIFAR10_CLASSES,
+    GESTURE_CLASSES,
+    open_cifar10_dvs,
+    open_dvs_gesture,
+    open_emulated_fashion_mnist,
+)
 from edgesnn.data.images import load_fashion_mnist, load_mnist
 
 
@@ -27,6 +34,21 @@ FASHION_CLASSES = (
 DATASETS: dict[str, DatasetSpec] = {
     "fashion-mnist": DatasetSpec("fashion-mnist", "fashion-mnist", load_fashion_mnist, "hflip", FASHION_CLASSES),
     "mnist": DatasetSpec("mnist", "mnist", load_mnist, "shift", tuple(str(i) for i in range(10))),
+    # event-camera datasets: items are [T, 2, H, W] frames binned by edgesnn.data.binning
+    "emulated-fashion-mnist": DatasetSpec(
+        "emulated-fashion-mnist",
+        "emulated-fashion-mnist",
+        open_emulated_fashion_mnist,
+        "none",
+        FASHION_CLASSES,
+        frames=True,
+    ),
+    "dvs-gesture": DatasetSpec(
+        "dvs-gesture", "dvs-gesture", open_dvs_gesture, "none", GESTURE_CLASSES, frames=True
+    ),
+    "cifar10-dvs": DatasetSpec(
+        "cifar10-dvs", "cifar10-dvs", open_cifar10_dvs, "none", CIFAR10_CLASSES, frames=True
+    ),
 }
 
 

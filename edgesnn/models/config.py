@@ -145,6 +145,10 @@ def _image_preset(name: str) -> ModelConfig:
 PRESETS: dict[str, ModelConfig] = {
     "mnist": _image_preset("mnist"),
     "fashion-mnist": _image_preset("fashion-mnist"),
+    # EMULATED event streams of Fashion-MNIST (edgesnn.data.emulator): 2 polarity channels, 34x34 canvas
+    "emulated-fashion-mnist": ModelConfig(
+        name="emulated-fashion-mnist", in_channels=2, input_size=(34, 34), num_classes=10, T=16
+    ),
     "dvs-gesture": ModelConfig(
         name="dvs-gesture",
         in_channels=2,
