@@ -7,7 +7,7 @@ streaming (a live window is binned by the same code with ``T = 1``), so a device
   ``di = N // T``; frame i < T-1 holds events ``[i*di, (i+1)*di)`` (stream order), the **last frame also
   takes the remainder**: ``[(T-1)*di, N)``, i.e. ``di + N % T`` events. N < T: frames 0..T-2 are empty.
 - ``split_by="time"`` with ``window_us=w`` (causal, streaming): frame i holds ``t0 + i*w <= t < t0 + (i+1)*w``
-  with ``t0 = t_start`` (or the first event's time); events outside ``[t0, t0 + T*w)`` are dropped.
+  with ``t0 = t_start`` (or the first input event's time); events outside ``[t0, t0 + T*w)`` are dropped.
 - ``split_by="time"`` with ``window_us=None`` (SpikingJelly ``split_by='time'``): ``dt = (t_last - t0) // T``;
   frame i < T-1 holds ``[t0 + i*dt, t0 + (i+1)*dt)``; the last frame holds everything from ``t0 + (T-1)*dt``.
 - channels: ``polarity="split"`` gives C = 2 with channel = p (0 = OFF, 1 = ON, as SpikingJelly and tonic);
@@ -106,6 +106,8 @@ def bin_events(
     Pass a ``denoiser`` to carry denoise state across consecutive windows of one stream; without one a
     fresh filter is used (the right thing for a whole training sample)."""
     w_s, h_s = int(sensor_size[0]), int(sensor_size[1])
+    if t_start is None and len(events) and params.split_by == "time":
+        t_start = int(events["t"][0])  # the first *input* event, before denoising drops any
     if params.refractory_us or params.baf_us:
         if denoiser is None:
             denoiser = Denoiser((w_s, h_s), params.refractory_us, params.baf_us)
