@@ -17,23 +17,19 @@ NEVER = np.iinfo(np.int64).min // 4
 NEIGHBOURS = [(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dx, dy) != (0, 0)]
 
 
-def _latest_before(q_pix: np.ndarray, q_idx: np.ndarray, e_pix: np.ndarray, e_t: np.ndarray,
-                   state: np.ndarray) -> np.ndarray:  # fmt: skip
-    """For each query (pixel, stream index): the latest time of an input event at that pixel with a smaller
-    stream index, else ``state[pixel]`` (the last time seen in earlier chunks, or NEVER)."""
-    n_e = len(e_pix)
-    pix = np.concatenate((e_pix, q_pix))
-    key = np.concatenate((2 * np.arange(n_e, dtype=np.int64) + 1, 2 * q_idx))  # query i sorts before event i
-    o = np.lexsort((key, pix))
-    is_ev = o < n_e
-    last = np.maximum.accumulate(np.where(is_ev, np.arange(len(o)), -1))
+def _latest_before(pix: np.ndarray, is_event: np.ndarray, t: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """Entries are given in stream order (a query placed before the event it belongs to). For each entry:
+    the time of the latest earlier event entry at the same pixel, else ``state[pixel]``."""
+    key = pix.astype(np.uint16) if len(state) <= 1 << 16 else pix.astype(np.uint32)
+    o = np.argsort(key, kind="stable")  # by pixel, stream order kept inside a pixel (radix sort for uint16)
+    ev_sorted = is_event[o]
+    last = np.maximum.accumulate(np.where(ev_sorted, np.arange(len(o)), -1))
     sp = pix[o]
     lastc = np.maximum(last, 0)
     valid = (last >= 0) & (sp[lastc] == sp)
-    t_all = np.concatenate((e_t, np.zeros(len(q_pix), dtype=np.int64)))
-    val = np.where(valid, t_all[o][lastc], state[sp])
-    out = np.empty(len(q_pix), dtype=np.int64)
-    out[o[~is_ev] - n_e] = val[~is_ev]
+    val = np.where(valid, t[o][lastc], state[sp])
+    out = np.empty(len(o), dtype=np.int64)
+    out[o] = val
     return out
 
 
@@ -59,23 +55,29 @@ class Denoiser:
         if not self.active or len(events) == 0:
             return events
         w, h = self.sensor_size
+        n = len(events)
         x, y, t = events["x"].astype(np.int64), events["y"].astype(np.int64), events["t"].astype(np.int64)
         pix = y * w + x
-        keep = np.ones(len(events), dtype=bool)
-        idx = np.arange(len(events), dtype=np.int64)
+        trash = w * h  # queries for neighbours outside the sensor go to a pixel that never fires
+        offsets = ([(0, 0)] if self.refractory_us else []) + (NEIGHBOURS if self.baf_us else [])
+        q = len(offsets)
+        # per event: its queries, then the event itself, so stream order is the array order
+        table = np.empty((n, q + 1), dtype=np.int64)
+        for j, (dx, dy) in enumerate(offsets):
+            inside = (x + dx >= 0) & (x + dx < w) & (y + dy >= 0) & (y + dy < h)
+            table[:, j] = np.where(inside, pix + dy * w + dx, trash)
+        table[:, q] = pix
+        is_event = np.zeros((n, q + 1), dtype=bool)
+        is_event[:, q] = True
+        times = np.broadcast_to(t[:, None], (n, q + 1))
+        state = np.append(self.last, NEVER)
+        prev = _latest_before(table.ravel(), is_event.ravel(), times.ravel(), state).reshape(n, q + 1)
+        keep = np.ones(n, dtype=bool)
+        j0 = 0
         if self.refractory_us:
-            prev = _latest_before(pix, idx, pix, t, self.last)
-            keep &= (t - prev) >= self.refractory_us
+            keep &= (t - prev[:, 0]) >= self.refractory_us
+            j0 = 1
         if self.baf_us:
-            qp, qi = [], []
-            for dx, dy in NEIGHBOURS:
-                inside = (x + dx >= 0) & (x + dx < w) & (y + dy >= 0) & (y + dy < h)
-                qp.append(pix[inside] + dy * w + dx)
-                qi.append(idx[inside])
-            q_idx = np.concatenate(qi)
-            prev = _latest_before(np.concatenate(qp), q_idx, pix, t, self.last)
-            supported = np.zeros(len(events), dtype=bool)
-            supported[q_idx[(t[q_idx] - prev) <= self.baf_us]] = True
-            keep &= supported
+            keep &= ((t[:, None] - prev[:, j0:q]) <= self.baf_us).any(axis=1)
         np.maximum.at(self.last, pix, t)
         return events[keep]
