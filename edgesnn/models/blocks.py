@@ -10,7 +10,6 @@ from torch import nn
 
 from edgesnn.models.layers import ConvBN, ConvUnit, PreActUnit
 from edgesnn.models.residual import Connect, connect
-from edgesnn.neurons.lif import LIF
 
 
 class SEWBlock(nn.Module):

@@ -93,7 +93,7 @@ class ModelConfig:
     # --- derived sizes -------------------------------------------------------------------------
     def channels(self, c: int) -> int:
         """Channel count of a full-width layer with ``c`` channels, scaled by ``width``."""
-        return max(1, int(round(c * self.width)))
+        return max(1, round(c * self.width))
 
     @property
     def has_ma(self) -> bool:

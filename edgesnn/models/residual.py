@@ -8,12 +8,12 @@ SEW-ADD block is not spike-driven. Each branch is computed once by the caller an
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 
 import torch
 
 
-class Connect(str, Enum):
+class Connect(StrEnum):
     ADD = "ADD"
     AND = "AND"
     IAND = "IAND"

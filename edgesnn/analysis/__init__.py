@@ -1,0 +1,1 @@
+"""Measurement: firing rates, natural pruning, operation counts and energy."""
