@@ -46,6 +46,15 @@ class LayerStats:
     def dead(self) -> bool:
         return self.elements > 0 and self.spikes == 0.0
 
+    @property
+    def spikes_per_sample(self) -> float:
+        return self.spikes / self.samples if self.samples else 0.0
+
+    @property
+    def spikes_per_neuron(self) -> float:
+        """Spikes of one neuron over one whole sample (all T steps), averaged over neurons and samples."""
+        return self.spikes / (self.neurons * self.samples) if self.neurons and self.samples else 0.0
+
 
 @dataclass
 class FiringMonitor:
