@@ -23,7 +23,9 @@ def _table(head: list[str], rows: list[list[str]], align: str) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if a == "<" else c.rjust(w) for c, w, a in zip(cells, widths, align))
+        return "  ".join(
+            c.ljust(w) if a == "<" else c.rjust(w) for c, w, a in zip(cells, widths, align, strict=True)
+        )
 
     out = [line(head), "-" * len(line(head))]
     return out + [line(r) for r in rows]
@@ -46,9 +48,8 @@ def firing_section(a: Analysis) -> list[str]:
             ]
         )
     head = ["layer", "role", "neurons", "rate", "spikes/sample", "spikes/neuron", "note"]
-    return [f"firing ({a.samples} samples, eval mode; rate = spikes per neuron per step):"] + _table(
-        head, rows, "<<>>>><"
-    )
+    title = f"firing ({a.samples} samples, eval mode; rate = spikes per neuron per step):"
+    return [title, *_table(head, rows, "<<>>>><")]
 
 
 def pruning_section(a: Analysis) -> list[str]:
@@ -94,7 +95,7 @@ def ops_section(ops: OpsReport, title: str) -> list[str]:
         for r in ops.rows
     ]
     head = ["layer", "op", "input", "FLOPs", "in rate", "MACs", "ACs (SOPs)"]
-    lines = [title] + _table(head, rows, "<<<>>>>")
+    lines = [title, *_table(head, rows, "<<<>>>>")]
     lines.append(
         f"total per sample: {_si(ops.macs)} MACs, {_si(ops.acs)} ACs, energy {_energy(ops.energy_pj)} "
         f"(E_MAC {ops.energy_model.e_mac_pj} pJ, E_AC {ops.energy_model.e_ac_pj} pJ, Eq. 11)"

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from types import ModuleType
 
 from edgesnn import __version__
-from edgesnn.cli import demo_cmd, models_cmd, train_cmd
+from edgesnn.cli import analyze_cmd, demo_cmd, models_cmd, train_cmd
 from edgesnn.cli.errors import CliError, as_cli_error
 
 COMMANDS: dict[str, ModuleType] = {
     "train": train_cmd,
     "models": models_cmd,
     "demo": demo_cmd,
+    "analyze": analyze_cmd,
 }
 
 
