@@ -34,6 +34,9 @@ def _layer_bars(mon: FiringMonitor, values: list[float], ylabel: str, title: str
     fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(stats) + 2), 4.5))
     ax.bar(range(len(stats)), values, color=[ROLE_COLORS[s.role] for s in stats])
     ax.set_xticks(range(len(stats)), [s.name for s in stats], rotation=90, fontsize=7)
+    ax.set_ylim(
+        bottom=0, top=max([*values, 0.0]) * 1.05 or 1.0
+    )  # silent layers: an empty, not negative, axis
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     from matplotlib.patches import Patch
