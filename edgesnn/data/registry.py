@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,8 @@ def open_dataset(
     if spec.frames:
         if T is None:
             raise ValueError(f"dataset {name!r} is binned into frames: pass T")
-        ds = spec.open(split, root, T=T)
+        kwargs = {"limit": limit} if "limit" in inspect.signature(spec.open).parameters else {}
+        ds = spec.open(split, root, T=T, **kwargs)  # limit first: only binned what is used
     else:
         ds = spec.open(split, root)
     return ds.subset(limit) if limit is not None and hasattr(ds, "subset") else ds

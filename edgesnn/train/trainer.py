@@ -68,14 +68,23 @@ def _loss(name: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, y)
 
 
+def model_input(x: torch.Tensor) -> torch.Tensor:
+    """Batches of frame items ``[B, T, C, H, W]`` become the model's time-major ``[T, B, C, H, W]``;
+    static images ``[B, C, H, W]`` pass unchanged (the model repeats them over T)."""
+    return x.transpose(0, 1) if x.dim() == 5 else x
+
+
 def _batches(ds: Any, idx: torch.Tensor, batch_size: int):
+    """Raw (x, labels) batches over ``idx``; pass x through ``model_input`` before the model."""
     for i in range(0, len(idx), batch_size):
         part = idx[i : i + batch_size]
         if hasattr(ds, "get_batch"):
-            yield ds.get_batch(part)
+            x, y = ds.get_batch(part)
         else:
             items = [ds[int(j)] for j in part]
-            yield torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
+            x = torch.stack([torch.as_tensor(x) for x, _ in items])
+            y = torch.tensor([int(y) for _, y in items])
+        yield x, y
 
 
 @torch.no_grad()
@@ -87,7 +96,7 @@ def evaluate(model: nn.Module, ds: Any, batch_size: int, loss: str, info: DistIn
     idx = torch.arange(len(ds))[info.rank :: info.world]
     correct = total = loss_sum = 0.0
     for x, y in _batches(ds, idx, batch_size):
-        out = model(x)
+        out = model(model_input(x))
         correct += float((out.argmax(1) == y).sum())
         total += len(y)
         loss_sum += float(_loss(loss, out, y)) * len(y)
@@ -101,7 +110,7 @@ def firing_entry(model: SpikingResNet, calib: Any, epoch: int, step: int, batch_
     statistics yet, so that measurement uses batch statistics on a copy (what the first training step
     sees); later ones use eval mode (what inference and the exporter see)."""
     idx = torch.arange(len(calib))
-    batches = (x for x, _ in _batches(calib, idx, batch_size))
+    batches = (model_input(x) for x, _ in _batches(calib, idx, batch_size))
     mode = "train-bn" if epoch == 0 else "eval"
     mon = (
         measure_firing(copy.deepcopy(model), batches, train_mode=True)
@@ -242,7 +251,7 @@ class Trainer:
             t0, loss_sum, seen = time.time(), 0.0, 0
             bar = tqdm(total=steps_per_epoch, desc=f"epoch {e + 1}/{cfg.epochs}", disable=quiet, leave=False)
             for i, (x, y) in enumerate(_batches(self.train_ds, perm, per_rank), 1):
-                x = self.augment(x, gen)
+                x = model_input(self.augment(x, gen))  # augment per sample, before time-major
                 loss = _loss(cfg.loss, self.net(x), y)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -32,7 +32,7 @@ RECIPE = TrainConfig(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=RECIPE.out_dir, help="working directory for checkpoints and the log")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="1: more threads spin-wait on a busy 2-core box")
     args = ap.parse_args()
     cfg = RECIPE
     cfg.out_dir, cfg.threads = args.out, args.threads
