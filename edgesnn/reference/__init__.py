@@ -1,0 +1,32 @@
+"""Golden integer reference for `.esnn` models (export/FORMAT.md): loader, writer and interpreter.
+
+numpy only; it never imports torch or the exporter.
+"""
+
+from edgesnn.reference.blob import load, parse
+from edgesnn.reference.errors import BlobError
+from edgesnn.reference.layout import AttnDim, AttnKind, BufferKind, LogicMode, Opcode
+from edgesnn.reference.model import Attn, Buffer, Conv, Lif, Logic, MaxPool, Model, Op, Readout
+from edgesnn.reference.writer import save, to_bytes
+
+__all__ = [
+    "Attn",
+    "AttnDim",
+    "AttnKind",
+    "BlobError",
+    "Buffer",
+    "BufferKind",
+    "Conv",
+    "Lif",
+    "Logic",
+    "LogicMode",
+    "MaxPool",
+    "Model",
+    "Op",
+    "Opcode",
+    "Readout",
+    "load",
+    "parse",
+    "save",
+    "to_bytes",
+]
