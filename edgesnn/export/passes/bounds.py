@@ -1,0 +1,109 @@
+"""Accumulator bounds: worst-case ranges over every possible input prove that every CONV accumulator, LIF
+membrane and READOUT logit fits int32 and every ATTN score and product stays below 2^62 (FORMAT.md
+section 3), or fail naming the layer. Picks ``state_bits`` = 16 for neurons whose state provably fits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from edgesnn.export import ir
+from edgesnn.export.errors import ExportError
+
+INT32 = 2**31
+ATTN_LIMIT = 2**62
+
+
+def conv_range(op: ir.QConv, in_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per output channel (lowest, highest) accumulator over all inputs in [0, in_max]."""
+    w = op.weight.astype(np.int64).reshape(-1, op.weight.shape[-1])  # [cin*kh*kw, cout]
+    hi = op.bias.astype(np.int64) + in_max * np.clip(w, 0, None).sum(0)
+    lo = op.bias.astype(np.int64) + in_max * np.clip(w, None, 0).sum(0)
+    return lo, hi
+
+
+def pooled_size(dim: str, T: int, shape: tuple[int, int, int]) -> int:
+    """N of FORMAT.md ATTN: how many values the sum pools (T: C*H*W, C: T*H*W, S: T*C)."""
+    c, h, w = shape
+    return {"T": c * h * w, "C": T * h * w, "S": T * c}[dim]
+
+
+def score_bound(w1: np.ndarray, w2: np.ndarray | None, shift: int, n_pool: int, x_max: int) -> int:
+    """Largest |score| of an ATTN op whose input magnitude is at most ``x_max``."""
+    a1 = np.abs(w1.astype(object))
+    if w2 is None:  # S: sum map entries <= N*x, max map entries <= x, the max term times N
+        return int(a1[0].sum() * n_pool * x_max + n_pool * a1[1].sum() * x_max)
+
+    def z(v: int) -> int:
+        hidden = [(int(row.sum()) * v >> shift) + 1 for row in a1]
+        return int(
+            max(
+                int(np.abs(w2[i].astype(object)) @ np.array(hidden, dtype=object)) for i in range(w2.shape[0])
+            )
+        )
+
+    return z(n_pool * x_max) + n_pool * z(x_max)
+
+
+@dataclass(frozen=True)
+class LayerBound:
+    name: str
+    kind: str
+    bound: int  # worst-case magnitude of the accumulator / state / score
+    limit: int
+    state_bits: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "bound": self.bound, "limit": self.limit,
+                "bits": self.limit.bit_length(), "state_bits": self.state_bits}  # fmt: skip
+
+
+def _check(name: str, what: str, bound: int, limit: int) -> None:
+    if bound >= limit:
+        raise ExportError(
+            f"{name}: worst-case {what} {bound} does not fit (limit {limit}); lower the weight bits"
+        )
+
+
+def analyse_bounds(graph: ir.Graph) -> tuple[ir.Graph, list[LayerBound]]:
+    """Check every integer op of a quantized graph; returns it with LIF ``state_bits`` chosen."""
+    lo: dict[str, np.ndarray] = {}
+    hi: dict[str, np.ndarray] = {}
+    nodes, rows = [], []
+    for node in graph.nodes:
+        op, x = node.op, node.inputs[0]
+        kind = graph.tensors[x].kind
+        if isinstance(op, ir.QConv):
+            in_max = graph.input_scale_num if kind == "input" else 1
+            a_lo, a_hi = conv_range(op, in_max)
+            bound = int(max(np.abs(a_lo).max(), np.abs(a_hi).max()))
+            _check(node.name, "accumulator", bound, INT32)
+            lo[node.output], hi[node.output] = a_lo, a_hi
+            rows.append(LayerBound(node.name, "conv", bound, INT32))
+        elif isinstance(op, ir.QAttention):
+            x_max = int(max(np.abs(lo[x]).max(), np.abs(hi[x]).max()))
+            n_pool = pooled_size(op.dim, graph.T, graph.tensors[x].shape)
+            bound = max(score_bound(op.w1, op.w2, op.shift, n_pool, x_max), 32768 * x_max)
+            _check(node.name, "score or product", bound, ATTN_LIMIT)
+            lo[node.output] = np.zeros_like(lo[x])
+            hi[node.output] = np.clip(hi[x], 0, None)
+            rows.append(LayerBound(node.name, "attention", bound, ATTN_LIMIT))
+        elif isinstance(op, ir.QLif):
+            thr = op.thresholds.astype(np.int64)
+            u_bound = int(np.maximum(np.maximum(np.abs(lo[x]), np.abs(hi[x])), thr).max())
+            _check(node.name, "membrane", u_bound, INT32)
+            h_lo, h_hi = int(np.minimum(lo[x], 0).min()), int((thr - 1).max())
+            bits = 16 if h_lo >= -(2**15) and h_hi < 2**15 else 32
+            op = replace(op, state_bits=bits)
+            rows.append(LayerBound(node.name, "lif", u_bound, INT32, bits))
+        elif isinstance(op, ir.QReadout):
+            _, h, w = graph.tensors[x].shape
+            per_class = np.abs(op.weight.astype(np.int64)).sum(0) * graph.T * h * w
+            bound = int((np.abs(op.bias.astype(np.int64)) + per_class).max())
+            _check(node.name, "logit", bound, INT32)
+            rows.append(LayerBound(node.name, "readout", bound, INT32))
+        elif not isinstance(op, ir.MaxPool | ir.Logic):
+            raise ExportError(f"{node.name}: {type(op).__name__} is not quantized; run quantize first")
+        nodes.append(ir.Node(node.name, op, node.inputs, node.output))
+    return graph.with_nodes(nodes), rows
