@@ -1,0 +1,132 @@
+"""Device profiles ``devices/<name>.toml``: core, clock, flash and RAM budgets, runtime and transport.
+
+    [device]                      [memory]                 [transport]         [flash]
+    name = "stm32f411-nucleo"     flash_kib = 512          serial = "/dev/ttyACM0"   method = "openocd"
+    core = "cortex-m4"            ram_kib = 128            baud = 115200
+    clock_mhz = 100               reserved_ram_kib = 16    (optional)          (optional)
+    runtime = "c"                 reserved_flash_kib = 64
+
+``reserved_*`` is what the runtime itself needs (firmware code, stack, the MicroPython heap); the model
+gets the rest. Every error names the file and the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RUNTIMES = ("c", "micropython", "host")
+DEVICES_DIR = Path(__file__).resolve().parents[1] / "devices"
+
+
+class DeviceError(ValueError):
+    """A device profile that cannot be used; the message names the file and field."""
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    name: str
+    core: str
+    clock_mhz: float
+    runtime: str
+    flash_bytes: int
+    ram_bytes: int
+    reserved_flash_bytes: int = 0
+    reserved_ram_bytes: int = 0
+    serial: str | None = None
+    baud: int | None = None
+    flash_method: str | None = None
+
+    @property
+    def model_flash_bytes(self) -> int:
+        return self.flash_bytes - self.reserved_flash_bytes
+
+    @property
+    def model_ram_bytes(self) -> int:
+        return self.ram_bytes - self.reserved_ram_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__} | {
+            "model_flash_bytes": self.model_flash_bytes,
+            "model_ram_bytes": self.model_ram_bytes,
+        }
+
+
+def _field(
+    src: str, table: dict, section: str, key: str, kinds: tuple[type, ...], required: bool = True
+) -> Any:
+    where = f"{src}: [{section}] {key}"
+    if key not in table:
+        if required:
+            raise DeviceError(f"{where}: missing")
+        return None
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise DeviceError(f"{where}: expected {names}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _positive(src: str, section: str, key: str, value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise DeviceError(f"{src}: [{section}] {key}: must be > 0, got {value}")
+
+
+def parse_profile(data: dict[str, Any], src: str = "profile") -> DeviceProfile:
+    for section in ("device", "memory"):
+        if not isinstance(data.get(section), dict):
+            raise DeviceError(f"{src}: [{section}]: missing table")
+    dev, mem = data["device"], data["memory"]
+    transport, flash = data.get("transport", {}), data.get("flash", {})
+    name = _field(src, dev, "device", "name", (str,))
+    core = _field(src, dev, "device", "core", (str,))
+    clock = _field(src, dev, "device", "clock_mhz", (int, float))
+    runtime = _field(src, dev, "device", "runtime", (str,))
+    if runtime not in RUNTIMES:
+        raise DeviceError(f"{src}: [device] runtime: {runtime!r} is not one of {RUNTIMES}")
+    flash_kib = _field(src, mem, "memory", "flash_kib", (int,))
+    ram_kib = _field(src, mem, "memory", "ram_kib", (int,))
+    res_flash = _field(src, mem, "memory", "reserved_flash_kib", (int,), required=False) or 0
+    res_ram = _field(src, mem, "memory", "reserved_ram_kib", (int,), required=False) or 0
+    for key, value in (("clock_mhz", clock),):
+        _positive(src, "device", key, value)
+    for key, value in (("flash_kib", flash_kib), ("ram_kib", ram_kib)):
+        _positive(src, "memory", key, value)
+    if not 0 <= res_flash < flash_kib:
+        raise DeviceError(
+            f"{src}: [memory] reserved_flash_kib: must be in 0..{flash_kib - 1}, got {res_flash}"
+        )
+    if not 0 <= res_ram < ram_kib:
+        raise DeviceError(f"{src}: [memory] reserved_ram_kib: must be in 0..{ram_kib - 1}, got {res_ram}")
+    baud = _field(src, transport, "transport", "baud", (int,), required=False)
+    _positive(src, "transport", "baud", baud)
+    return DeviceProfile(
+        name=name,
+        core=core,
+        clock_mhz=float(clock),
+        runtime=runtime,
+        flash_bytes=flash_kib * 1024,
+        ram_bytes=ram_kib * 1024,
+        reserved_flash_bytes=res_flash * 1024,
+        reserved_ram_bytes=res_ram * 1024,
+        serial=_field(src, transport, "transport", "serial", (str,), required=False),
+        baud=baud,
+        flash_method=_field(src, flash, "flash", "method", (str,), required=False),
+    )
+
+
+def load_profile(name_or_path: str | Path) -> DeviceProfile:
+    """A profile by path, or by name from ``devices/`` (``stm32f411-nucleo``)."""
+    path = Path(name_or_path)
+    if not path.is_file():
+        path = DEVICES_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        known = sorted(p.stem for p in DEVICES_DIR.glob("*.toml"))
+        raise DeviceError(f"no device profile {name_or_path!r} (a .toml path or one of {known})")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise DeviceError(f"{path}: not valid TOML: {exc}") from None
+    return parse_profile(data, str(path))

@@ -1,0 +1,70 @@
+"""The whole export: prune -> capture -> fold BN -> quantize -> bounds -> blob -> memory plan and device
+fit -> float-vs-integer agreement and operation counts. Each stage reports through ``progress``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from edgesnn.analysis.ops import OpsReport, count_ops
+from edgesnn.devices import DeviceProfile
+from edgesnn.export import ir
+from edgesnn.export.agreement import Agreement, measure_agreement
+from edgesnn.export.capture import capture
+from edgesnn.export.emit import to_blob
+from edgesnn.export.passes.bounds import LayerBound, analyse_bounds
+from edgesnn.export.passes.fold_bn import fold_batchnorm
+from edgesnn.export.passes.memory import MemoryPlan, check_fit, plan_memory
+from edgesnn.export.passes.prune import PruneResult, drop_dead_shortcuts
+from edgesnn.export.passes.quantize import quantize
+
+Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    model_label: str
+    graph: ir.Graph  # quantized, bounds checked
+    blob: bytes
+    weight_bits: int
+    prune: PruneResult | None
+    bounds: tuple[LayerBound, ...]
+    plan: MemoryPlan
+    device: DeviceProfile
+    agreement: Agreement
+    ops: OpsReport
+
+
+def export_model(
+    model: nn.Module,
+    calib: Batches,
+    device: DeviceProfile,
+    weight_bits: int = 8,
+    prune: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> ExportResult:
+    say = progress or (lambda stage: None)
+    model = model.eval()
+    inputs = [x for x, _ in calib]
+    pruned = None
+    if prune:
+        say("pruning dead shortcuts (verified on the calibration data)")
+        model, pruned = drop_dead_shortcuts(model, inputs)
+    say("capturing the graph")
+    static = inputs[0].dim() == 4 if inputs else True
+    graph = capture(model, static_input=static)
+    say(f"folding BatchNorm, quantizing to int{weight_bits}")
+    graph, bounds = analyse_bounds(quantize(fold_batchnorm(graph), weight_bits))
+    say("writing the blob")
+    blob = to_blob(graph)
+    plan = plan_memory(graph, len(blob))
+    check_fit(plan, device)
+    say("comparing the float and integer models on the calibration data")
+    agreement = measure_agreement(model, blob, calib, graph.input_scale_num)
+    say("counting operations")
+    ops = count_ops(model, inputs)
+    label = getattr(getattr(model, "config", None), "label", type(model).__name__)
+    return ExportResult(label, graph, blob, weight_bits, pruned, tuple(bounds), plan, device, agreement, ops)

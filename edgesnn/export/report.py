@@ -1,0 +1,115 @@
+"""The export report as JSON and markdown, deterministic (no timestamps, sorted keys)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from edgesnn import __version__
+from edgesnn.export import ir
+from edgesnn.export.pipeline import ExportResult
+
+
+def _params(op: ir.Op) -> int:
+    arrays = [getattr(op, f, None) for f in ("weight", "bias", "w1", "w2")]
+    return int(sum(a.size for a in arrays if isinstance(a, np.ndarray)))
+
+
+def _bits(op: ir.Op) -> str:
+    if isinstance(op, ir.QConv | ir.QReadout):
+        return f"w{op.bits}"
+    if isinstance(op, ir.QLif):
+        return f"state{op.state_bits}"
+    if isinstance(op, ir.QAttention):
+        return "w8/score64"
+    return "1"
+
+
+def layer_rows(res: ExportResult) -> list[dict[str, Any]]:
+    mem = {m.name: m for m in res.plan.layers}
+    rows = []
+    for node in res.graph.nodes:
+        shape = res.graph.tensors[node.output].shape if node.output else None
+        m = mem[node.name]
+        rows.append({
+            "name": node.name, "op": node.kind.removeprefix("q"), "shape": list(shape) if shape else None,
+            "bits": _bits(node.op), "params": _params(node.op), "output_bytes": m.output_bytes,
+            "state_bytes": m.state_bytes, "live_bytes": m.live_bytes,
+        })  # fmt: skip
+    return rows
+
+
+def to_dict(res: ExportResult, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "edgesnn_version": __version__,
+        "format": "esnn 1.0",
+        "model": res.model_label,
+        "T": res.graph.T,
+        "static_input": res.graph.static_input,
+        "weight_bits": res.weight_bits,
+        "schedule": res.plan.schedule,
+        "pruning": res.prune.to_dict() if res.prune else None,
+        "passes": list(res.graph.notes),
+        "layers": layer_rows(res),
+        "params": sum(r["params"] for r in layer_rows(res)),
+        "bounds": [b.to_dict() for b in res.bounds],
+        "memory": res.plan.to_dict(),
+        "device": res.device.to_dict(),
+        "ops": {
+            "samples": res.ops.samples,
+            "macs": res.ops.macs,
+            "sops": res.ops.acs,
+            "energy_pj": res.ops.energy_pj,
+        },
+        "agreement": res.agreement.to_dict(),
+        **(extra or {}),
+    }
+
+
+def to_json(res: ExportResult, extra: dict[str, Any] | None = None) -> str:
+    return json.dumps(to_dict(res, extra), indent=2, sort_keys=True) + "\n"
+
+
+def to_markdown(res: ExportResult, extra: dict[str, Any] | None = None) -> str:
+    d = to_dict(res, extra)
+    a, mem, dev = d["agreement"], d["memory"], res.device
+    lines = [
+        f"# Export report: {d['model']}",
+        "",
+        f"- format .esnn 1.0, edgesnn {__version__}; T = {d['T']}, "
+        f"{'static input (first conv once)' if d['static_input'] else 'frame input'}",
+        f"- weights int{d['weight_bits']}; schedule **{d['schedule']}**",
+        f"- pruned shortcuts: {_pruning_line(d['pruning'])}",
+        f"- params {d['params']}; flash {mem['flash_bytes']} B of {dev.model_flash_bytes} B; "
+        f"peak RAM {mem['peak_ram_bytes']} B of {dev.model_ram_bytes} B ({dev.name})",
+        f"- per sample: {d['ops']['macs']:.0f} MACs, {d['ops']['sops']:.0f} SOPs, "
+        f"{d['ops']['energy_pj'] / 1e6:.3f} uJ (Eq. 11, 45 nm)",
+        f"- float vs integer on {a['samples']} calibration samples: top-1 agreement "
+        f"{100 * a['agreement']:.2f} %, accuracy float {100 * a['float_accuracy']:.2f} % / integer "
+        f"{100 * a['int_accuracy']:.2f} % (drop {a['accuracy_drop_pp']:+.2f} pp)",
+        "",
+        "| layer | op | shape | bits | params | out B | state B | live B |",
+        "|---|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in d["layers"]:
+        shape = "x".join(map(str, r["shape"])) if r["shape"] else "-"
+        lines.append(
+            f"| {r['name']} | {r['op']} | {shape} | {r['bits']} | {r['params']} | {r['output_bytes']} | "
+            f"{r['state_bytes']} | {r['live_bytes']} |"
+        )
+    lines += ["", "| bound | kind | worst case | limit |", "|---|---|---:|---:|"]
+    lines += [
+        f"| {b['name']} | {b['kind']} | {b['bound']} | 2^{b['limit'].bit_length() - 1} |" for b in d["bounds"]
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _pruning_line(p: dict[str, Any] | None) -> str:
+    if p is None:
+        return "pruning not requested"
+    kept = f"; kept (alive, OR node): {', '.join(p['kept'])}" if p["kept"] else ""
+    removed = ", ".join(p["removed"]) or "none"
+    check = " (verified identical)" if p["check"] and p["check"]["identical"] else ""
+    return f"{p['label']}: {removed}{check}{kept}"
