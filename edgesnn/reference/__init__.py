@@ -5,6 +5,7 @@ numpy only; it never imports torch or the exporter.
 
 from edgesnn.reference.blob import load, parse
 from edgesnn.reference.errors import BlobError
+from edgesnn.reference.interpreter import BatchResult, Result, run, run_batch
 from edgesnn.reference.layout import AttnDim, AttnKind, BufferKind, LogicMode, Opcode
 from edgesnn.reference.model import Attn, Buffer, Conv, Lif, Logic, MaxPool, Model, Op, Readout
 from edgesnn.reference.writer import save, to_bytes
@@ -13,6 +14,7 @@ __all__ = [
     "Attn",
     "AttnDim",
     "AttnKind",
+    "BatchResult",
     "BlobError",
     "Buffer",
     "BufferKind",
@@ -25,8 +27,11 @@ __all__ = [
     "Op",
     "Opcode",
     "Readout",
+    "Result",
     "load",
     "parse",
+    "run",
+    "run_batch",
     "save",
     "to_bytes",
 ]

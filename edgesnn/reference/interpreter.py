@@ -1,0 +1,154 @@
+"""Run a validated `.esnn` model on u8 input with the exact integer semantics (FORMAT.md section 2).
+
+Execution is layer-major (every step of op 1, then op 2, ...), which is correct for every model, and
+batched over samples. `run` takes one sample; `run_batch` many at once (much faster per sample).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgesnn.reference import kernels
+from edgesnn.reference.blob import load
+from edgesnn.reference.model import Attn, Conv, Lif, Logic, MaxPool, Model, Readout
+from edgesnn.reference.writer import to_bytes
+
+ModelSource = Model | bytes | bytearray | memoryview | str | Path
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """One sample's outputs.
+
+    `spike_counts[i]` and `final_state[i]` belong to the i-th LIF op in file order; `final_state[i]` is
+    int32 [C, H, W]. With `trace=True`, `traces[k]` is op k's output for every step, `[T, C, H, W]`
+    (uint8 spikes, int32/int64 currents); for READOUT the running logits after each step, `[T, classes]`.
+    """
+
+    logits: np.ndarray
+    predicted: int
+    spike_counts: np.ndarray
+    final_state: tuple[np.ndarray, ...]
+    traces: tuple[np.ndarray, ...] | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class BatchResult:
+    """Outputs of N samples: logits int32 [N, classes], predicted [N], spike_counts int64 [N, num_lif],
+    final_state per LIF op int32 [N, C, H, W], traces per op `[N, T, ...]` when asked."""
+
+    logits: np.ndarray
+    predicted: np.ndarray
+    spike_counts: np.ndarray
+    final_state: tuple[np.ndarray, ...]
+    traces: tuple[np.ndarray, ...] | None = None
+
+    def sample(self, i: int) -> Result:
+        return Result(
+            logits=self.logits[i],
+            predicted=int(self.predicted[i]),
+            spike_counts=self.spike_counts[i],
+            final_state=tuple(s[i] for s in self.final_state),
+            traces=None if self.traces is None else tuple(tr[i] for tr in self.traces),
+        )
+
+
+def as_model(source: ModelSource) -> Model:
+    """A validated model: blobs and paths go through the loader, `Model` objects through the writer."""
+    if isinstance(source, Model):
+        return load(to_bytes(source))
+    return load(source)
+
+
+def _input(model: Model, x: np.ndarray, batched: bool) -> np.ndarray:
+    """Check the input and return it as uint8 [N, T, C, H, W] (a broadcast view for STATIC_INPUT)."""
+    arr = np.asarray(x)
+    shape = model.input.shape
+    frames = 1 if model.static_input else model.T
+    if not batched:
+        arr = arr[None]
+    if arr.ndim == 4 and frames == 1:
+        arr = arr[:, None]
+    want = (
+        f"[N, {frames}, {', '.join(map(str, shape))}]"
+        if batched
+        else f"[{frames}, {', '.join(map(str, shape))}]"
+    )
+    if arr.ndim != 5 or arr.shape[2:] != shape or arr.shape[1] not in (frames, model.T):
+        raise ValueError(f"input: shape {np.asarray(x).shape}, expected {want}")
+    if arr.dtype != np.uint8:
+        if arr.dtype.kind not in "iu" or (arr.size and (arr.min() < 0 or arr.max() > 255)):
+            raise ValueError(f"input: expected u8 values, got dtype {arr.dtype}")
+        arr = arr.astype(np.uint8)
+    if arr.shape[1] != model.T:
+        arr = np.broadcast_to(arr, (arr.shape[0], model.T, *shape))
+    return arr
+
+
+def _last_use(model: Model) -> dict[int, int]:
+    last: dict[int, int] = {}
+    for k, op in enumerate(model.ops):
+        last[op.in0] = k
+        if isinstance(op, Logic):
+            last[op.in1] = k
+    return last
+
+
+def run_batch(model: ModelSource, inputs: np.ndarray, trace: bool = False) -> BatchResult:
+    """Run N samples `inputs` u8 [N, T, C, H, W] (or [N, 1, C, H, W] / [N, C, H, W] with STATIC_INPUT)."""
+    m = as_model(model)
+    return _execute(m, _input(m, inputs, batched=True), trace)
+
+
+def _execute(m: Model, x0: np.ndarray, trace: bool) -> BatchResult:
+    bufs: dict[int, np.ndarray] = {0: x0.transpose(0, 1, 3, 4, 2)}  # channels-last inside
+    last = _last_use(m)
+    counts: list[np.ndarray] = []
+    states: list[np.ndarray] = []
+    traces: list[np.ndarray] = []
+    logits = np.empty(0, dtype=np.int32)
+    for k, op in enumerate(m.ops):
+        x = bufs[op.in0]
+        if isinstance(op, Conv):
+            if op.static:  # the input is one frame repeated: compute once, broadcast over T
+                once = kernels.conv(op, x[:, :1], spikes=op.in0 != 0)
+                out = np.broadcast_to(once, (once.shape[0], m.T, *once.shape[2:]))
+            else:
+                out = kernels.conv(op, x, spikes=op.in0 != 0)
+        elif isinstance(op, Lif):
+            out, state = kernels.lif(op, x)
+            counts.append(out.sum(axis=(1, 2, 3, 4), dtype=np.int64))
+            states.append(state.transpose(0, 3, 1, 2))
+        elif isinstance(op, Attn):
+            out = kernels.attn(op, x)
+        elif isinstance(op, MaxPool):
+            out = kernels.maxpool(op, x)
+        elif isinstance(op, Logic):
+            out = kernels.logic(op, x, bufs[op.in1])
+        else:
+            assert isinstance(op, Readout)
+            out = kernels.readout(op, x)
+            logits = out[:, -1]
+        if trace:
+            traces.append(out if isinstance(op, Readout) else out.transpose(0, 1, 4, 2, 3))
+        if not isinstance(op, Readout):
+            bufs[op.out] = out
+        for b in (op.in0, getattr(op, "in1", None)):
+            if b is not None and last.get(b) == k:
+                bufs.pop(b, None)
+    return BatchResult(
+        logits=logits,
+        predicted=np.argmax(logits, axis=1),  # first maximum: ties go to the lowest index
+        spike_counts=np.stack(counts, axis=1) if counts else np.zeros((logits.shape[0], 0), np.int64),
+        final_state=tuple(states),
+        traces=tuple(traces) if trace else None,
+    )
+
+
+def run(model: ModelSource, input_u8: np.ndarray, trace: bool = False) -> Result:
+    """Run one sample `input_u8` u8 [T, C, H, W] (or [1, C, H, W] / [C, H, W] with STATIC_INPUT)."""
+    m = as_model(model)
+    return _execute(m, _input(m, input_u8, batched=False), trace).sample(0)
