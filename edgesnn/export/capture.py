@@ -215,6 +215,11 @@ def capture(model: nn.Module, static_input: bool | None = None) -> ir.Graph:
     if cfg is None:
         raise ExportError(f"{type(model).__name__}: no .config; export needs a SpikingResNet")
     static = True if static_input is None else static_input
+    for path, module in model.named_modules():  # name the block family before any of its pieces
+        if type(module) in REJECTED:
+            raise ExportError(
+                f"{path} ({type(module).__name__}): not supported by .esnn v1: {REJECTED[type(module)]}"
+            )
     ctx = Capture(cfg.T, static)
     h, w = cfg.input_size
     ctx.tensors["input"] = ir.Tensor("input", "input", (cfg.in_channels, h, w))
