@@ -1,0 +1,30 @@
+"""Regenerate the conformance vectors in export/vectors/v1/ from the Python integer reference.
+
+    python export/make_vectors.py            # refuses to overwrite existing goldens
+    python export/make_vectors.py --force    # regenerate (review the diff: goldens are a contract)
+
+The vectors are deterministic (seeded integers, no floats): tests/export/test_vectors.py regenerates
+them in a temporary folder and compares every byte with the committed files.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgesnn.export.vectors import FORMAT_DIR, write_vectors
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(HERE / "vectors" / FORMAT_DIR))
+    ap.add_argument("--force", action="store_true", help="overwrite existing vectors")
+    args = ap.parse_args()
+    for folder in write_vectors(args.out, force=args.force):
+        print(f"wrote {folder}")
+
+
+if __name__ == "__main__":
+    main()
