@@ -41,6 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-bits", type=int, choices=(4, 8, 16), default=8, help="weight width (default 8)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also write model.onnx (integer-exact; one step, or the whole sequence with attention)",
+    )
 
 
 def _progress(stage: str) -> None:
@@ -69,6 +74,15 @@ def run(args: argparse.Namespace) -> int:
     markdown = to_markdown(result, extra)
     (out / "report.md").write_text(markdown)
     (out / "report.json").write_text(to_json(result, extra))
+    written = ["model.c", "model.h", "report.md", "report.json"]
+    if args.onnx:
+        from edgesnn.export.onnx_step import save_onnx  # optional extra: imported only when asked for
+
+        try:
+            save_onnx(result.blob, out / "model.onnx")
+        except ImportError as exc:
+            raise CliError(str(exc)) from None
+        written.append("model.onnx")
     print(markdown)
-    print(f"wrote {out}/model.esnn ({len(result.blob)} B), model.c, model.h, report.md, report.json")
+    print(f"wrote {out}/model.esnn ({len(result.blob)} B), " + ", ".join(written))
     return 0

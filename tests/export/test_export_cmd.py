@@ -75,3 +75,20 @@ def test_unknown_device(ckpt: Path, tmp_path: Path, capsys) -> None:
         capsys, "export", str(ckpt), "--calib", "fashion-mnist", "--device", "nope", "-o", str(tmp_path)
     )
     assert code == 1 and err.startswith("edgesnn: no device profile 'nope'")
+
+
+def test_export_onnx_agrees_with_the_blob(ckpt: Path, tmp_path: Path, fashion_dir: Path, capsys) -> None:
+    import numpy as np
+
+    from edgesnn.export.onnx_step import run_onnx
+
+    args = ["export", str(ckpt), "--prune", "--calib", "fashion-mnist", "--calib-samples", "8",
+            "--data-dir", str(fashion_dir), "--device", "host", "--threads", "1", "--onnx"]  # fmt: skip
+    code, out, err = _run(capsys, *args, "-o", str(tmp_path / "o"))
+    assert code == 0, err
+    assert "model.onnx" in out
+    blob = (tmp_path / "o" / "model.esnn").read_bytes()
+    x = np.random.default_rng(0).integers(0, 256, (1, 1, 28, 28), dtype=np.uint8)
+    ours, ref = run_onnx(tmp_path / "o" / "model.onnx", x), reference.run(blob, x)
+    assert np.array_equal(ours.logits, ref.logits)
+    assert np.array_equal(ours.spike_counts, ref.spike_counts)
