@@ -12,7 +12,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from edgesnn import __version__
-from edgesnn.cli import analyze_cmd, demo_cmd, export_cmd, inspect_cmd, models_cmd, train_cmd
+from edgesnn.cli import analyze_cmd, demo_cmd, export_cmd, finetune_cmd, inspect_cmd, models_cmd, train_cmd
 from edgesnn.cli.errors import CliError, as_cli_error
 
 COMMANDS: dict[str, ModuleType] = {
@@ -22,6 +22,7 @@ COMMANDS: dict[str, ModuleType] = {
     "analyze": analyze_cmd,
     "inspect": inspect_cmd,
     "export": export_cmd,
+    "finetune": finetune_cmd,
 }
 
 

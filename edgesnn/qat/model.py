@@ -1,0 +1,147 @@
+"""``QATNet``: a spiking ResNet whose forward pass computes exactly the integers of its ``.esnn`` export.
+
+The graph comes from the exporter's own ``capture`` (so pruned blocks, OR/AND/IAND residuals and the
+optional stem max-pool are handled, and unsupported layers are refused with the exporter's message);
+parameters are the live float tensors of the wrapped network, quantized on every forward as
+``edgesnn export`` would quantize them (``edgesnn.qat.quant``). BatchNorm is frozen: its running
+statistics are folded and never updated; gamma and beta still train through the fold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from edgesnn.export import ir
+from edgesnn.export.capture import capture
+from edgesnn.export.errors import ExportError
+from edgesnn.models.residual import connect
+from edgesnn.qat import layers
+from edgesnn.qat.errors import QATError
+from edgesnn.qat.quant import QuantConv, quantize_conv, quantize_readout
+
+WEIGHT_BITS = (4, 8, 16)
+
+
+@dataclass(frozen=True)
+class IntOutput:
+    """Integer outputs of a batch, as the reference returns them: logits int64 [B, classes] and the
+    spike count of every LIF op in graph order, int64 [B, num_lif]."""
+
+    logits: torch.Tensor
+    spike_counts: torch.Tensor
+    logit_scale: float
+
+
+@dataclass(frozen=True)
+class _Step:
+    node: ir.Node
+    inputs: tuple[str, ...]
+    output: str | None
+    bn: str | None = None  # the BatchNorm folded into a conv step
+
+
+def _steps(graph: ir.Graph) -> list[_Step]:
+    steps: list[_Step] = []
+    nodes = list(graph.nodes)
+    i = 0
+    while i < len(nodes):
+        node = nodes[i]
+        if isinstance(node.op, ir.Attention):
+            raise QATError(
+                f"{node.name}: QAT does not cover SynA attention yet (its fixed-point sum pooling, shift "
+                "and staircase/IA gates have no bit-exact torch forward); fine-tune an attention-free "
+                "OR-Spiking ResNet or export with post-training quantization"
+            )
+        if isinstance(node.op, ir.Conv):
+            bn = nodes[i + 1] if i + 1 < len(nodes) else None
+            if bn is None or not isinstance(bn.op, ir.BatchNorm) or bn.inputs != (node.output,):
+                raise QATError(f"{node.name}: QAT needs a BatchNorm directly after every conv")
+            steps.append(_Step(node, node.inputs, bn.output, bn.name))
+            i += 2
+            continue
+        if not isinstance(node.op, ir.Lif | ir.MaxPool | ir.Logic | ir.Readout):
+            raise QATError(f"{node.name}: QAT cannot run a {type(node.op).__name__} op")
+        steps.append(_Step(node, node.inputs, node.output))
+        i += 1
+    return steps
+
+
+class QATNet(nn.Module):
+    """Wraps ``net`` (a ``SpikingResNet``, possibly with pruned shortcuts); ``forward`` returns real-valued
+    logits (integer logits x logit scale) for the loss, ``run_int`` the exact integer outputs."""
+
+    def __init__(self, net: nn.Module, weight_bits: int = 8, static_input: bool = True) -> None:
+        super().__init__()
+        if weight_bits not in WEIGHT_BITS:
+            raise QATError(f"weight bits must be one of {WEIGHT_BITS}, got {weight_bits}")
+        try:
+            graph = capture(net.eval(), static_input=static_input)
+        except ExportError as exc:
+            raise QATError(str(exc)) from None
+        self.net = net
+        self.config = getattr(net, "config", None)
+        self.weight_bits = weight_bits
+        self.static_input = static_input
+        self.input_scale_num = graph.input_scale_num
+        self.lif_names = tuple(n.name for n in graph.nodes if isinstance(n.op, ir.Lif))
+        self._steps = _steps(graph)
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != (4 if self.static_input else 5):
+            kind = "a static [B, C, H, W] image" if self.static_input else "[T, B, C, H, W] frames"
+            raise QATError(f"input {tuple(x.shape)}: this QAT model takes {kind}")
+        num = self.input_scale_num
+        q = torch.round(x.detach() * num)
+        if not self.training and (not torch.equal(q / num, x) or q.min() < 0 or q.max() > 255):
+            raise QATError(f"inputs are not u8 / {num} values: the integer model cannot see them")
+        return q.clamp(0, 255).double()
+
+    def _execute(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        T = self.net.config.T
+        values: dict[str, torch.Tensor] = {"input": self._input(x)}
+        units: dict[str, QuantConv] = {}
+        counts: list[torch.Tensor] = []
+        for step in self._steps:
+            op, args = step.node.op, [values[t] for t in step.inputs]
+            if isinstance(op, ir.Conv):
+                conv = self.net.get_submodule(step.node.name)
+                bn = self.net.get_submodule(step.bn or "")
+                scale = self.input_scale_num if step.inputs[0] == "input" else None
+                q = quantize_conv(conv, bn, self.weight_bits, scale)
+                y = layers.conv(q, args[0], op.stride, op.pad)
+                out = y.expand(T, *y.shape) if y.dim() == 4 else y
+                units[step.output or ""] = q
+            elif isinstance(op, ir.Lif):
+                params = self.net.get_submodule(step.node.name).params
+                out = layers.lif(args[0], units[step.inputs[0]], params)
+                counts.append(out.detach().sum(dim=(0, 2, 3, 4)))
+            elif isinstance(op, ir.MaxPool):
+                pool = nn.functional.max_pool2d(args[0].flatten(0, 1), op.kernel, op.stride, op.pad)
+                out = pool.reshape(*args[0].shape[:2], *pool.shape[1:])
+            elif isinstance(op, ir.Logic):
+                out = connect(op.mode, args[0], args[1])
+            else:
+                fc = self.net.get_submodule(step.node.name).fc
+                _, _, _, h, w = args[0].shape
+                qr = quantize_readout(fc, self.weight_bits, T * h * w)
+                return layers.readout(qr, args[0]), qr.logit_scale, counts
+            if step.output is not None:
+                values[step.output] = out
+        raise QATError("the graph has no readout")  # capture guarantees one; kept for type checkers
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits, scale, _ = self._execute(x)
+        return logits * scale
+
+    @torch.no_grad()
+    def run_int(self, x: torch.Tensor) -> IntOutput:
+        was = self.training
+        self.eval()
+        try:
+            logits, scale, counts = self._execute(x)
+        finally:
+            self.train(was)
+        return IntOutput(logits.long(), torch.stack(counts, 1).long(), float(scale))
