@@ -1,0 +1,668 @@
+/* esnn.c - loader (validation of every field, FORMAT.md section 5), arena layout and the schedule. */
+#include "esnn_internal.h"
+#include "kernels/attn.h"
+#include "kernels/conv.h"
+#include "kernels/lif.h"
+#include "kernels/logic.h"
+#include "kernels/maxpool.h"
+#include "kernels/readout.h"
+
+#ifdef ESNN_NO_ERRMSG
+#define ESNN_MSG(s) ""
+#else
+#define ESNN_MSG(s) s
+#endif
+
+/* ---- status strings, from the one list ---------------------------------------------------------- */
+#define ESNN_STATUS_NAME_(name, text) #name,
+#define ESNN_STATUS_TEXT_(name, text) ESNN_MSG(text),
+static const char *const status_names[] = {ESNN_STATUS_LIST(ESNN_STATUS_NAME_)};
+static const char *const status_texts[] = {ESNN_STATUS_LIST(ESNN_STATUS_TEXT_)};
+/* C99 static assert: both tables have exactly one entry per status. */
+typedef char esnn_status_names_match[(sizeof status_names / sizeof status_names[0] == ESNN_STATUS_COUNT) ? 1 : -1];
+typedef char esnn_status_texts_match[(sizeof status_texts / sizeof status_texts[0] == ESNN_STATUS_COUNT) ? 1 : -1];
+
+const char *esnn_status_name(esnn_status_t st) {
+    return ((unsigned)st < ESNN_STATUS_COUNT) ? status_names[st] : "ESNN_UNKNOWN";
+}
+const char *esnn_status_str(esnn_status_t st) {
+    return ((unsigned)st < ESNN_STATUS_COUNT) ? status_texts[st] : ESNN_MSG("unknown status");
+}
+const char *esnn_version(void) { return ESNN_VERSION_STRING; }
+void esnn_format_versions(uint16_t *major, uint16_t *minor_max) {
+    if (major) *major = ESNN_FORMAT_MAJOR;
+    if (minor_max) *minor_max = ESNN_FORMAT_MINOR_MAX;
+}
+
+/* ---- CRC32 (IEEE 802.3, as zlib.crc32), nibble table in flash ------------------------------------ */
+static uint32_t crc32_ieee(const uint8_t *p, size_t n) {
+    static const uint32_t tab[16] = {0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u,
+                                     0x4DB26158u, 0x5005713Cu, 0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu,
+                                     0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu};
+    uint32_t crc = 0xFFFFFFFFu;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        crc ^= p[i];
+        crc = (crc >> 4) ^ tab[crc & 15u];
+        crc = (crc >> 4) ^ tab[crc & 15u];
+    }
+    return crc ^ 0xFFFFFFFFu;
+}
+
+/* ---- loader --------------------------------------------------------------------------------------- */
+#define HEADER_SIZE 64u
+#define CRC_SIZE 4u
+#define UNUSED 0xFFFFu
+#define MAX_STEP_WORDS_TOTAL (1UL << 28) /* per buffer, all steps: keeps every uint32 index in range */
+
+typedef struct {
+    const uint8_t *b;
+    size_t n;
+    esnn_error_t *err;
+    uint32_t flags, data_off, data_size;
+    uint16_t T, classes, nb, nops;
+    uint32_t written[8];
+    uint16_t num_lif;
+    uint64_t scratch;    /* int64 values */
+    uint64_t data_bytes; /* buffers + states */
+} loader_t;
+
+static esnn_status_t fail(loader_t *L, esnn_status_t st, const char *field, int32_t op, int32_t buf) {
+    if (L->err && L->err->status == ESNN_OK) {
+        L->err->status = st;
+        L->err->field = field;
+        L->err->op = op;
+        L->err->buffer = buf;
+    }
+    return st;
+}
+#define FAIL(st, field) return fail(L, st, ESNN_MSG(field), op_i, buf_i)
+#define RANGE(v, lo, hi, st, field) \
+    do {                            \
+        if ((int64_t)(v) < (int64_t)(lo) || (int64_t)(v) > (int64_t)(hi)) FAIL(st, field); \
+    } while (0)
+
+static uint64_t align8(uint64_t n) { return (n + 7u) & ~(uint64_t)7u; }
+static uint64_t weight_bytes(uint64_t count, uint8_t bits) { return bits == 4 ? (count + 1) / 2 : count * (bits / 8u); }
+static int is_written(const loader_t *L, uint32_t b) { return (L->written[b >> 5] >> (b & 31u)) & 1u; }
+
+/* buffer field at table entry i */
+static const uint8_t *buf_entry(const loader_t *L, uint32_t i) { return L->b + HEADER_SIZE + 8u * i; }
+static uint32_t buf_kind(const loader_t *L, uint32_t i) { return buf_entry(L, i)[0]; }
+static uint32_t buf_dim(const loader_t *L, uint32_t i, uint32_t d) { return esnn_rd16(buf_entry(L, i) + 2u + 2u * d); }
+static int same_shape(const loader_t *L, uint32_t a, uint32_t b) {
+    return buf_dim(L, a, 0) == buf_dim(L, b, 0) && buf_dim(L, a, 1) == buf_dim(L, b, 1) &&
+           buf_dim(L, a, 2) == buf_dim(L, b, 2);
+}
+
+/* Array (offset, nbytes) in the data section: 4-aligned and inside; returns NULL when not. */
+static const uint8_t *array(const loader_t *L, uint32_t off, uint64_t nbytes) {
+    if (off % 4u || (uint64_t)off + nbytes > L->data_size) return NULL;
+    return L->b + L->data_off + off;
+}
+
+static esnn_status_t check_read(loader_t *L, int32_t op_i, uint32_t b, uint32_t kind_a, uint32_t kind_b) {
+    int32_t buf_i = (int32_t)b;
+    if (b >= L->nb) FAIL(ESNN_ERR_GRAPH, "in: buffer does not exist");
+    if (!is_written(L, b)) FAIL(ESNN_ERR_GRAPH, "in: buffer read before any op writes it");
+    if (buf_kind(L, b) != kind_a && buf_kind(L, b) != kind_b) FAIL(ESNN_ERR_GRAPH, "in: wrong buffer kind");
+    return ESNN_OK;
+}
+static esnn_status_t check_write(loader_t *L, int32_t op_i, uint32_t b, uint32_t kind) {
+    int32_t buf_i = (int32_t)b;
+    if (b >= L->nb) FAIL(ESNN_ERR_GRAPH, "out: buffer does not exist");
+    if (is_written(L, b)) FAIL(ESNN_ERR_GRAPH, "out: buffer already written");
+    if (buf_kind(L, b) != kind) FAIL(ESNN_ERR_GRAPH, "out: wrong buffer kind");
+    L->written[b >> 5] |= 1u << (b & 31u);
+    return ESNN_OK;
+}
+#define TRY(x)                              \
+    do {                                    \
+        esnn_status_t st_ = (x);            \
+        if (st_ != ESNN_OK) return st_;     \
+    } while (0)
+
+static int32_t out_size(uint32_t size, uint32_t k, uint32_t stride, uint32_t pad) {
+    if (size + 2u * pad < k) return 0;
+    return (int32_t)((size + 2u * pad - k) / stride) + 1;
+}
+
+static esnn_status_t parse_header(loader_t *L) {
+    const uint8_t *b = L->b;
+    int32_t op_i = -1, buf_i = -1;
+    uint32_t ops_off, ops_size, u, i;
+    if (!b) FAIL(ESNN_ERR_ARG, "blob: NULL");
+    if (L->n >= 4 && (b[0] != 'E' || b[1] != 'S' || b[2] != 'N' || b[3] != 'N')) FAIL(ESNN_ERR_MAGIC, "magic");
+    if (L->n < HEADER_SIZE + CRC_SIZE) FAIL(ESNN_ERR_TRUNCATED, "file_size: shorter than header + CRC");
+    if (esnn_rd16(b + 4) != ESNN_FORMAT_MAJOR) FAIL(ESNN_ERR_VERSION, "version_major");
+    if (esnn_rd16(b + 6) > ESNN_FORMAT_MINOR_MAX) FAIL(ESNN_ERR_VERSION, "version_minor");
+    if (esnn_rd32(b + 8) != HEADER_SIZE) FAIL(ESNN_ERR_HEADER, "header_size");
+    if ((uint64_t)esnn_rd32(b + 12) != (uint64_t)L->n) FAIL(ESNN_ERR_TRUNCATED, "file_size != blob length");
+    if (esnn_rd32(b + L->n - CRC_SIZE) != crc32_ieee(b, L->n - CRC_SIZE)) FAIL(ESNN_ERR_CRC, "CRC32");
+    L->flags = esnn_rd32(b + 16);
+    if (L->flags & ~(ESNN_FLAG_LAYER_MAJOR | ESNN_FLAG_STATIC_INPUT)) FAIL(ESNN_ERR_HEADER, "flags: unknown bits");
+    L->T = esnn_rd16(b + 20);
+    L->classes = esnn_rd16(b + 22);
+    L->nb = esnn_rd16(b + 24);
+    L->nops = esnn_rd16(b + 26);
+    RANGE(L->T, 1, 1024, ESNN_ERR_HEADER, "T");
+    RANGE(L->classes, 2, 1024, ESNN_ERR_HEADER, "num_classes");
+    RANGE(L->nb, 1, 256, ESNN_ERR_HEADER, "num_buffers");
+    RANGE(L->nops, 1, 256, ESNN_ERR_HEADER, "num_ops");
+    ops_off = esnn_rd32(b + 28);
+    ops_size = esnn_rd32(b + 32);
+    L->data_off = esnn_rd32(b + 36);
+    L->data_size = esnn_rd32(b + 40);
+    if (ops_off < HEADER_SIZE + 8u * L->nb || ops_off % 4u) FAIL(ESNN_ERR_HEADER, "ops_offset");
+    if (L->data_off % 4u) FAIL(ESNN_ERR_HEADER, "data_offset");
+    if ((uint64_t)ops_off + ops_size > L->data_off) FAIL(ESNN_ERR_HEADER, "ops_size");
+    if ((uint64_t)L->data_off + L->data_size != (uint64_t)L->n - CRC_SIZE) FAIL(ESNN_ERR_HEADER, "data_size");
+    u = esnn_rd32(b + 44);
+    if (((u >> 23) & 0xFFu) == 0xFFu || (u >> 31) || (u & 0x7FFFFFFFu) == 0) FAIL(ESNN_ERR_HEADER, "logit_scale");
+    if (esnn_rd32(b + 48) < 1) FAIL(ESNN_ERR_HEADER, "input_scale_num");
+    for (i = 52; i < 64; i++)
+        if (b[i]) FAIL(ESNN_ERR_HEADER, "header reserved");
+    for (i = 0; i < 8; i++) L->written[i] = 0;
+    L->written[0] = 1u;
+    return ESNN_OK;
+}
+
+static esnn_status_t parse_buffers(loader_t *L) {
+    uint32_t i, d;
+    int32_t op_i = -1, buf_i;
+    for (i = 0; i < L->nb; i++) {
+        const uint8_t *e = buf_entry(L, i);
+        uint64_t elems = 1;
+        buf_i = (int32_t)i;
+        if (e[0] > ESNN_BUF_CURRENT) FAIL(ESNN_ERR_BUFFER, "kind");
+        if ((e[0] == ESNN_BUF_INPUT) != (i == 0)) FAIL(ESNN_ERR_BUFFER, "kind: buffer 0 and only buffer 0 is INPUT_U8");
+        if (e[1]) FAIL(ESNN_ERR_BUFFER, "reserved");
+        for (d = 0; d < 3; d++) {
+            uint32_t v = esnn_rd16(e + 2 + 2 * d);
+            if (v < 1 || v > 4096) FAIL(ESNN_ERR_BUFFER, "channels/height/width");
+            elems *= v;
+        }
+        if (elems > ESNN_MAX_BUFFER_ELEMENTS) FAIL(ESNN_ERR_LIMIT, "shape: over the reader limit (2^22 elements)");
+    }
+    return ESNN_OK;
+}
+
+/* Layout of buffer i in this runtime: words per step and steps held. */
+static uint32_t buffer_words(const loader_t *L, uint32_t i) {
+    uint32_t c = buf_dim(L, i, 0), hw = buf_dim(L, i, 1) * buf_dim(L, i, 2);
+    if (buf_kind(L, i) == ESNN_BUF_SPIKES) return hw * ((c + 31u) / 32u);
+    if (buf_kind(L, i) == ESNN_BUF_CURRENT) return hw * c;
+    return 0;
+}
+
+/* Validate op record i at *pos (advanced past it) and fill *o. */
+static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t end, esnn_op_t *o) {
+    static const uint8_t record_size[7] = {0, 32, 24, 36, 16, 16, 28};
+    const uint8_t *r;
+    int32_t buf_i = -1;
+    uint32_t size, in0, in1, out, i;
+    if ((uint64_t)*pos + 12u > end) FAIL(ESNN_ERR_OP, "record header runs past the op section");
+    r = L->b + *pos;
+    o->opcode = r[0];
+    o->flags = r[1];
+    if (o->opcode < ESNN_OP_CONV || o->opcode > ESNN_OP_READOUT) FAIL(ESNN_ERR_OP, "opcode");
+    size = esnn_rd16(r + 2);
+    if (size != record_size[o->opcode]) FAIL(ESNN_ERR_OP, "size");
+    if ((uint64_t)*pos + size > end) FAIL(ESNN_ERR_OP, "size: record runs past the op section");
+    *pos += size;
+    in0 = o->in0 = esnn_rd16(r + 4);
+    in1 = o->in1 = esnn_rd16(r + 6);
+    out = o->out = esnn_rd16(r + 8);
+    if (esnn_rd16(r + 10)) FAIL(ESNN_ERR_OP, "reserved");
+    if (o->flags & ~(o->opcode == ESNN_OP_CONV ? ESNN_CONV_STATIC : 0u)) FAIL(ESNN_ERR_OP, "flags: unknown bits");
+    if (o->opcode != ESNN_OP_LOGIC && in1 != UNUSED) FAIL(ESNN_ERR_OP, "in1: must be 0xFFFF");
+    if (o->opcode == ESNN_OP_READOUT) {
+        if (out != UNUSED) FAIL(ESNN_ERR_OP, "out: must be 0xFFFF for READOUT");
+        if (op_i != (int32_t)L->nops - 1) FAIL(ESNN_ERR_GRAPH, "READOUT must be the last op and appear once");
+    } else if (op_i == (int32_t)L->nops - 1) {
+        FAIL(ESNN_ERR_GRAPH, "the last op must be READOUT");
+    }
+    switch (o->opcode) {
+    case ESNN_OP_CONV: {
+        uint32_t woff = esnn_rd32(r + 24), boff = esnn_rd32(r + 28);
+        uint64_t count;
+        TRY(check_read(L, op_i, in0, ESNN_BUF_INPUT, ESNN_BUF_SPIKES));
+        TRY(check_write(L, op_i, out, ESNN_BUF_CURRENT));
+        if ((o->flags & ESNN_CONV_STATIC) && !(in0 == 0 && (L->flags & ESNN_FLAG_STATIC_INPUT)))
+            FAIL(ESNN_ERR_OP, "flags: STATIC needs in0 = 0 and STATIC_INPUT");
+        o->cin = esnn_rd16(r + 12);
+        o->cout = esnn_rd16(r + 14);
+        o->kh = r[16];
+        o->kw = r[17];
+        o->stride = r[18];
+        o->pad = r[19];
+        o->bits = r[20];
+        if (o->cin != buf_dim(L, in0, 0)) FAIL(ESNN_ERR_GRAPH, "cin != in0 channels");
+        if (o->cout != buf_dim(L, out, 0)) FAIL(ESNN_ERR_GRAPH, "cout != out channels");
+        RANGE(o->kh, 1, 15, ESNN_ERR_OP, "kh");
+        RANGE(o->kw, 1, 15, ESNN_ERR_OP, "kw");
+        RANGE(o->stride, 1, 8, ESNN_ERR_OP, "stride");
+        RANGE(o->pad, 0, 7, ESNN_ERR_OP, "pad");
+        if (o->bits != 4 && o->bits != 8 && o->bits != 16) FAIL(ESNN_ERR_OP, "weight_bits");
+        if (r[21] | r[22] | r[23]) FAIL(ESNN_ERR_OP, "reserved");
+        if (out_size(buf_dim(L, in0, 1), o->kh, o->stride, o->pad) != (int32_t)buf_dim(L, out, 1) ||
+            out_size(buf_dim(L, in0, 2), o->kw, o->stride, o->pad) != (int32_t)buf_dim(L, out, 2))
+            FAIL(ESNN_ERR_GRAPH, "output size");
+        count = (uint64_t)o->cin * o->kh * o->kw * o->cout;
+        if (!(o->w = array(L, woff, weight_bytes(count, o->bits)))) FAIL(ESNN_ERR_DATA, "weight_offset");
+        if (!(o->bias = array(L, boff, 4u * (uint64_t)o->cout))) FAIL(ESNN_ERR_DATA, "bias_offset");
+        break;
+    }
+    case ESNN_OP_LIF: {
+        uint32_t toff = esnn_rd32(r + 20), ch = esnn_rd16(r + 12);
+        TRY(check_read(L, op_i, in0, ESNN_BUF_CURRENT, ESNN_BUF_CURRENT));
+        TRY(check_write(L, op_i, out, ESNN_BUF_SPIKES));
+        if (ch != buf_dim(L, in0, 0) || ch != buf_dim(L, out, 0)) FAIL(ESNN_ERR_GRAPH, "channels");
+        if (!same_shape(L, in0, out)) FAIL(ESNN_ERR_GRAPH, "out: shape != in0 shape");
+        o->state_bits = r[14];
+        if (o->state_bits != 16 && o->state_bits != 32) FAIL(ESNN_ERR_OP, "state_bits");
+        if (r[15]) FAIL(ESNN_ERR_OP, "reserved");
+        o->leak_mul = esnn_rd32(r + 16);
+        RANGE(o->leak_mul, 1, 65536, ESNN_ERR_VALUE, "leak_mul");
+        if (!(o->bias = array(L, toff, 4u * (uint64_t)ch))) FAIL(ESNN_ERR_DATA, "threshold_offset");
+        for (i = 0; i < ch; i++)
+            if (esnn_s32(esnn_rd32(o->bias + 4u * i)) < 1) FAIL(ESNN_ERR_VALUE, "threshold < 1");
+        o->lif_index = L->num_lif++;
+        L->data_bytes += align8((uint64_t)buffer_words(L, in0) * (o->state_bits / 8u));
+        break;
+    }
+    case ESNN_OP_ATTN: {
+        uint32_t w1off = esnn_rd32(r + 24), w2off = esnn_rd32(r + 28), toff = esnn_rd32(r + 32), groups;
+        esnn_buffer_t shape;
+        uint64_t scratch;
+        TRY(check_read(L, op_i, in0, ESNN_BUF_CURRENT, ESNN_BUF_CURRENT));
+        TRY(check_write(L, op_i, out, ESNN_BUF_CURRENT));
+        if (!same_shape(L, in0, out)) FAIL(ESNN_ERR_GRAPH, "out: shape != in0 shape");
+        o->dim = r[12];
+        o->kind = r[13];
+        o->n = esnn_rd16(r + 14);
+        o->hidden = esnn_rd16(r + 16);
+        o->shift = r[18];
+        o->levels = esnn_rd16(r + 20);
+        if (o->dim > ESNN_ATTN_S) FAIL(ESNN_ERR_OP, "dim");
+        if (o->kind > ESNN_ATTN_IA) FAIL(ESNN_ERR_OP, "kind");
+        if (r[19] || esnn_rd16(r + 22)) FAIL(ESNN_ERR_OP, "reserved");
+        if (o->dim == ESNN_ATTN_S) {
+            RANGE(o->n, 1, 15, ESNN_ERR_OP, "n");
+            if (o->n % 2u == 0) FAIL(ESNN_ERR_OP, "n: kernel size must be odd");
+            if (o->hidden || o->shift || w2off) FAIL(ESNN_ERR_OP, "hidden/shift/w2_offset must be 0 for dim S");
+            if (!(o->w = array(L, w1off, 2u * o->n * o->n))) FAIL(ESNN_ERR_DATA, "w1_offset");
+            o->w2 = NULL;
+            groups = 1;
+        } else {
+            if (o->n != (o->dim == ESNN_ATTN_T ? L->T : buf_dim(L, in0, 0))) FAIL(ESNN_ERR_GRAPH, "n");
+            RANGE(o->hidden, 1, o->n, ESNN_ERR_OP, "hidden");
+            RANGE(o->shift, 0, 62, ESNN_ERR_OP, "shift");
+            if (!(o->w = array(L, w1off, (uint64_t)o->hidden * o->n))) FAIL(ESNN_ERR_DATA, "w1_offset");
+            if (!(o->w2 = array(L, w2off, (uint64_t)o->hidden * o->n))) FAIL(ESNN_ERR_DATA, "w2_offset");
+            groups = o->n;
+        }
+        if (o->kind == ESNN_ATTN_MA) {
+            RANGE(o->levels, 1, 1024, ESNN_ERR_OP, "levels");
+            if (!(o->bias = array(L, toff, 8u * o->levels + 2u * (o->levels + 1u)))) FAIL(ESNN_ERR_DATA, "table_offset");
+            for (i = 1; i < o->levels; i++)
+                if (esnn_s64(esnn_rd64(o->bias + 8u * i)) < esnn_s64(esnn_rd64(o->bias + 8u * (i - 1))))
+                    FAIL(ESNN_ERR_VALUE, "breakpoints: not ascending");
+        } else {
+            if (o->levels) FAIL(ESNN_ERR_OP, "levels: must be 0 for IA");
+            if (!(o->bias = array(L, toff, 8u * (uint64_t)groups))) FAIL(ESNN_ERR_DATA, "table_offset");
+        }
+        shape.h = (uint16_t)buf_dim(L, in0, 1);
+        shape.w = (uint16_t)buf_dim(L, in0, 2);
+        scratch = esnn_attn_scratch(o->dim, o->n, o->hidden, &shape);
+        if (scratch > L->scratch) L->scratch = scratch;
+        break;
+    }
+    case ESNN_OP_MAXPOOL:
+        TRY(check_read(L, op_i, in0, ESNN_BUF_SPIKES, ESNN_BUF_SPIKES));
+        TRY(check_write(L, op_i, out, ESNN_BUF_SPIKES));
+        o->kh = r[12];
+        o->stride = r[13];
+        o->pad = r[14];
+        RANGE(o->kh, 1, 15, ESNN_ERR_OP, "kernel");
+        RANGE(o->stride, 1, 15, ESNN_ERR_OP, "stride");
+        RANGE(o->pad, 0, 7, ESNN_ERR_OP, "pad");
+        if (r[15]) FAIL(ESNN_ERR_OP, "reserved");
+        if (buf_dim(L, in0, 0) != buf_dim(L, out, 0) ||
+            out_size(buf_dim(L, in0, 1), o->kh, o->stride, o->pad) != (int32_t)buf_dim(L, out, 1) ||
+            out_size(buf_dim(L, in0, 2), o->kh, o->stride, o->pad) != (int32_t)buf_dim(L, out, 2))
+            FAIL(ESNN_ERR_GRAPH, "output size");
+        break;
+    case ESNN_OP_LOGIC:
+        TRY(check_read(L, op_i, in0, ESNN_BUF_SPIKES, ESNN_BUF_SPIKES));
+        TRY(check_read(L, op_i, in1, ESNN_BUF_SPIKES, ESNN_BUF_SPIKES));
+        TRY(check_write(L, op_i, out, ESNN_BUF_SPIKES));
+        o->mode = r[12];
+        if (o->mode > ESNN_LOGIC_IAND) FAIL(ESNN_ERR_OP, "mode");
+        if (r[13] | r[14] | r[15]) FAIL(ESNN_ERR_OP, "reserved");
+        if (!same_shape(L, in0, in1) || !same_shape(L, in0, out)) FAIL(ESNN_ERR_GRAPH, "shapes must be equal");
+        break;
+    default: { /* READOUT */
+        uint32_t woff = esnn_rd32(r + 20), boff = esnn_rd32(r + 24);
+        TRY(check_read(L, op_i, in0, ESNN_BUF_SPIKES, ESNN_BUF_SPIKES));
+        o->cin = esnn_rd16(r + 12);
+        o->cout = esnn_rd16(r + 14);
+        o->bits = r[16];
+        if (o->cin != buf_dim(L, in0, 0)) FAIL(ESNN_ERR_GRAPH, "channels != in0 channels");
+        if (o->cout != L->classes) FAIL(ESNN_ERR_GRAPH, "classes != num_classes");
+        if (o->bits != 4 && o->bits != 8 && o->bits != 16) FAIL(ESNN_ERR_OP, "weight_bits");
+        if (r[17] | r[18] | r[19]) FAIL(ESNN_ERR_OP, "reserved");
+        if (!(o->w = array(L, woff, weight_bytes((uint64_t)o->cin * o->cout, o->bits)))) FAIL(ESNN_ERR_DATA, "weight_offset");
+        if (!(o->bias = array(L, boff, 4u * (uint64_t)o->cout))) FAIL(ESNN_ERR_DATA, "bias_offset");
+        break;
+    }
+    }
+    return ESNN_OK;
+}
+
+/* Fixed part of the arena (before the buffer data). */
+static uint64_t fixed_bytes(const loader_t *L) {
+    return align8((uint64_t)sizeof(esnn_op_t) * L->nops) + align8((uint64_t)sizeof(esnn_buffer_t) * L->nb) +
+           align8(4u * (uint64_t)L->classes) + align8(4u * (uint64_t)L->num_lif) + 8u * L->scratch;
+}
+
+/* Validate everything. With ops != NULL (second pass) also fills ops[]. */
+static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
+    uint32_t ops_off, end, pos, i;
+    int32_t op_i = -1, buf_i = -1;
+    int has_attn = 0;
+    uint16_t steps;
+    TRY(parse_header(L));
+    TRY(parse_buffers(L));
+    steps = (L->flags & ESNN_FLAG_LAYER_MAJOR) ? L->T : 1;
+    L->num_lif = 0;
+    L->scratch = 0;
+    L->data_bytes = 0;
+    for (i = 1; i < L->nb; i++) {
+        uint64_t words = (uint64_t)buffer_words(L, i) * steps;
+        buf_i = (int32_t)i;
+        if (words > MAX_STEP_WORDS_TOTAL) FAIL(ESNN_ERR_LIMIT, "shape x steps: over this runtime's limit");
+        L->data_bytes += align8(4u * words);
+    }
+    buf_i = -1;
+    ops_off = esnn_rd32(L->b + 28);
+    end = ops_off + esnn_rd32(L->b + 32);
+    pos = ops_off;
+    for (i = 0; i < L->nops; i++) {
+        esnn_op_t tmp, *o = ops ? &ops[i] : &tmp;
+        TRY(parse_op(L, (int32_t)i, &pos, end, o));
+        if (o->opcode == ESNN_OP_ATTN) has_attn = 1;
+    }
+    if (pos != end) FAIL(ESNN_ERR_HEADER, "ops_size: records do not fill the op section");
+    for (i = 1; i < L->nb; i++)
+        if (!is_written(L, i)) {
+            buf_i = (int32_t)i;
+            FAIL(ESNN_ERR_GRAPH, "buffer never written by any op");
+        }
+    if (has_attn && !(L->flags & ESNN_FLAG_LAYER_MAJOR)) FAIL(ESNN_ERR_HEADER, "flags: ATTN needs LAYER_MAJOR");
+    *need = fixed_bytes(L) + L->data_bytes;
+    if (*need > (uint64_t)(size_t)-1 || *need > 0xFFFFFFFFu) FAIL(ESNN_ERR_LIMIT, "arena size over 4 GiB");
+    return ESNN_OK;
+}
+
+esnn_status_t esnn_validate(const uint8_t *blob, size_t len, size_t *bytes, esnn_error_t *error) {
+    loader_t L;
+    uint64_t need = 0;
+    esnn_status_t st;
+    esnn_error_t local;
+    local.status = ESNN_OK;
+    local.field = "";
+    local.op = local.buffer = -1;
+    L.b = blob;
+    L.n = len;
+    L.err = &local;
+    st = parse(&L, NULL, &need);
+    if (bytes) *bytes = st == ESNN_OK ? (size_t)need : 0;
+    if (error) *error = local;
+    return st;
+}
+
+esnn_status_t esnn_arena_required(const uint8_t *blob, size_t len, size_t *bytes) {
+    return esnn_validate(blob, len, bytes, NULL);
+}
+
+static void *bump(uint8_t **p, uint64_t bytes) {
+    void *r = *p;
+    *p += (size_t)align8(bytes);
+    return r;
+}
+
+esnn_status_t esnn_init(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *arena, size_t arena_len) {
+    loader_t L;
+    uint64_t need = 0;
+    esnn_status_t st;
+    uint8_t *p;
+    size_t adjust;
+    uint32_t i;
+    uint16_t steps;
+    if (!ctx) return ESNN_ERR_ARG;
+    ctx->ready = 0;
+    ctx->kernels = ESNN_KERNELS_FAST;
+    ctx->error.status = ESNN_OK;
+    ctx->error.field = "";
+    ctx->error.op = ctx->error.buffer = -1;
+    L.b = blob;
+    L.n = len;
+    L.err = &ctx->error;
+    st = parse(&L, NULL, &need);
+    if (st != ESNN_OK) return st;
+    if (!arena) return fail(&L, ESNN_ERR_ARG, ESNN_MSG("arena: NULL"), -1, -1);
+    adjust = (size_t)((8u - ((uintptr_t)arena & 7u)) & 7u);
+    if (arena_len < adjust || arena_len - adjust < need) return fail(&L, ESNN_ERR_ARENA, ESNN_MSG("arena_len"), -1, -1);
+    p = (uint8_t *)arena + adjust;
+    ctx->ops = (esnn_op_t *)bump(&p, (uint64_t)sizeof(esnn_op_t) * L.nops);
+    ctx->buffers = (esnn_buffer_t *)bump(&p, (uint64_t)sizeof(esnn_buffer_t) * L.nb);
+    ctx->logits = (int32_t *)bump(&p, 4u * (uint64_t)L.classes);
+    ctx->spike_counts = (uint32_t *)bump(&p, 4u * (uint64_t)L.num_lif);
+    ctx->scratch = (int64_t *)bump(&p, 8u * L.scratch);
+    st = parse(&L, ctx->ops, &need); /* second pass fills the op records; it cannot fail differently */
+    if (st != ESNN_OK) return st;
+    steps = (L.flags & ESNN_FLAG_LAYER_MAJOR) ? L.T : 1;
+    for (i = 0; i < L.nb; i++) {
+        esnn_buffer_t *bf = &ctx->buffers[i];
+        bf->kind = (uint8_t)buf_kind(&L, i);
+        bf->c = (uint16_t)buf_dim(&L, i, 0);
+        bf->h = (uint16_t)buf_dim(&L, i, 1);
+        bf->w = (uint16_t)buf_dim(&L, i, 2);
+        bf->cw = (uint16_t)((bf->c + 31u) / 32u);
+        bf->words = buffer_words(&L, i);
+        bf->steps = i == 0 ? 1 : steps;
+        bf->data = i == 0 ? NULL : (uint32_t *)bump(&p, 4u * (uint64_t)bf->words * bf->steps);
+    }
+    for (i = 0; i < L.nops; i++) {
+        esnn_op_t *o = &ctx->ops[i];
+        if (o->opcode == ESNN_OP_LIF)
+            o->state = bump(&p, (uint64_t)ctx->buffers[o->in0].words * (o->state_bits / 8u));
+        else
+            o->state = NULL;
+    }
+    ctx->blob = blob;
+    ctx->blob_len = len;
+    ctx->arena_used = (size_t)(p - (uint8_t *)arena);
+    ctx->flags = L.flags;
+    ctx->T = L.T;
+    ctx->num_classes = L.classes;
+    ctx->num_buffers = L.nb;
+    ctx->num_ops = L.nops;
+    ctx->num_lif = L.num_lif;
+    ctx->ready = 1;
+    return esnn_reset(ctx);
+}
+
+/* ---- execution ------------------------------------------------------------------------------------ */
+static esnn_status_t state_error(esnn_ctx_t *ctx, esnn_status_t st, const char *field) {
+    if (ctx->error.status == ESNN_OK) {
+        ctx->error.status = st;
+        ctx->error.field = field;
+        ctx->error.op = ctx->error.buffer = -1;
+    }
+    return st;
+}
+
+esnn_status_t esnn_set_kernels(esnn_ctx_t *ctx, esnn_kernels_t kernels) {
+    if (!ctx || (kernels != ESNN_KERNELS_FAST && kernels != ESNN_KERNELS_REFERENCE)) return ESNN_ERR_ARG;
+    ctx->kernels = (uint8_t)kernels;
+    return ESNN_OK;
+}
+
+esnn_status_t esnn_reset(esnn_ctx_t *ctx) {
+    uint32_t i, k;
+    if (!ctx || !ctx->ready) return ESNN_ERR_STATE;
+    for (i = 0; i < ctx->num_ops; i++) {
+        const esnn_op_t *o = &ctx->ops[i];
+        if (o->opcode == ESNN_OP_LIF) {
+            uint32_t n = ctx->buffers[o->in0].words;
+            if (o->state_bits == 16)
+                for (k = 0; k < n; k++) ((int16_t *)o->state)[k] = 0;
+            else
+                for (k = 0; k < n; k++) ((int32_t *)o->state)[k] = 0;
+        } else if (o->opcode == ESNN_OP_READOUT) {
+            for (k = 0; k < o->cout; k++) ctx->logits[k] = esnn_s32(esnn_rd32(o->bias + 4u * k));
+        }
+    }
+    for (i = 0; i < ctx->num_lif; i++) ctx->spike_counts[i] = 0;
+    ctx->t = 0;
+    return ESNN_OK;
+}
+
+static uint32_t *slot(const esnn_buffer_t *b, uint32_t t) { return b->data + (b->steps > 1 ? t * b->words : 0); }
+
+/* One op at step t (not ATTN). frame: buffer 0 at this step. */
+static void exec_op(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *frame) {
+    const esnn_buffer_t *in = &ctx->buffers[op->in0];
+    const int ref = ctx->kernels == ESNN_KERNELS_REFERENCE;
+    switch (op->opcode) {
+    case ESNN_OP_CONV: {
+        const esnn_buffer_t *out = &ctx->buffers[op->out];
+        uint32_t *y = slot(out, t), k;
+        if ((op->flags & ESNN_CONV_STATIC) && t > 0) { /* same output at every step: computed at step 0 */
+            if (out->steps > 1)
+                for (k = 0; k < out->words; k++) y[k] = out->data[k];
+            return;
+        }
+        if (op->in0 == 0)
+            (ref ? esnn_conv_u8_ref : esnn_conv_u8)(op, in, out, frame, y);
+        else
+            (ref ? esnn_conv_spike_ref : esnn_conv_spike)(op, in, out, slot(in, t), y);
+        break;
+    }
+    case ESNN_OP_LIF:
+        ctx->spike_counts[op->lif_index] +=
+            (ref ? esnn_lif_ref : esnn_lif)(op, in, slot(in, t), slot(&ctx->buffers[op->out], t));
+        break;
+    case ESNN_OP_MAXPOOL:
+        (ref ? esnn_maxpool_ref : esnn_maxpool)(op, in, &ctx->buffers[op->out], slot(in, t),
+                                                 slot(&ctx->buffers[op->out], t));
+        break;
+    case ESNN_OP_LOGIC:
+        (ref ? esnn_logic_ref : esnn_logic)(op->mode, in, slot(in, t), slot(&ctx->buffers[op->in1], t),
+                                             slot(&ctx->buffers[op->out], t));
+        break;
+    case ESNN_OP_READOUT:
+        (ref ? esnn_readout_ref : esnn_readout)(op, in, slot(in, t), ctx->logits);
+        break;
+    default:
+        break;
+    }
+}
+
+size_t esnn_frame_size(const esnn_ctx_t *ctx) {
+    if (!ctx || !ctx->ready) return 0;
+    return (size_t)ctx->buffers[0].c * ctx->buffers[0].h * ctx->buffers[0].w;
+}
+uint16_t esnn_input_frames(const esnn_ctx_t *ctx) {
+    if (!ctx || !ctx->ready) return 0;
+    return (ctx->flags & ESNN_FLAG_STATIC_INPUT) ? 1 : ctx->T;
+}
+
+esnn_status_t esnn_step(esnn_ctx_t *ctx, const uint8_t *frame, size_t frame_len) {
+    uint32_t i;
+    if (!ctx || !ctx->ready) return ESNN_ERR_STATE;
+    if (ctx->flags & ESNN_FLAG_LAYER_MAJOR)
+        return state_error(ctx, ESNN_ERR_STATE, ESNN_MSG("esnn_step: LAYER_MAJOR graph, use esnn_run"));
+    if (ctx->t >= ctx->T) return state_error(ctx, ESNN_ERR_STATE, ESNN_MSG("esnn_step: T steps done, reset"));
+    if (!frame || frame_len != esnn_frame_size(ctx)) return ESNN_ERR_ARG;
+    for (i = 0; i < ctx->num_ops; i++) exec_op(ctx, &ctx->ops[i], ctx->t, frame);
+    ctx->t++;
+    return ESNN_OK;
+}
+
+esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) {
+    size_t frame;
+    uint32_t i, t;
+    esnn_status_t st;
+    if (!ctx || !ctx->ready) return ESNN_ERR_STATE;
+    frame = esnn_frame_size(ctx);
+    if (!input || input_len != frame * esnn_input_frames(ctx)) return ESNN_ERR_ARG;
+    st = esnn_reset(ctx);
+    if (st != ESNN_OK) return st;
+    if (!(ctx->flags & ESNN_FLAG_LAYER_MAJOR)) {
+        const int stat = (ctx->flags & ESNN_FLAG_STATIC_INPUT) != 0;
+        for (t = 0; t < ctx->T; t++) {
+            st = esnn_step(ctx, stat ? input : input + t * frame, frame);
+            if (st != ESNN_OK) return st;
+        }
+        return ESNN_OK;
+    }
+    for (i = 0; i < ctx->num_ops; i++) {
+        esnn_op_t *op = &ctx->ops[i];
+        if (op->opcode == ESNN_OP_ATTN) {
+            esnn_attn(op, &ctx->buffers[op->in0], ctx->T, ctx->buffers[op->in0].data, ctx->buffers[op->out].data,
+                      ctx->scratch);
+            continue;
+        }
+        for (t = 0; t < ctx->T; t++)
+            exec_op(ctx, op, t, (ctx->flags & ESNN_FLAG_STATIC_INPUT) ? input : input + t * frame);
+    }
+    ctx->t = ctx->T;
+    return ESNN_OK;
+}
+
+/* ---- results -------------------------------------------------------------------------------------- */
+const int32_t *esnn_logits(const esnn_ctx_t *ctx) { return ctx && ctx->ready ? ctx->logits : NULL; }
+int32_t esnn_predicted(const esnn_ctx_t *ctx) {
+    int32_t best = 0;
+    uint32_t k;
+    if (!ctx || !ctx->ready) return -1;
+    for (k = 1; k < ctx->num_classes; k++)
+        if (ctx->logits[k] > ctx->logits[best]) best = (int32_t)k;
+    return best;
+}
+const uint32_t *esnn_spike_counts(const esnn_ctx_t *ctx) { return ctx && ctx->ready ? ctx->spike_counts : NULL; }
+uint16_t esnn_num_lif(const esnn_ctx_t *ctx) { return ctx && ctx->ready ? ctx->num_lif : 0; }
+size_t esnn_arena_used(const esnn_ctx_t *ctx) { return ctx && ctx->ready ? ctx->arena_used : 0; }
+const esnn_error_t *esnn_error(const esnn_ctx_t *ctx) { return ctx ? &ctx->error : NULL; }
+
+static const esnn_op_t *lif_op(const esnn_ctx_t *ctx, uint16_t lif) {
+    uint32_t i;
+    if (!ctx || !ctx->ready) return NULL;
+    for (i = 0; i < ctx->num_ops; i++)
+        if (ctx->ops[i].opcode == ESNN_OP_LIF && ctx->ops[i].lif_index == lif) return &ctx->ops[i];
+    return NULL;
+}
+
+uint32_t esnn_state_size(const esnn_ctx_t *ctx, uint16_t lif) {
+    const esnn_op_t *op = lif_op(ctx, lif);
+    return op ? ctx->buffers[op->in0].words : 0;
+}
+
+esnn_status_t esnn_final_state(const esnn_ctx_t *ctx, uint16_t lif, int32_t *out, size_t n) {
+    const esnn_op_t *op = lif_op(ctx, lif);
+    const esnn_buffer_t *b;
+    uint32_t c, p, npix;
+    if (!op || !out) return ESNN_ERR_ARG;
+    b = &ctx->buffers[op->in0];
+    if (n != b->words) return ESNN_ERR_ARG;
+    npix = (uint32_t)b->h * b->w;
+    for (c = 0; c < b->c; c++)
+        for (p = 0; p < npix; p++) {
+            uint32_t i = p * b->c + c;
+            out[c * npix + p] = op->state_bits == 16 ? ((const int16_t *)op->state)[i] : ((const int32_t *)op->state)[i];
+        }
+    return ESNN_OK;
+}

@@ -1,0 +1,159 @@
+/*
+ * esnn.h - portable C99 runtime for .esnn v1 spiking models (export/FORMAT.md).
+ *
+ * No malloc, no globals, re-entrant: all state lives in the caller's esnn_ctx_t and arena.
+ * The blob is read in place (flash or RAM) and is never written; it must stay alive and
+ * unchanged while the context is used.
+ *
+ * Typical use:
+ *
+ *     size_t need;
+ *     if (esnn_arena_required(blob, len, &need) != ESNN_OK) ...;    // validates the whole blob
+ *     esnn_ctx_t ctx;
+ *     esnn_status_t st = esnn_init(&ctx, blob, len, arena, arena_len);
+ *     st = esnn_run(&ctx, input, input_len);          // whole sample, T frames (1 if STATIC_INPUT)
+ *     // or, without LAYER_MAJOR: esnn_reset(&ctx); for t < T: esnn_step(&ctx, frame, frame_len);
+ *     esnn_predicted(&ctx); esnn_logits(&ctx); esnn_spike_counts(&ctx); esnn_final_state(...);
+ *
+ * Arena layout (one contiguous caller-owned block; esnn_init aligns its start up to 8 bytes,
+ * esnn_arena_required() counts from that aligned start, so pass an 8-aligned arena or 7 bytes more):
+ *
+ *     arena (8-aligned)
+ *     +--------------------------------------+
+ *     | esnn_op_t      [num_ops]             |  validated op records (pointers into the blob)
+ *     | esnn_buffer_t  [num_buffers]         |  shapes + data pointers
+ *     | int32 logits   [num_classes]         |  READOUT accumulators (start at the bias)
+ *     | uint32 spikes  [num_lif]             |  spike count per LIF op
+ *     | int64 scratch  [max over ATTN ops]   |  pooled sums/max and scores (T/C: 3n+hidden, S: 3HW)
+ *     +--------------------------------------+
+ *     | buffer 1 data                        |  CURRENT: uint32 [steps][H][W][C] (two's complement)
+ *     | buffer 2 data                        |  SPIKES:  uint32 [steps][H][W][ceil(C/32)] bit-packed,
+ *     | ...                                  |           channel c = bit c%32 of word c/32
+ *     +--------------------------------------+  steps = T with LAYER_MAJOR, else 1
+ *     | LIF 0 state  int16/int32 [H][W][C]   |  membrane state per LIF op (state_bits)
+ *     | LIF 1 state  ...                     |
+ *     +--------------------------------------+
+ *
+ * Buffer 0 (the u8 input) is never copied: kernels read the caller's frames, [C][H][W] row-major.
+ * Trust boundary: firmware/SECURITY.md.
+ */
+#ifndef ESNN_H
+#define ESNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ESNN_VERSION_MAJOR 0
+#define ESNN_VERSION_MINOR 1
+#define ESNN_VERSION_PATCH 0
+#define ESNN_VERSION_STRING "0.1.0"
+/* .esnn format versions this runtime accepts: exactly 1.0 (FORMAT.md: refuse other majors, minor > 0). */
+#define ESNN_FORMAT_MAJOR 1
+#define ESNN_FORMAT_MINOR_MAX 0
+
+/* This runtime's limit beyond FORMAT.md's ranges (same as the Python reference). */
+#define ESNN_MAX_BUFFER_ELEMENTS (1UL << 22)
+
+/* The one status list: enum and strings are generated from it. */
+#define ESNN_STATUS_LIST(X)                                                                  \
+    X(ESNN_OK, "ok")                                                                         \
+    X(ESNN_ERR_ARG, "invalid argument (NULL pointer or wrong input length)")                 \
+    X(ESNN_ERR_MAGIC, "not an .esnn blob (magic)")                                           \
+    X(ESNN_ERR_TRUNCATED, "blob shorter than the header plus CRC")                           \
+    X(ESNN_ERR_VERSION, "unsupported format version")                                        \
+    X(ESNN_ERR_HEADER, "invalid header field")                                               \
+    X(ESNN_ERR_CRC, "CRC32 mismatch (corrupted blob)")                                       \
+    X(ESNN_ERR_BUFFER, "invalid buffer table entry")                                         \
+    X(ESNN_ERR_OP, "invalid op record")                                                      \
+    X(ESNN_ERR_GRAPH, "invalid graph (buffer ids, kinds, order, shapes)")                    \
+    X(ESNN_ERR_DATA, "array misaligned or outside the data section")                         \
+    X(ESNN_ERR_VALUE, "invalid parameter value")                                             \
+    X(ESNN_ERR_LIMIT, "model exceeds this runtime's limits")                                 \
+    X(ESNN_ERR_ARENA, "arena too small")                                                     \
+    X(ESNN_ERR_STATE, "call not valid now (not initialised, LAYER_MAJOR graph, or step > T)")
+
+#define ESNN_STATUS_ENUM_(name, text) name,
+typedef enum { ESNN_STATUS_LIST(ESNN_STATUS_ENUM_) ESNN_STATUS_COUNT } esnn_status_t;
+#undef ESNN_STATUS_ENUM_
+
+/* First error of a context: status, the field it names, and the op / buffer index (-1: none). */
+typedef struct {
+    esnn_status_t status;
+    const char *field; /* static string, e.g. "kh"; "" when ESNN_NO_ERRMSG is defined */
+    int32_t op;
+    int32_t buffer;
+} esnn_error_t;
+
+/* Validated op record (internal; its fields are not part of the API). */
+typedef struct esnn_op esnn_op_t;
+typedef struct esnn_buffer esnn_buffer_t;
+
+/* Kernel set: the optimised kernels (default) or the plain reference kernels. Both are bit-exact. */
+typedef enum { ESNN_KERNELS_FAST = 0, ESNN_KERNELS_REFERENCE = 1 } esnn_kernels_t;
+
+typedef struct {
+    const uint8_t *blob;
+    size_t blob_len;
+    esnn_op_t *ops;
+    esnn_buffer_t *buffers;
+    int32_t *logits;
+    uint32_t *spike_counts;
+    int64_t *scratch;
+    size_t arena_used;
+    uint32_t flags;
+    uint16_t T, num_classes, num_buffers, num_ops, num_lif;
+    uint16_t t; /* steps done in the current sample */
+    uint8_t ready;
+    uint8_t kernels; /* esnn_kernels_t */
+    esnn_error_t error;
+} esnn_ctx_t;
+
+/* Runtime version "major.minor.patch" and the format versions it accepts. */
+const char *esnn_version(void);
+void esnn_format_versions(uint16_t *major, uint16_t *minor_max);
+
+/* Strings for status codes ("unknown status" out of range). */
+const char *esnn_status_name(esnn_status_t st); /* "ESNN_ERR_CRC" */
+const char *esnn_status_str(esnn_status_t st);  /* "CRC32 mismatch (corrupted blob)" */
+
+/* Validate the whole blob and report the arena bytes esnn_init needs (from an 8-aligned start). */
+esnn_status_t esnn_arena_required(const uint8_t *blob, size_t len, size_t *bytes);
+/* Same, keeping the first error's detail in *error (may be NULL). */
+esnn_status_t esnn_validate(const uint8_t *blob, size_t len, size_t *bytes, esnn_error_t *error);
+
+/* Validate the blob, lay out the arena and reset. On error the ctx keeps the error and refuses to run. */
+esnn_status_t esnn_init(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *arena, size_t arena_len);
+/* Choose the kernel set (default ESNN_KERNELS_FAST). */
+esnn_status_t esnn_set_kernels(esnn_ctx_t *ctx, esnn_kernels_t kernels);
+/* Start a new sample: states 0, spike counts 0, logits = READOUT bias, step 0. */
+esnn_status_t esnn_reset(esnn_ctx_t *ctx);
+/* One time step (time-major). Refused (ESNN_ERR_STATE) for LAYER_MAJOR graphs and after T steps.
+ * frame: u8 [C][H][W] of buffer 0; with STATIC_INPUT pass the same frame at every step. */
+esnn_status_t esnn_step(esnn_ctx_t *ctx, const uint8_t *frame, size_t frame_len);
+/* A whole sample: reset, then T steps (layer-major for LAYER_MAJOR graphs).
+ * input: u8 [frames][C][H][W], frames = 1 with STATIC_INPUT, else T. */
+esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len);
+
+/* Results of the current sample (valid after esnn_run, or after T esnn_step calls). */
+const int32_t *esnn_logits(const esnn_ctx_t *ctx);     /* num_classes values */
+int32_t esnn_predicted(const esnn_ctx_t *ctx);         /* argmax, ties to the lowest index */
+const uint32_t *esnn_spike_counts(const esnn_ctx_t *ctx); /* one per LIF op, file order */
+uint16_t esnn_num_lif(const esnn_ctx_t *ctx);
+/* Neurons of LIF op `lif` (in file order), 0 when out of range. */
+uint32_t esnn_state_size(const esnn_ctx_t *ctx, uint16_t lif);
+/* Copy LIF op `lif`'s membrane state into out[C][H][W] as int32; n must be esnn_state_size(). */
+esnn_status_t esnn_final_state(const esnn_ctx_t *ctx, uint16_t lif, int32_t *out, size_t n);
+/* Input bytes per frame and frames per sample (1 with STATIC_INPUT). */
+size_t esnn_frame_size(const esnn_ctx_t *ctx);
+uint16_t esnn_input_frames(const esnn_ctx_t *ctx);
+size_t esnn_arena_used(const esnn_ctx_t *ctx);
+const esnn_error_t *esnn_error(const esnn_ctx_t *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ESNN_H */

@@ -1,0 +1,87 @@
+/* esnn_internal.h - validated model structures and portable integer helpers (not part of the API). */
+#ifndef ESNN_INTERNAL_H
+#define ESNN_INTERNAL_H
+
+#include "esnn.h"
+
+enum { ESNN_BUF_INPUT = 0, ESNN_BUF_SPIKES = 1, ESNN_BUF_CURRENT = 2 };
+enum { ESNN_OP_CONV = 1, ESNN_OP_LIF = 2, ESNN_OP_ATTN = 3, ESNN_OP_MAXPOOL = 4, ESNN_OP_LOGIC = 5,
+       ESNN_OP_READOUT = 6 };
+enum { ESNN_ATTN_T = 0, ESNN_ATTN_C = 1, ESNN_ATTN_S = 2 };
+enum { ESNN_ATTN_MA = 0, ESNN_ATTN_IA = 1 };
+enum { ESNN_LOGIC_OR = 0, ESNN_LOGIC_AND = 1, ESNN_LOGIC_IAND = 2 };
+#define ESNN_FLAG_LAYER_MAJOR 1u
+#define ESNN_FLAG_STATIC_INPUT 2u
+#define ESNN_CONV_STATIC 1u
+
+struct esnn_buffer {
+    uint8_t kind;
+    uint16_t c, h, w;
+    uint16_t cw;       /* SPIKES: uint32 words per pixel, ceil(c / 32) */
+    uint32_t words;    /* uint32 words per step */
+    uint16_t steps;    /* steps held: T (LAYER_MAJOR) or 1 */
+    uint32_t *data;    /* NULL for buffer 0 (the caller's input) */
+};
+
+struct esnn_op {
+    uint8_t opcode, flags;
+    uint16_t in0, in1, out;
+    /* CONV / READOUT */
+    uint16_t cin, cout; /* READOUT: channels, classes */
+    uint8_t kh, kw, stride, pad, bits;
+    const uint8_t *w;    /* weights (CONV/READOUT), w1 (ATTN) */
+    const uint8_t *w2;   /* ATTN T/C */
+    const uint8_t *bias; /* CONV/READOUT bias (i32 LE), LIF thresholds, ATTN table */
+    /* LIF */
+    uint8_t state_bits;
+    uint16_t lif_index;
+    uint32_t leak_mul;
+    void *state;
+    /* ATTN */
+    uint8_t dim, kind, shift;
+    uint16_t n, hidden, levels;
+    /* MAXPOOL: kh = kernel; LOGIC: mode */
+    uint8_t mode;
+};
+
+/* Little-endian readers: the blob may be unaligned and the host big-endian. */
+static inline uint16_t esnn_rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t esnn_rd32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline uint64_t esnn_rd64(const uint8_t *p) {
+    return (uint64_t)esnn_rd32(p) | ((uint64_t)esnn_rd32(p + 4) << 32);
+}
+/* Two's complement reinterpretation without implementation-defined conversions. */
+static inline int32_t esnn_s32(uint32_t u) {
+    return u <= 0x7FFFFFFFu ? (int32_t)u : (int32_t)(u - 0x80000000u) - 0x7FFFFFFF - 1;
+}
+static inline int64_t esnn_s64(uint64_t u) {
+    return u <= 0x7FFFFFFFFFFFFFFFull ? (int64_t)u
+                                      : (int64_t)(u - 0x8000000000000000ull) - 0x7FFFFFFFFFFFFFFFll - 1;
+}
+static inline int16_t esnn_s16(uint16_t u) { return u <= 0x7FFF ? (int16_t)u : (int16_t)((int32_t)u - 65536); }
+/* floor(v / 2^s) for 0 <= s <= 62, without relying on >> of negative values (implementation-defined). */
+static inline int64_t esnn_asr64(int64_t v, unsigned s) { return v >= 0 ? v >> s : -1 - ((-1 - v) >> s); }
+
+/* Signed weight i of an array of `bits` (4: two per byte, low nibble first; 8; 16 LE). */
+static inline int32_t esnn_weight(const uint8_t *w, uint32_t i, uint8_t bits) {
+    if (bits == 8) return ((const int8_t *)w)[i]; /* int8_t is two's complement by definition */
+    if (bits == 16) return esnn_s16(esnn_rd16(w + 2u * i));
+    {
+        uint32_t nib = (i & 1u) ? (uint32_t)(w[i >> 1] >> 4) : (uint32_t)(w[i >> 1] & 0xF);
+        return (int32_t)(nib ^ 8u) - 8;
+    }
+}
+
+static inline unsigned esnn_ctz32(uint32_t x) {
+#if defined(__GNUC__) || defined(__clang__)
+    return (unsigned)__builtin_ctz(x);
+#else
+    unsigned n = 0;
+    while (!(x & 1u)) { x >>= 1; n++; }
+    return n;
+#endif
+}
+
+#endif /* ESNN_INTERNAL_H */

@@ -1,0 +1,12 @@
+/* ATTN kernel (FORMAT.md 1.3, opcode 3), int64 exactly per spec, over all T steps at once.
+ * x, y: uint32 [T][H][W][C] (CURRENT, two's complement). scratch: esnn_attn_scratch() int64 values.
+ * Arithmetic is done in uint64 (wrapping, like numpy int64) and shifts are floor shifts. */
+#ifndef ESNN_KERNEL_ATTN_H
+#define ESNN_KERNEL_ATTN_H
+#include "../esnn_internal.h"
+
+/* int64 scratch values needed by an ATTN op on buffer `buf` with T steps. */
+uint64_t esnn_attn_scratch(uint8_t dim, uint16_t n, uint16_t hidden, const esnn_buffer_t *buf);
+void esnn_attn(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const uint32_t *x, uint32_t *y,
+               int64_t *scratch);
+#endif

@@ -1,0 +1,19 @@
+/* CONV kernels (FORMAT.md 1.3, opcode 1). Output: uint32 [Ho][Wo][Cout] (two's complement, wrapping adds).
+ * u8 input: [Cin][H][W] bytes. Spike input: bit-packed uint32 [H][W][ceil(Cin/32)]. */
+#ifndef ESNN_KERNEL_CONV_H
+#define ESNN_KERNEL_CONV_H
+#include "../esnn_internal.h"
+
+/* Plain reference: one output at a time, every (ci, ky, kx) term. */
+void esnn_conv_u8_ref(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint8_t *x,
+                      uint32_t *y);
+void esnn_conv_spike_ref(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out,
+                         const uint32_t *x, uint32_t *y);
+/* Dense first-layer conv: per output pixel, adds v * weight row [cout] for each non-zero input value. */
+void esnn_conv_u8(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint8_t *x,
+                  uint32_t *y);
+/* Event-driven conv: for each input spike, scatter-adds weight rows [cout] to the outputs it reaches;
+ * cost = output init + (spikes x reached outputs x cout). */
+void esnn_conv_spike(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint32_t *x,
+                     uint32_t *y);
+#endif
