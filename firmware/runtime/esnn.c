@@ -28,6 +28,7 @@ const char *esnn_status_name(esnn_status_t st) {
 const char *esnn_status_str(esnn_status_t st) {
     return ((unsigned)st < ESNN_STATUS_COUNT) ? status_texts[st] : ESNN_MSG("unknown status");
 }
+size_t esnn_ctx_size(void) { return sizeof(esnn_ctx_t); }
 const char *esnn_version(void) { return ESNN_VERSION_STRING; }
 void esnn_format_versions(uint16_t *major, uint16_t *minor_max) {
     if (major) *major = ESNN_FORMAT_MAJOR;

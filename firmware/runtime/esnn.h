@@ -112,6 +112,8 @@ typedef struct {
     esnn_error_t error;
 } esnn_ctx_t;
 
+/* sizeof(esnn_ctx_t), for bindings that allocate the context themselves. */
+size_t esnn_ctx_size(void);
 /* Runtime version "major.minor.patch" and the format versions it accepts. */
 const char *esnn_version(void);
 void esnn_format_versions(uint16_t *major, uint16_t *minor_max);

@@ -1,0 +1,1 @@
+"""Runtimes that execute `.esnn` blobs outside Python: the portable C runtime (`edgesnn.runtime.c`)."""
