@@ -1,0 +1,71 @@
+"""The Cortex-M4 builds: static library size and no-allocator check, and every conformance vector bit-exact in
+the mps2-an386 test image under qemu-system-arm (semihosting: vector files, printf, exit status)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesnn.runtime.c import FIRMWARE
+from tests.firmware.conftest import VECTORS
+
+NEEDED = ("arm-none-eabi-gcc", "qemu-system-arm", "make")
+pytestmark = pytest.mark.skipif(
+    any(shutil.which(t) is None for t in NEEDED),
+    reason="needs arm-none-eabi-gcc (gcc-arm-none-eabi, libnewlib-arm-none-eabi) and qemu-system-arm; "
+    "tests/run.sh installs them",
+)
+
+
+def make(*targets: str) -> subprocess.CompletedProcess[str]:
+    cmd = ["make", "-C", str(FIRMWARE), "-j1", *targets]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
+
+
+def qemu(vector_list: Path) -> subprocess.CompletedProcess[str]:
+    elf = FIRMWARE / "build" / "m4" / "esnn_qemu.elf"
+    cmd = [
+        "qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-nographic",
+        "-serial", "null", "-semihosting-config",
+        f"enable=on,target=native,arg=esnn_qemu,arg={vector_list}", "-kernel", str(elf),
+    ]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
+
+
+def test_m4_library_has_no_allocator_and_no_ram():
+    proc = make("m4", "check-noalloc")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "check-noalloc: ok" in proc.stdout
+    size = (FIRMWARE / "build" / "m4" / "size.txt").read_text()
+    totals = next(ln for ln in size.splitlines() if "TOTALS" in ln).split()
+    text, data, bss = map(int, totals[:3])
+    assert data == 0 and bss == 0
+    assert 0 < text < 48 * 1024  # code-size budget for the whole runtime
+
+
+def test_every_vector_bit_exact_under_qemu():
+    proc = make("qemu-test")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert f"{len(VECTORS)}/{len(VECTORS)} vectors bit-exact" in proc.stdout
+    for v in VECTORS:
+        assert f"PASS ../export/vectors/v1/{v.name}/" in proc.stdout
+
+
+def test_qemu_image_fails_on_a_wrong_expectation(tmp_path: Path):
+    assert make("qemu-image").returncode == 0
+    good, bad = VECTORS[0], tmp_path / "bad"
+    shutil.copytree(good, bad)
+    logits = np.fromfile(bad / "logits.bin", dtype="<i4")
+    logits[0] += 1
+    logits.astype("<i4").tofile(bad / "logits.bin")
+    lst = tmp_path / "list.txt"
+    lst.write_text(f"{good}/\n{bad}/\n")
+    proc = qemu(lst)
+    assert proc.returncode == 1, proc.stdout
+    assert f"PASS {good}/" in proc.stdout
+    assert f"FAIL {bad}/: logits" in proc.stdout
+    assert "1/2 vectors bit-exact" in proc.stdout
