@@ -12,7 +12,16 @@ from collections.abc import Callable
 from types import ModuleType
 
 from edgesnn import __version__
-from edgesnn.cli import analyze_cmd, demo_cmd, export_cmd, finetune_cmd, inspect_cmd, models_cmd, train_cmd
+from edgesnn.cli import (
+    analyze_cmd,
+    demo_cmd,
+    export_cmd,
+    finetune_cmd,
+    inspect_cmd,
+    models_cmd,
+    train_cmd,
+    verify_cmd,
+)
 from edgesnn.cli.errors import CliError, as_cli_error
 
 COMMANDS: dict[str, ModuleType] = {
@@ -23,6 +32,7 @@ COMMANDS: dict[str, ModuleType] = {
     "inspect": inspect_cmd,
     "export": export_cmd,
     "finetune": finetune_cmd,
+    "verify": verify_cmd,
 }
 
 

@@ -1,0 +1,300 @@
+"""Check a runtime bit for bit: the conformance vectors against their expected files, or a model on
+random (or given) input against the Python reference (`edgesnn.reference.run`).
+
+Runtimes: ``c`` (the host build of firmware/, built on demand), ``reference`` (the numpy interpreter) and
+``onnx`` (the ONNX export run by onnxruntime; needs the ``onnx`` extra). A table lists per vector whether
+logits, spike counts and final states match; on a mismatch the command exits 1 naming the vector and the
+first differing field, with a layer-by-layer diff of the LIF ops (spike counts and membrane states).
+
+edgesnn verify                                   # every vector in export/vectors/v1 through the C runtime
+edgesnn verify --runtime onnx --vectors export/vectors/v1
+edgesnn verify --runtime c out/model.esnn --samples 4 --seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgesnn.cli.errors import CliError
+from edgesnn.reference import BlobError, Lif, Model, Result, parse
+from edgesnn.reference import run as reference_run
+
+HELP = "run the conformance vectors (or a model on random input) through a runtime and compare bit-exactly"
+RUNTIMES = ("c", "reference", "onnx")
+DEFAULT_VECTORS = Path(__file__).resolve().parents[2] / "export" / "vectors" / "v1"
+FILES = {"logits": "logits.bin", "spikes": "spike_counts.bin", "state": "final_state.bin"}
+
+Runner = Callable[[bytes, np.ndarray], Result]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "model", nargs="?", help="an .esnn blob to check against the reference (instead of vectors)"
+    )
+    p.add_argument("--runtime", choices=RUNTIMES, default="c", help="runtime under test (default c)")
+    p.add_argument(
+        "--vectors",
+        type=Path,
+        help="conformance vector directory, or one vector (default export/vectors/v1)",
+    )
+    p.add_argument(
+        "--kernels",
+        choices=("fast", "reference"),
+        default="fast",
+        help="C runtime kernel set (default fast)",
+    )
+    p.add_argument("--input", type=Path, help="with MODEL: u8 input file (T or 1 frames of C x H x W)")
+    p.add_argument("--samples", type=int, default=1, help="with MODEL: random inputs to try (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="with MODEL: random input seed (default 0)")
+
+
+@dataclass(frozen=True)
+class Expected:
+    logits: np.ndarray
+    spike_counts: np.ndarray
+    final_state: tuple[np.ndarray, ...]  # flat int32 per LIF op
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: dict[str, bool]
+    first: str  # "" when everything matches, else the first differing field with its detail
+    layers: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return all(self.ok.values())
+
+
+def _runner(name: str, kernels: str) -> Runner:
+    if name == "reference":
+        return lambda blob, x: reference_run(blob, x)
+    if name == "onnx":
+        from edgesnn.export.onnx_step import run_onnx
+
+        def onnx(blob: bytes, x: np.ndarray) -> Result:
+            try:
+                return run_onnx(blob, x)
+            except ImportError as exc:
+                raise CliError(f"--runtime onnx: {exc}") from exc
+
+        return onnx
+    from edgesnn.runtime.c import CRuntime, CRuntimeUnavailable
+
+    try:
+        rt = CRuntime()
+    except CRuntimeUnavailable as exc:
+        raise CliError(f"--runtime c: {exc}") from exc
+    return lambda blob, x: rt.run(blob, x, kernels=kernels)
+
+
+def _lif_ops(model: Model) -> list[tuple[int, Lif]]:
+    return [(k, op) for k, op in enumerate(model.ops) if isinstance(op, Lif)]
+
+
+def _split_states(model: Model, flat: np.ndarray, what: str) -> tuple[np.ndarray, ...]:
+    sizes = [int(np.prod(model.buffers[op.out].shape)) for _, op in _lif_ops(model)]
+    if flat.size != sum(sizes):
+        raise CliError(f"{what}: {flat.size} values, the model's LIF states hold {sum(sizes)}")
+    return tuple(np.split(flat.astype(np.int32), np.cumsum(sizes)[:-1])) if sizes else ()
+
+
+def _read(path: Path, dtype: str) -> np.ndarray:
+    try:
+        return np.fromfile(path, dtype=dtype)
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _load_vector(vector: Path) -> tuple[bytes, Model, np.ndarray, Expected]:
+    try:
+        blob = (vector / "model.esnn").read_bytes()
+    except OSError as exc:
+        raise CliError(f"{vector.name}: cannot read model.esnn: {exc.strerror or exc}") from exc
+    try:
+        model = parse(blob)
+    except BlobError as exc:
+        raise CliError(f"{vector.name}/model.esnn: {exc}") from exc
+    x = _read(vector / "input.bin", "u1")
+    frame = int(np.prod(model.input.shape))
+    frames = 1 if model.static_input else model.T
+    if x.size != frame * frames:
+        raise CliError(f"{vector.name}/input.bin: {x.size} bytes, expected {frames} x {frame}")
+    want = Expected(
+        logits=_read(vector / "logits.bin", "<i4"),
+        spike_counts=_read(vector / "spike_counts.bin", "<u4").astype(np.int64),
+        final_state=_split_states(
+            model, _read(vector / "final_state.bin", "<i4"), f"{vector.name}/final_state.bin"
+        ),
+    )
+    return blob, model, x.reshape(frames, *model.input.shape), want
+
+
+def _as_expected(r: Result) -> Expected:
+    return Expected(
+        logits=np.asarray(r.logits, dtype=np.int64),
+        spike_counts=np.asarray(r.spike_counts, dtype=np.int64),
+        final_state=tuple(np.asarray(s, dtype=np.int64).reshape(-1) for s in r.final_state),
+    )
+
+
+def _first_diff(a: np.ndarray, b: np.ndarray) -> str:
+    if a.shape != b.shape:
+        return f"shape {b.shape} vs expected {a.shape}"
+    i = int(np.flatnonzero(a != b)[0])
+    return f"index {i}: got {int(b[i])}, expected {int(a[i])}"
+
+
+def compare(name: str, model: Model, want: Expected, got: Result, source: str) -> Check:
+    """Compare `got` with `want` field by field; name the first differing field and LIF layer."""
+    g = _as_expected(got)
+    lifs = _lif_ops(model)
+    logits_ok = want.logits.shape == g.logits.shape and bool(np.array_equal(want.logits, g.logits))
+    spikes_ok = want.spike_counts.shape == g.spike_counts.shape and bool(
+        np.array_equal(want.spike_counts, g.spike_counts)
+    )
+    state_ok = len(want.final_state) == len(g.final_state) and all(
+        a.shape == b.shape and np.array_equal(a, b)
+        for a, b in zip(want.final_state, g.final_state, strict=True)
+    )
+    first, layers = "", []
+    if not logits_ok:
+        first = f"logits.bin ({source}: {_first_diff(want.logits, g.logits)})"
+    if not (spikes_ok and state_ok):
+        for i, (k, op) in enumerate(lifs):
+            c, h, w = model.buffers[op.out].shape
+            e_cnt = int(want.spike_counts[i]) if i < want.spike_counts.size else -1
+            g_cnt = int(g.spike_counts[i]) if i < g.spike_counts.size else -1
+            e_st = want.final_state[i] if i < len(want.final_state) else np.zeros(0, np.int64)
+            g_st = g.final_state[i] if i < len(g.final_state) else np.zeros(0, np.int64)
+            bad = int(np.count_nonzero(e_st != g_st)) if e_st.shape == g_st.shape else e_st.size
+            mark = "ok" if (e_cnt == g_cnt and bad == 0) else "DIFF"
+            line = (
+                f"  op {k:3d} LIF {i:2d} [{c}x{h}x{w}]  spikes {g_cnt} / expected {e_cnt}"
+                f"  state diffs {bad}  {mark}"
+            )
+            if mark == "DIFF" and bad and e_st.shape == g_st.shape:
+                j = int(np.flatnonzero(e_st != g_st)[0])
+                line += (
+                    f" (first at c={j // (h * w)} y={j // w % h} x={j % w}: {int(g_st[j])} vs {int(e_st[j])})"
+                )
+            layers.append(line)
+            if not first and mark == "DIFF":
+                field = "spike_counts.bin" if e_cnt != g_cnt else "final_state.bin"
+                first = f"{field} at op {k} (LIF {i}, {source})"
+    return Check(name, {"logits": logits_ok, "spikes": spikes_ok, "state": state_ok}, first, layers)
+
+
+def _reference_note(blob: bytes, model: Model, x: np.ndarray, want: Expected, got: Result) -> list[str]:
+    """Who disagrees: the reference (run with trace=True) against the expected files and the runtime."""
+    ref = reference_run(blob, x, trace=True)
+    assert ref.traces is not None
+    vs_files = compare("", model, want, ref, "reference")
+    vs_runtime = compare("", model, _as_expected(ref), got, "runtime")
+    if vs_files.passed:
+        return ["  the reference matches the expected files: the runtime under test diverges"]
+    bad = [FILES[f] for f, ok in vs_files.ok.items() if not ok]
+    lines = [f"  the reference also disagrees with {', '.join(bad)}: stale or corrupted expected file(s)"]
+    if vs_runtime.passed:
+        lines.append("  the runtime under test matches the reference")
+    for i, (k, _) in enumerate(_lif_ops(model)):
+        per_step = ref.traces[k].reshape(model.T, -1).sum(axis=1)
+        if i < want.spike_counts.size and int(per_step.sum()) != int(want.spike_counts[i]):
+            lines.append(f"  reference per-step spikes at op {k} (LIF {i}): {per_step.tolist()}")
+            break
+    return lines
+
+
+def _print_table(checks: list[Check]) -> None:
+    width = max([len("vector"), *(len(c.name) for c in checks)])
+    print(f"{'vector':<{width}}  logits  spikes  state")
+    for c in checks:
+        cells = "  ".join(f"{'ok' if c.ok[f] else 'FAIL':<6}" for f in ("logits", "spikes", "state"))
+        print(f"{c.name:<{width}}  {cells}".rstrip())
+
+
+def _vector_dirs(root: Path) -> list[Path]:
+    if (root / "model.esnn").is_file():
+        return [root]
+    dirs = sorted(p.parent for p in root.glob("*/model.esnn"))
+    if not dirs:
+        raise CliError(f"{root}: no conformance vectors (no */model.esnn)")
+    return dirs
+
+
+def _verify_vectors(args: argparse.Namespace, runner: Runner) -> list[Check]:
+    checks = []
+    for vector in _vector_dirs(args.vectors or DEFAULT_VECTORS):
+        blob, model, x, want = _load_vector(vector)
+        got = runner(blob, x)
+        check = compare(vector.name, model, want, got, args.runtime)
+        if not check.passed:
+            meta = vector / "vector.json"
+            covers = json.loads(meta.read_text()).get("covers", "") if meta.is_file() else ""
+            notes = _reference_note(blob, model, x, want, got)
+            check = Check(
+                vector.name + (f" ({covers})" if covers else ""), check.ok, check.first, check.layers + notes
+            )
+        checks.append(check)
+    return checks
+
+
+def _verify_model(args: argparse.Namespace, runner: Runner) -> list[Check]:
+    path = Path(args.model)
+    try:
+        blob = path.read_bytes()
+        model = parse(blob)
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except BlobError as exc:
+        raise CliError(f"{path}: {exc}") from exc
+    frames = 1 if model.static_input else model.T
+    shape = (frames, *model.input.shape)
+    inputs: list[tuple[str, np.ndarray]] = []
+    if args.input is not None:
+        x = _read(args.input, "u1")
+        if x.size != int(np.prod(shape)):
+            raise CliError(f"{args.input}: {x.size} bytes, expected {int(np.prod(shape))} ({shape})")
+        inputs.append((args.input.name, x.reshape(shape)))
+    else:
+        if args.samples < 1:
+            raise CliError("--samples must be >= 1")
+        rng = np.random.default_rng(args.seed)
+        inputs += [
+            (f"random {i} (seed {args.seed})", rng.integers(0, 256, shape, np.uint8))
+            for i in range(args.samples)
+        ]
+    checks = []
+    for name, x in inputs:
+        want = _as_expected(reference_run(blob, x))
+        checks.append(
+            compare(f"{path.name}: {name}", model, want, runner(blob, x), f"{args.runtime} vs reference")
+        )
+    return checks
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.model and args.vectors:
+        raise CliError("give either MODEL or --vectors, not both")
+    if not args.model and (args.input is not None):
+        raise CliError("--input needs MODEL")
+    runner = _runner(args.runtime, args.kernels)
+    checks = _verify_model(args, runner) if args.model else _verify_vectors(args, runner)
+    _print_table(checks)
+    failed = [c for c in checks if not c.passed]
+    print(f"{len(checks) - len(failed)}/{len(checks)} bit-exact ({args.runtime} runtime)")
+    if not failed:
+        return 0
+    for c in failed:
+        print(f"\n{c.name}: first difference in {c.first}")
+        for line in c.layers:
+            print(line)
+    names = ", ".join(f"{c.name.split(' (')[0]} ({c.first})" for c in failed)
+    raise CliError(f"{len(failed)} mismatch(es): {names}")
