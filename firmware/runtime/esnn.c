@@ -63,9 +63,16 @@ typedef struct {
     uint32_t flags, data_off, data_size;
     uint16_t T, classes, nb, nops;
     uint32_t written[8];
+    /* liveness, filled while the ops are parsed: writer op and last reader op per buffer (ops <= 256),
+     * ATTN ops and STATIC conv outputs as bitsets; off[] is the planned byte offset of each buffer */
+    uint8_t def[256], last[256];
+    uint32_t attn_ops[8], pinned[8];
+    uint32_t off[256];
+    uint8_t no_reuse;    /* 1: every buffer its own storage, all T steps with LAYER_MAJOR (the unplanned size) */
     uint16_t num_lif;
     uint64_t scratch;    /* int64 values */
     uint64_t data_bytes; /* buffers + states */
+    uint64_t buf_bytes;  /* planned buffer region */
 } loader_t;
 
 static esnn_status_t fail(loader_t *L, esnn_status_t st, const char *field, int32_t op, int32_t buf) {
@@ -107,6 +114,7 @@ static esnn_status_t check_read(loader_t *L, int32_t op_i, uint32_t b, uint32_t 
     if (b >= L->nb) FAIL(ESNN_ERR_GRAPH, "in: buffer does not exist");
     if (!is_written(L, b)) FAIL(ESNN_ERR_GRAPH, "in: buffer read before any op writes it");
     if (buf_kind(L, b) != kind_a && buf_kind(L, b) != kind_b) FAIL(ESNN_ERR_GRAPH, "in: wrong buffer kind");
+    L->last[b] = (uint8_t)op_i;
     return ESNN_OK;
 }
 static esnn_status_t check_write(loader_t *L, int32_t op_i, uint32_t b, uint32_t kind) {
@@ -115,6 +123,7 @@ static esnn_status_t check_write(loader_t *L, int32_t op_i, uint32_t b, uint32_t
     if (is_written(L, b)) FAIL(ESNN_ERR_GRAPH, "out: buffer already written");
     if (buf_kind(L, b) != kind) FAIL(ESNN_ERR_GRAPH, "out: wrong buffer kind");
     L->written[b >> 5] |= 1u << (b & 31u);
+    L->def[b] = L->last[b] = (uint8_t)op_i;
     return ESNN_OK;
 }
 #define TRY(x)                              \
@@ -231,6 +240,7 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
         TRY(check_write(L, op_i, out, ESNN_BUF_CURRENT));
         if ((o->flags & ESNN_CONV_STATIC) && !(in0 == 0 && (L->flags & ESNN_FLAG_STATIC_INPUT)))
             FAIL(ESNN_ERR_OP, "flags: STATIC needs in0 = 0 and STATIC_INPUT");
+        if (o->flags & ESNN_CONV_STATIC) L->pinned[out >> 5] |= 1u << (out & 31u); /* kept across steps */
         o->cin = esnn_rd16(r + 12);
         o->cout = esnn_rd16(r + 14);
         o->kh = r[16];
@@ -361,6 +371,86 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
     return ESNN_OK;
 }
 
+/* ---- arena plan ------------------------------------------------------------------------------------
+ * The schedule runs segments: a maximal run of non-ATTN ops executes time-major (all its ops for step 0,
+ * then step 1, ...), an ATTN op is a segment of its own over all T steps. A buffer written and last read
+ * in the same segment holds ONE step; one that crosses a segment boundary (an ATTN op's input or output,
+ * or a shortcut around it) holds all T. Live ranges in op order: [writer, last reader] for one-step
+ * buffers; whole segments for T-step buffers and STATIC conv outputs (kept across steps). Buffers whose
+ * live ranges do not intersect share storage: largest first, each at the lowest offset that does not
+ * overlap a placed buffer with an intersecting range. */
+static int bit_set(const uint32_t *set, uint32_t i) { return (int)((set[i >> 5] >> (i & 31u)) & 1u); }
+static uint32_t seg_start(const loader_t *L, uint32_t k) {
+    if (bit_set(L->attn_ops, k)) return k;
+    while (k > 0 && !bit_set(L->attn_ops, k - 1)) k--;
+    return k;
+}
+static uint32_t seg_end(const loader_t *L, uint32_t k) {
+    if (bit_set(L->attn_ops, k)) return k;
+    while (k + 1u < L->nops && !bit_set(L->attn_ops, k + 1u)) k++;
+    return k;
+}
+static uint16_t buf_steps(const loader_t *L, uint32_t b) {
+    if (b == 0 || !(L->flags & ESNN_FLAG_LAYER_MAJOR)) return 1;
+    if (L->no_reuse || bit_set(L->attn_ops, L->def[b]) || seg_start(L, L->def[b]) != seg_start(L, L->last[b]))
+        return L->T;
+    return 1;
+}
+static uint64_t buf_bytes(const loader_t *L, uint32_t b) { return align8(4u * (uint64_t)buffer_words(L, b) * buf_steps(L, b)); }
+static void live_range(const loader_t *L, uint32_t b, uint32_t *lo, uint32_t *hi) {
+    if (buf_steps(L, b) > 1 || bit_set(L->pinned, b)) {
+        *lo = seg_start(L, L->def[b]);
+        *hi = seg_end(L, L->last[b]);
+    } else {
+        *lo = L->def[b];
+        *hi = L->last[b];
+    }
+}
+/* Fills L->off[] and returns the bytes of the buffer region. */
+static uint64_t plan_buffers(loader_t *L) {
+    uint32_t placed[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    uint64_t total = 0;
+    uint32_t n, b, j;
+    if (L->no_reuse) {
+        for (b = 1; b < L->nb; b++) {
+            L->off[b] = (uint32_t)total;
+            total += buf_bytes(L, b);
+            if (total > 0xFFFFFFFFu) return total;
+        }
+        return total;
+    }
+    for (n = 1; n < L->nb; n++) {
+        uint32_t best = 0, lo, hi;
+        uint64_t size = 0, off = 0;
+        int moved;
+        for (b = 1; b < L->nb; b++)
+            if (!bit_set(placed, b) && (best == 0 || buf_bytes(L, b) > size)) {
+                best = b;
+                size = buf_bytes(L, b);
+            }
+        live_range(L, best, &lo, &hi);
+        do {
+            moved = 0;
+            for (j = 1; j < L->nb; j++) {
+                uint32_t lo2, hi2;
+                uint64_t end2;
+                if (!bit_set(placed, j)) continue;
+                live_range(L, j, &lo2, &hi2);
+                end2 = (uint64_t)L->off[j] + buf_bytes(L, j);
+                if (lo2 <= hi && lo <= hi2 && L->off[j] < off + size && off < end2) {
+                    off = end2;
+                    moved = 1;
+                }
+            }
+        } while (moved);
+        if (off + size > 0xFFFFFFFFu) return off + size;
+        L->off[best] = (uint32_t)off;
+        placed[best >> 5] |= 1u << (best & 31u);
+        if (off + size > total) total = off + size;
+    }
+    return total;
+}
+
 /* Fixed part of the arena (before the buffer data). */
 static uint64_t fixed_bytes(const loader_t *L) {
     return align8((uint64_t)sizeof(esnn_op_t) * L->nops) + align8((uint64_t)sizeof(esnn_buffer_t) * L->nb) +
@@ -379,11 +469,11 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
     L->num_lif = 0;
     L->scratch = 0;
     L->data_bytes = 0;
+    for (i = 0; i < 8; i++) L->attn_ops[i] = L->pinned[i] = 0;
     for (i = 1; i < L->nb; i++) {
         uint64_t words = (uint64_t)buffer_words(L, i) * steps;
         buf_i = (int32_t)i;
         if (words > MAX_STEP_WORDS_TOTAL) FAIL(ESNN_ERR_LIMIT, "shape x steps: over this runtime's limit");
-        L->data_bytes += align8(4u * words);
     }
     buf_i = -1;
     ops_off = esnn_rd32(L->b + 28);
@@ -392,7 +482,10 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
     for (i = 0; i < L->nops; i++) {
         esnn_op_t tmp, *o = ops ? &ops[i] : &tmp;
         TRY(parse_op(L, (int32_t)i, &pos, end, o));
-        if (o->opcode == ESNN_OP_ATTN) has_attn = 1;
+        if (o->opcode == ESNN_OP_ATTN) {
+            has_attn = 1;
+            L->attn_ops[i >> 5] |= 1u << (i & 31u);
+        }
     }
     if (pos != end) FAIL(ESNN_ERR_HEADER, "ops_size: records do not fill the op section");
     for (i = 1; i < L->nb; i++)
@@ -401,12 +494,13 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
             FAIL(ESNN_ERR_GRAPH, "buffer never written by any op");
         }
     if (has_attn && !(L->flags & ESNN_FLAG_LAYER_MAJOR)) FAIL(ESNN_ERR_HEADER, "flags: ATTN needs LAYER_MAJOR");
-    *need = fixed_bytes(L) + L->data_bytes;
+    L->buf_bytes = plan_buffers(L);
+    *need = fixed_bytes(L) + L->buf_bytes + L->data_bytes;
     if (*need > (uint64_t)(size_t)-1 || *need > 0xFFFFFFFFu) FAIL(ESNN_ERR_LIMIT, "arena size over 4 GiB");
     return ESNN_OK;
 }
 
-esnn_status_t esnn_validate(const uint8_t *blob, size_t len, size_t *bytes, esnn_error_t *error) {
+static esnn_status_t validate(const uint8_t *blob, size_t len, size_t *bytes, esnn_error_t *error, uint8_t no_reuse) {
     loader_t L;
     uint64_t need = 0;
     esnn_status_t st;
@@ -417,14 +511,23 @@ esnn_status_t esnn_validate(const uint8_t *blob, size_t len, size_t *bytes, esnn
     L.b = blob;
     L.n = len;
     L.err = &local;
+    L.no_reuse = no_reuse;
     st = parse(&L, NULL, &need);
     if (bytes) *bytes = st == ESNN_OK ? (size_t)need : 0;
     if (error) *error = local;
     return st;
 }
 
+esnn_status_t esnn_validate(const uint8_t *blob, size_t len, size_t *bytes, esnn_error_t *error) {
+    return validate(blob, len, bytes, error, 0);
+}
+
 esnn_status_t esnn_arena_required(const uint8_t *blob, size_t len, size_t *bytes) {
-    return esnn_validate(blob, len, bytes, NULL);
+    return validate(blob, len, bytes, NULL, 0);
+}
+
+esnn_status_t esnn_arena_unplanned(const uint8_t *blob, size_t len, size_t *bytes) {
+    return validate(blob, len, bytes, NULL, 1);
 }
 
 static void *bump(uint8_t **p, uint64_t bytes) {
@@ -437,10 +540,9 @@ esnn_status_t esnn_init(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *
     loader_t L;
     uint64_t need = 0;
     esnn_status_t st;
-    uint8_t *p;
+    uint8_t *p, *base;
     size_t adjust;
     uint32_t i;
-    uint16_t steps;
     if (!ctx) return ESNN_ERR_ARG;
     ctx->ready = 0;
     ctx->kernels = ESNN_KERNELS_FAST;
@@ -450,6 +552,7 @@ esnn_status_t esnn_init(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *
     L.b = blob;
     L.n = len;
     L.err = &ctx->error;
+    L.no_reuse = 0;
     st = parse(&L, NULL, &need);
     if (st != ESNN_OK) return st;
     if (!arena) return fail(&L, ESNN_ERR_ARG, ESNN_MSG("arena: NULL"), -1, -1);
@@ -463,7 +566,8 @@ esnn_status_t esnn_init(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *
     ctx->scratch = (int64_t *)bump(&p, 8u * L.scratch);
     st = parse(&L, ctx->ops, &need); /* second pass fills the op records; it cannot fail differently */
     if (st != ESNN_OK) return st;
-    steps = (L.flags & ESNN_FLAG_LAYER_MAJOR) ? L.T : 1;
+    base = p;
+    p += (size_t)L.buf_bytes;
     for (i = 0; i < L.nb; i++) {
         esnn_buffer_t *bf = &ctx->buffers[i];
         bf->kind = (uint8_t)buf_kind(&L, i);
@@ -472,8 +576,8 @@ esnn_status_t esnn_init(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *
         bf->w = (uint16_t)buf_dim(&L, i, 2);
         bf->cw = (uint16_t)((bf->c + 31u) / 32u);
         bf->words = buffer_words(&L, i);
-        bf->steps = i == 0 ? 1 : steps;
-        bf->data = i == 0 ? NULL : (uint32_t *)bump(&p, 4u * (uint64_t)bf->words * bf->steps);
+        bf->steps = buf_steps(&L, i);
+        bf->data = i == 0 ? NULL : (uint32_t *)(void *)(base + L.off[i]);
     }
     for (i = 0; i < L.nops; i++) {
         esnn_op_t *o = &ctx->ops[i];
@@ -610,15 +714,23 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
         }
         return ESNN_OK;
     }
-    for (i = 0; i < ctx->num_ops; i++) {
+    /* LAYER_MAJOR: ATTN ops over all T steps; each run of other ops between them time-major (the plan
+     * gives buffers that stay inside such a run one step of storage). */
+    i = 0;
+    while (i < ctx->num_ops) {
+        uint32_t j = i, k;
         esnn_op_t *op = &ctx->ops[i];
         if (op->opcode == ESNN_OP_ATTN) {
             esnn_attn(op, &ctx->buffers[op->in0], ctx->T, ctx->buffers[op->in0].data, ctx->buffers[op->out].data,
                       ctx->scratch);
+            i++;
             continue;
         }
+        while (j < ctx->num_ops && ctx->ops[j].opcode != ESNN_OP_ATTN) j++;
         for (t = 0; t < ctx->T; t++)
-            exec_op(ctx, op, t, (ctx->flags & ESNN_FLAG_STATIC_INPUT) ? input : input + t * frame);
+            for (k = i; k < j; k++)
+                exec_op(ctx, &ctx->ops[k], t, (ctx->flags & ESNN_FLAG_STATIC_INPUT) ? input : input + t * frame);
+        i = j;
     }
     ctx->t = ctx->T;
     return ESNN_OK;

@@ -26,10 +26,11 @@
  *     | uint32 spikes  [num_lif]             |  spike count per LIF op
  *     | int64 scratch  [max over ATTN ops]   |  pooled sums/max and scores (T/C: 3n+hidden, S: 3HW)
  *     +--------------------------------------+
- *     | buffer 1 data                        |  CURRENT: uint32 [steps][H][W][C] (two's complement)
- *     | buffer 2 data                        |  SPIKES:  uint32 [steps][H][W][ceil(C/32)] bit-packed,
- *     | ...                                  |           channel c = bit c%32 of word c/32
- *     +--------------------------------------+  steps = T with LAYER_MAJOR, else 1
+ *     | planned buffer region                |  CURRENT: uint32 [steps][H][W][C] (two's complement)
+ *     |  buffers 1.. at planned offsets;     |  SPIKES:  uint32 [steps][H][W][ceil(C/32)] bit-packed,
+ *     |  buffers whose live ranges do not    |           channel c = bit c%32 of word c/32
+ *     |  intersect share storage             |  steps = 1, except T for a buffer that crosses an ATTN
+ *     +--------------------------------------+  op (LAYER_MAJOR; plan in esnn.c "arena plan")
  *     | LIF 0 state  int16/int32 [H][W][C]   |  membrane state per LIF op (state_bits)
  *     | LIF 1 state  ...                     |
  *     +--------------------------------------+
@@ -124,6 +125,9 @@ const char *esnn_status_str(esnn_status_t st);  /* "CRC32 mismatch (corrupted bl
 
 /* Validate the whole blob and report the arena bytes esnn_init needs (from an 8-aligned start). */
 esnn_status_t esnn_arena_required(const uint8_t *blob, size_t len, size_t *bytes);
+/* The arena bytes the same model would need without buffer reuse (every buffer its own storage, all T steps
+ * with LAYER_MAJOR): what the plan saves, for reports and tests. */
+esnn_status_t esnn_arena_unplanned(const uint8_t *blob, size_t len, size_t *bytes);
 /* Same, keeping the first error's detail in *error (may be NULL). */
 esnn_status_t esnn_validate(const uint8_t *blob, size_t len, size_t *bytes, esnn_error_t *error);
 

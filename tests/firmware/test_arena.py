@@ -1,0 +1,96 @@
+"""Arena planning: buffers share storage after their last reader, one step per buffer except across ATTN
+segments. The planned arena is exact (esnn_init accepts it and refuses one byte less), smaller than the
+unplanned layout (esnn_arena_unplanned) on the demo-size topology, and every result stays bit-exact."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+
+from edgesnn.reference import parse
+from edgesnn.reference import run as reference_run
+from edgesnn.runtime.c import CRuntime
+from tests.firmware.conftest import VECTORS, meta
+from tests.firmware.demo_model import demo_blob
+
+IDS = [v.name for v in VECTORS]
+
+
+def _u8(blob: bytes) -> ctypes.Array:
+    return (ctypes.c_uint8 * len(blob)).from_buffer_copy(blob)
+
+
+def unplanned(rt: CRuntime, blob: bytes) -> int:
+    fn = rt.lib.esnn_arena_unplanned
+    fn.argtypes = (ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t))
+    n = ctypes.c_size_t(0)
+    assert fn(_u8(blob), len(blob), ctypes.byref(n)) == 0
+    return n.value
+
+
+def init_status(rt: CRuntime, blob: bytes, arena_len: int) -> tuple[int, int]:
+    """esnn_init on an 8-aligned arena of exactly arena_len bytes: (status, esnn_arena_used)."""
+    ctx = ctypes.create_string_buffer(rt.lib.esnn_ctx_size())
+    arena = (ctypes.c_uint64 * (arena_len // 8 + 1))()
+    code = rt.lib.esnn_init(ctx, _u8(blob), len(blob), arena, arena_len)
+    return code, int(rt.lib.esnn_arena_used(ctx)) if code == 0 else 0
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=IDS)
+def test_planned_arena_is_exact_and_never_larger(rt: CRuntime, vector):
+    blob = (vector / "model.esnn").read_bytes()
+    need = rt.validate(blob).arena_bytes
+    assert 0 < need <= unplanned(rt, blob)
+    assert init_status(rt, blob, need) == (0, need)
+    assert rt.status_name(init_status(rt, blob, need - 8)[0]) == "ESNN_ERR_ARENA"
+
+
+def test_plan_shares_storage_on_vectors(rt: CRuntime):
+    saved = {v.name: unplanned(rt, b) - rt.validate(b).arena_bytes for v in VECTORS for b in [_blob(v)]}
+    assert all(s >= 0 for s in saved.values())
+    # every multi-layer vector frees something; LAYER_MAJOR ones keep only ATTN-crossing buffers at T steps
+    assert sum(s > 0 for s in saved.values()) >= len(VECTORS) - 2, saved
+    assert all(saved[v.name] > 0 for v in VECTORS if meta(v)["layer_major"] and meta(v)["T"] > 1), saved
+
+
+def _blob(vector) -> bytes:
+    return (vector / "model.esnn").read_bytes()
+
+
+@pytest.fixture(scope="module", params=["none", "C"])
+def demo(request: pytest.FixtureRequest) -> tuple[str, bytes]:
+    blob, _ = demo_blob(request.param, calib=8)
+    return request.param, blob
+
+
+def test_demo_topology_arena_shrinks(rt: CRuntime, demo: tuple[str, bytes]):
+    attention, blob = demo
+    planned, before = rt.validate(blob).arena_bytes, unplanned(rt, blob)
+    print(
+        f"\ndemo fashion-mnist w1/8 T4 attention {attention}: "
+        f"arena {before} B without reuse, {planned} B planned"
+    )
+    assert planned < before
+    if attention == "none":  # time-major: buffers are one step and shared, LIF states dominate what is left
+        assert planned < 0.75 * before
+    else:  # LAYER_MAJOR with ATTN: only ATTN-crossing buffers keep T steps
+        assert planned < 0.5 * before
+    assert init_status(rt, blob, planned) == (0, planned)
+
+
+def test_demo_topology_bit_exact(rt: CRuntime, demo: tuple[str, bytes]):
+    attention, blob = demo
+    m = parse(blob)
+    rng = np.random.default_rng(3)
+    frames = 1 if m.static_input else m.T
+    for scale in (255, 40):  # dense and sparse-ish inputs
+        x = rng.integers(0, scale + 1, (frames, *m.input.shape), dtype=np.uint8)
+        want = reference_run(blob, x)
+        for kernels in ("fast", "reference"):
+            got = rt.run(blob, x, kernels=kernels, time_major=attention == "none" and kernels == "fast")
+            np.testing.assert_array_equal(got.logits, want.logits)
+            np.testing.assert_array_equal(got.spike_counts, want.spike_counts)
+            for a, b in zip(got.final_state, want.final_state, strict=True):
+                np.testing.assert_array_equal(a, b.reshape(-1))
