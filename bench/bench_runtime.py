@@ -1,0 +1,277 @@
+"""Instructions per inference of the C runtime, per synaptic operation, and against a dense int8 ANN of the
+same topology, on the host (valgrind callgrind) and on an emulated Cortex-M4 (QEMU mps2-an386, exact
+instruction counts with -icount shift=7 and the CMSDK dual timer, DESIGN.md 5a). Measures; asserts nothing.
+
+Model: the width-1/8 Fashion-MNIST topology (T=4) exported through `edgesnn.export.pipeline.export_model`
+with real Fashion-MNIST calibration images: the trained demo checkpoint (edgesnn/zoo/) when present, else
+--checkpoint (default: the demo training run's best.pt when there), else a randomly initialised network.
+
+    python bench/bench_runtime.py [--samples 4] [--attention C|none] [--checkpoint PATH]
+
+SOPs (synaptic operations) come from the reference interpreter's traces: every input spike of a spike conv
+times its fan-out (output channels x the output positions its kernel window reaches), plus READOUT adds
+(spikes x classes). The first conv reads u8 pixels and is counted as dense MACs, listed separately.
+The dense baseline (firmware/bench/bench_main.c) runs once per inference: one int8 MAC per weight per
+output pixel, plain C loops, the model's own int8 weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edgesnn.reference import Conv, Model, Readout, parse  # noqa: E402
+from edgesnn.reference import run as reference_run  # noqa: E402
+from tests.firmware.demo_model import DEMO_CHECKPOINT, calibration_images  # noqa: E402
+
+FIRMWARE = ROOT / "firmware"
+RUNTIME_SRC = [FIRMWARE / "runtime" / "esnn.c", *sorted((FIRMWARE / "runtime" / "kernels").glob("*.c"))]
+BENCH_SRC = FIRMWARE / "bench" / "bench_main.c"
+PORT = FIRMWARE / "ports" / "qemu-mps2-an386"
+STD = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+TRAINING_RUN_BEST = ROOT / "runs" / "zoo-fmnist" / "best.pt"
+NS_PER_INSN, NS_PER_TICK = 128, 40  # -icount shift=7: 2^7 ns per instruction; 25 MHz timer
+
+
+def export_demo(
+    attention: str, checkpoint_path: Path | None, calib: int
+) -> tuple[bytes, str, torch.nn.Module]:
+    from edgesnn import checkpoint
+    from edgesnn.devices import load_profile
+    from edgesnn.export.pipeline import export_model
+    from edgesnn.models.config import preset
+    from edgesnn.models.resnet import build_model
+
+    torch.manual_seed(0)
+    path = checkpoint_path
+    if path is None and attention == "C":
+        path = next((p for p in (DEMO_CHECKPOINT, TRAINING_RUN_BEST) if p.is_file()), None)
+    if path is not None:
+        net, origin = (
+            checkpoint.load(path),
+            f"checkpoint {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}",
+        )
+    else:
+        net = build_model(preset("fashion-mnist", width=0.125, T=4, attention=attention))
+        origin = f"randomly initialised (attention {attention})"
+    x, src = calibration_images(calib, seed=0)
+    result = export_model(net, [(x, torch.zeros(calib, dtype=torch.long))], load_profile("host"), 8)
+    return result.blob, f"{origin}; calibrated on {calib} {src}", net.eval()
+
+
+def fanout(n_in: int, n_out: int, k: int, stride: int, pad: int) -> np.ndarray:
+    """For each input row/column, how many (output position, kernel tap) pairs read it."""
+    counts = np.zeros(n_in, dtype=np.int64)
+    for o in range(n_out):
+        for t in range(k):
+            i = o * stride - pad + t
+            if 0 <= i < n_in:
+                counts[i] += 1
+    return counts
+
+
+def synaptic_ops(model: Model, x: np.ndarray) -> dict[str, int]:
+    """SOPs of one sample from the reference traces, the first layer's dense MACs and the dense ANN MACs."""
+    res = reference_run(model, x, trace=True)
+    assert res.traces is not None
+    producer = {op.out: k for k, op in enumerate(model.ops) if not isinstance(op, Readout)}
+    sops = first_macs = dense_macs = spikes_in = 0
+    for op in model.ops:
+        if isinstance(op, Conv):
+            cin, kh, kw, cout = op.weights.shape
+            _, h_in, w_in = model.buffers[op.in0].shape
+            _, h_out, w_out = model.buffers[op.out].shape
+            macs = cout * h_out * w_out * cin * kh * kw
+            dense_macs += macs
+            if op.in0 == 0:
+                first_macs += macs * (1 if op.static else model.T)
+                continue
+            spikes = res.traces[producer[op.in0]].astype(np.int64)  # [T, C, H, W]
+            per_pixel = np.outer(
+                fanout(h_in, h_out, kh, op.stride, op.pad), fanout(w_in, w_out, kw, op.stride, op.pad)
+            )
+            sops += int((spikes.sum(axis=(0, 1)) * per_pixel).sum()) * cout
+            spikes_in += int(spikes.sum())
+        elif isinstance(op, Readout):
+            spikes = res.traces[producer[op.in0]].astype(np.int64)
+            classes = op.weights.shape[-1]
+            sops += int(spikes.sum()) * classes
+            dense_macs += model.buffers[op.in0].shape[0] * classes
+    neurons = sum(int(np.prod(model.buffers[op.out].shape)) for op in model.ops if type(op).__name__ == "Lif")
+    return {
+        "sops": sops,
+        "first_macs": first_macs,
+        "dense_macs": dense_macs,
+        "spikes_in": spikes_in,
+        "spikes": int(res.spike_counts.sum()),
+        "neurons_steps": neurons * model.T,
+        "predicted": int(res.predicted),
+    }
+
+
+def build(tmp: Path) -> tuple[Path, Path | None]:
+    host = tmp / "bench_host"
+    cmd = [
+        "cc",
+        *STD,
+        "-O2",
+        "-g",
+        f"-I{FIRMWARE / 'runtime'}",
+        "-o",
+        str(host),
+        str(BENCH_SRC),
+        *map(str, RUNTIME_SRC),
+    ]
+    subprocess.run(cmd, check=True)
+    if shutil.which("arm-none-eabi-gcc") is None:
+        return host, None
+    elf = tmp / "bench_m4.elf"
+    cmd = [
+        "arm-none-eabi-gcc", *STD, "-mcpu=cortex-m4", "-mthumb", "-O2",
+        "-ffunction-sections", "-fdata-sections", "-DBENCH_M4", f"-I{FIRMWARE / 'runtime'}",
+        "--specs=nano.specs", "--specs=rdimon.specs",
+        "-T", str(PORT / "mps2_an386.ld"), "-Wl,--gc-sections", "-o", str(elf),
+        str(PORT / "startup.S"), str(BENCH_SRC), *map(str, RUNTIME_SRC),
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True)
+    return host, elf
+
+
+def parse_lines(text: str, mode: str) -> tuple[int, list[int], list[int]]:
+    calib = int(re.search(rf"^{mode} calib ticks (\d+)$", text, re.M).group(1))  # type: ignore[union-attr]
+    rows = re.findall(rf"^{mode} \d+ predicted (-?\d+) ticks (\d+)$", text, re.M)
+    return calib, [int(p) for p, _ in rows], [int(t) for _, t in rows]
+
+
+def callgrind(host: Path, mode: str, model: Path, inputs: Path, n: int, tmp: Path) -> tuple[float, list[int]]:
+    out = tmp / f"callgrind.{mode}"
+    fn = f"bench_{mode}_sample"
+    cmd = ["valgrind", "--tool=callgrind", f"--toggle-collect={fn}", f"--callgrind-out-file={out}"]
+    proc = subprocess.run(
+        [*cmd, str(host), mode, str(model), str(inputs), str(n)], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stdout + proc.stderr)
+    total = int(re.search(r"^summary: (\d+)", out.read_text(), re.M).group(1))  # type: ignore[union-attr]
+    return total / n, parse_lines(proc.stdout, mode)[1]
+
+
+def qemu(elf: Path, mode: str, model: Path, inputs: Path, n: int) -> tuple[float, list[int], list[float]]:
+    args = ",".join(f"arg={a}" for a in ("bench", mode, model, inputs, n))
+    cmd = [
+        "qemu-system-arm", "-M", "mps2-an386", "-icount", "shift=7", "-display", "none", "-monitor", "none",
+        "-nographic", "-serial", "null", "-semihosting-config", f"enable=on,target=native,{args}",
+        "-kernel", str(elf),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stdout + proc.stderr)
+    calib, predicted, ticks = parse_lines(proc.stdout, mode)
+    insns = [(t - calib) * NS_PER_TICK / NS_PER_INSN for t in ticks]
+    return float(np.mean(insns)), predicted, insns
+
+
+def latency(host_model: bytes, net: torch.nn.Module, x: np.ndarray, reps: int) -> tuple[float, float]:
+    """Wall seconds per inference at batch 1: the host C runtime (ctypes) and PyTorch eager (float)."""
+    from edgesnn.runtime.c import CRuntime
+
+    rt = CRuntime()
+    rt.run(host_model, x[:1])
+    t0 = time.perf_counter()
+    for i in range(reps):
+        rt.run(host_model, x[i % len(x)])
+    c = (time.perf_counter() - t0) / reps
+    xt = torch.from_numpy(x.astype(np.float32) / 255.0)
+    with torch.inference_mode():
+        net(xt[:1])
+        t0 = time.perf_counter()
+        for i in range(reps):
+            net(xt[i % len(x)][None])
+    return c, (time.perf_counter() - t0) / reps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--samples", type=int, default=4, help="Fashion-MNIST test images per measurement")
+    ap.add_argument(
+        "--attention", choices=("C", "none"), default="C", help="SynA-C (default) or attention-free"
+    )
+    ap.add_argument("--checkpoint", type=Path, help="a checkpoint of the w1/8 topology to export")
+    ap.add_argument("--calib", type=int, default=32, help="calibration images for the export")
+    ap.add_argument("--reps", type=int, default=20, help="latency repetitions")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+
+    blob, origin, net = export_demo(args.attention, args.checkpoint, args.calib)
+    model = parse(blob)
+    imgs, src = calibration_images(args.samples, seed=1)
+    x = np.round(imgs.numpy() * 255).astype(np.uint8)  # [N, 1, 28, 28], STATIC_INPUT: one frame per sample
+    print(f"model: {origin}; {len(blob)} B blob, T={model.T}, {len(model.ops)} ops")
+    print(f"inputs: {args.samples} {src}")
+
+    stats = [synaptic_ops(model, xi) for xi in x]
+    mean = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
+    rate = mean["spikes"] / mean["neurons_steps"]
+    print(
+        f"per inference: {mean['sops'] / 1e6:.3f} M SOPs, {mean['first_macs'] / 1e6:.3f} M first-layer MACs, "
+        f"firing rate {100 * rate:.2f} % of neuron-steps; dense ANN {mean['dense_macs'] / 1e6:.3f} M MACs"
+    )
+
+    with tempfile.TemporaryDirectory(prefix="edgesnn-bench-") as d:
+        tmp = Path(d)
+        (tmp / "model.esnn").write_bytes(blob)
+        x.tofile(tmp / "inputs.bin")
+        host, elf = build(tmp)
+        rows: list[tuple[str, float, float]] = []
+        ref_pred = [s["predicted"] for s in stats]
+        if shutil.which("valgrind"):
+            ev, pred = callgrind(host, "esnn", tmp / "model.esnn", tmp / "inputs.bin", args.samples, tmp)
+            dn, _ = callgrind(host, "dense", tmp / "model.esnn", tmp / "inputs.bin", args.samples, tmp)
+            print(f"host predictions equal the reference: {pred == ref_pred}")
+            rows.append(("host x86-64 -O2 (callgrind)", ev, dn))
+        else:
+            print("valgrind not installed (apt-get install valgrind): no host instruction counts")
+        if elf is not None and shutil.which("qemu-system-arm"):
+            ev, pred, per = qemu(elf, "esnn", tmp / "model.esnn", tmp / "inputs.bin", args.samples)
+            dn, _, _ = qemu(elf, "dense", tmp / "model.esnn", tmp / "inputs.bin", args.samples)
+            print(
+                f"Cortex-M4 predictions equal the reference: {pred == ref_pred}; "
+                f"instructions per sample {[round(p) for p in per]}"
+            )
+            rows.append(("Cortex-M4 -O2 (QEMU icount)", ev, dn))
+        else:
+            print("arm-none-eabi-gcc / qemu-system-arm missing: no Cortex-M4 counts")
+
+    print()
+    head = (
+        f"{'target':<30} {'event M insn':>12} {'insn/SOP':>9} {'dense M insn':>12} {'insn/MAC':>9} "
+        f"{'event/dense':>11}"
+    )
+    print(head)
+    print("-" * len(head))
+    for name, ev, dn in rows:
+        print(
+            f"{name:<30} {ev / 1e6:>12.3f} {ev / mean['sops']:>9.2f} {dn / 1e6:>12.3f} "
+            f"{dn / mean['dense_macs']:>9.2f} {ev / dn:>11.3f}"
+        )
+    c_s, torch_s = latency(blob, net, x, args.reps)
+    print(
+        f"\nhost latency at batch 1: C runtime {1e3 * c_s:.2f} ms (ctypes, incl. init), PyTorch eager "
+        f"{1e3 * torch_s:.2f} ms: {torch_s / c_s:.1f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
