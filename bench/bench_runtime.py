@@ -168,6 +168,19 @@ def callgrind(host: Path, mode: str, model: Path, inputs: Path, n: int, tmp: Pat
     return total / n, parse_lines(proc.stdout, mode)[1]
 
 
+def breakdown(tmp: Path, mode: str, n: int, top: int = 6) -> list[tuple[str, float, float]]:
+    """Top functions of a callgrind run: (function, M instructions per inference, % of the total)."""
+    if shutil.which("callgrind_annotate") is None:
+        return []
+    proc = subprocess.run(
+        ["callgrind_annotate", str(tmp / f"callgrind.{mode}")], capture_output=True, text=True, check=False
+    )
+    rows = re.findall(r"^\s*([\d,]+) \(\s*([\d.]+)%\)\s+(\S+):(\S+)", proc.stdout, re.M)
+    return [
+        (f"{Path(f).name}:{fn}", int(ir.replace(",", "")) / n / 1e6, float(p)) for ir, p, f, fn in rows[:top]
+    ]
+
+
 def qemu(elf: Path, mode: str, model: Path, inputs: Path, n: int) -> tuple[float, list[int], list[float]]:
     args = ",".join(f"arg={a}" for a in ("bench", mode, model, inputs, n))
     cmd = [
@@ -240,6 +253,9 @@ def main() -> None:
             ev, pred = callgrind(host, "esnn", tmp / "model.esnn", tmp / "inputs.bin", args.samples, tmp)
             dn, _ = callgrind(host, "dense", tmp / "model.esnn", tmp / "inputs.bin", args.samples, tmp)
             print(f"host predictions equal the reference: {pred == ref_pred}")
+            print("host event-driven instructions by function (M per inference):")
+            for fn, m_insn, pct in breakdown(tmp, "esnn", args.samples):
+                print(f"  {fn:<34} {m_insn:8.3f}  {pct:5.1f} %")
             rows.append(("host x86-64 -O2 (callgrind)", ev, dn))
         else:
             print("valgrind not installed (apt-get install valgrind): no host instruction counts")
