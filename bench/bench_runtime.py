@@ -215,6 +215,20 @@ def latency(host_model: bytes, net: torch.nn.Module, x: np.ndarray, reps: int) -
     return c, (time.perf_counter() - t0) / reps
 
 
+def arena_bytes(blob: bytes) -> tuple[int, int]:
+    """The C runtime's planned arena and the arena without buffer reuse (esnn_arena_unplanned)."""
+    import ctypes
+
+    from edgesnn.runtime.c import CRuntime
+
+    rt = CRuntime()
+    fn = rt.lib.esnn_arena_unplanned
+    fn.argtypes = (ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t))
+    n = ctypes.c_size_t(0)
+    fn((ctypes.c_uint8 * len(blob)).from_buffer_copy(blob), len(blob), ctypes.byref(n))
+    return rt.validate(blob).arena_bytes, n.value
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", type=int, default=4, help="Fashion-MNIST test images per measurement")
@@ -233,6 +247,8 @@ def main() -> None:
     x = np.round(imgs.numpy() * 255).astype(np.uint8)  # [N, 1, 28, 28], STATIC_INPUT: one frame per sample
     print(f"model: {origin}; {len(blob)} B blob, T={model.T}, {len(model.ops)} ops")
     print(f"inputs: {args.samples} {src}")
+    planned, unplanned = arena_bytes(blob)
+    print(f"arena: {planned} B planned, {unplanned} B without buffer reuse ({planned / unplanned:.2f}x)")
 
     stats = [synaptic_ops(model, xi) for xi in x]
     mean = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}

@@ -65,9 +65,9 @@ typedef struct {
     uint32_t written[8];
     /* liveness, filled while the ops are parsed: writer op and last reader op per buffer (ops <= 256),
      * ATTN ops and STATIC conv outputs as bitsets; off[] is the planned byte offset of each buffer */
-    uint8_t def[256], last[256];
-    uint32_t attn_ops[8], pinned[8];
-    uint32_t off[256];
+    uint8_t def[ESNN_MAX_BUFFERS], last[ESNN_MAX_BUFFERS];
+    uint32_t attn_ops[8], pinned[(ESNN_MAX_BUFFERS + 31) / 32];
+    uint32_t off[ESNN_MAX_BUFFERS];
     uint8_t no_reuse;    /* 1: every buffer its own storage, all T steps with LAYER_MAJOR (the unplanned size) */
     uint16_t num_lif;
     uint64_t scratch;    /* int64 values */
@@ -408,9 +408,10 @@ static void live_range(const loader_t *L, uint32_t b, uint32_t *lo, uint32_t *hi
 }
 /* Fills L->off[] and returns the bytes of the buffer region. */
 static uint64_t plan_buffers(loader_t *L) {
-    uint32_t placed[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    uint32_t placed[(ESNN_MAX_BUFFERS + 31) / 32];
     uint64_t total = 0;
     uint32_t n, b, j;
+    for (b = 0; b < (ESNN_MAX_BUFFERS + 31) / 32; b++) placed[b] = 0;
     if (L->no_reuse) {
         for (b = 1; b < L->nb; b++) {
             L->off[b] = (uint32_t)total;
@@ -469,7 +470,9 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
     L->num_lif = 0;
     L->scratch = 0;
     L->data_bytes = 0;
-    for (i = 0; i < 8; i++) L->attn_ops[i] = L->pinned[i] = 0;
+    if (L->nb > ESNN_MAX_BUFFERS) FAIL(ESNN_ERR_LIMIT, "num_buffers: over ESNN_MAX_BUFFERS");
+    for (i = 0; i < 8; i++) L->attn_ops[i] = 0;
+    for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++) L->pinned[i] = 0;
     for (i = 1; i < L->nb; i++) {
         uint64_t words = (uint64_t)buffer_words(L, i) * steps;
         buf_i = (int32_t)i;

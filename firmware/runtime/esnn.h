@@ -58,6 +58,16 @@ extern "C" {
 
 /* This runtime's limit beyond FORMAT.md's ranges (same as the Python reference). */
 #define ESNN_MAX_BUFFER_ELEMENTS (1UL << 22)
+/* Buffers the arena planner handles (FORMAT.md allows 256). Its tables live on the stack of
+ * esnn_validate / esnn_arena_required / esnn_init: about 6 bytes per buffer (~1.8 KB of stack in all at 256,
+ * Cortex-M4 -O2). A port with small models may build with e.g. -DESNN_MAX_BUFFERS=64; larger models are then
+ * refused with ESNN_ERR_LIMIT. */
+#ifndef ESNN_MAX_BUFFERS
+#define ESNN_MAX_BUFFERS 256
+#endif
+#if ESNN_MAX_BUFFERS < 2 || ESNN_MAX_BUFFERS > 256
+#error "ESNN_MAX_BUFFERS must be in 2..256"
+#endif
 
 /* The one status list: enum and strings are generated from it. */
 #define ESNN_STATUS_LIST(X)                                                                  \
