@@ -31,13 +31,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=300, help="optimiser steps of the quick training run")
     p.add_argument("--calib", type=int, default=512, help="held-out samples for firing rates")
     p.add_argument("--skip-train", action="store_true", help="skip the quick training run")
+    p.add_argument(
+        "--eval", type=int, help="evaluate the shipped model on the first N test images (default all)"
+    )
     p.add_argument("--check", type=int, default=200, help="held-out images run through the C runtime")
 
 
 def _analyse(
-    model: torch.nn.Module, payload: dict, data_dir: str | None, calib: int, full_eval: bool
+    model: torch.nn.Module, payload: dict, data_dir: str | None, calib: int, eval_limit: int | None
 ) -> None:
-    test = open_dataset("fashion-mnist", "test", data_dir, None if full_eval else max(calib, 1000))
+    test = open_dataset("fashion-mnist", "test", data_dir, eval_limit)
     t0 = time.time()
     acc = evaluate(model, test, 500, "mse")
     print(
@@ -102,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             f"{model.config.label}, width {model.config.width}, T={model.config.T}, "
             f"{sum(p.numel() for p in model.parameters()):,} parameters"
         )
-        _analyse(model, payload, args.data_dir, args.calib, full_eval=True)
+        _analyse(model, payload, args.data_dir, args.calib, args.eval)
         print("\n== 2. export --prune -> .esnn for qemu-mps2-an386, C runtime vs integer reference")
         _export_and_check(model, args.data_dir, args.calib, args.check)
     else:
@@ -124,5 +127,5 @@ def run(args: argparse.Namespace) -> int:
     )
     train(cfg)
     model, payload = checkpoint.load(f"{args.out}/best.pt", with_payload=True)
-    _analyse(model, payload, args.data_dir, args.calib, full_eval=False)
+    _analyse(model, payload, args.data_dir, args.calib, max(args.calib, 1000))
     return 0
