@@ -73,7 +73,7 @@ class SerialTransport(Transport):
         try:
             import serial
         except ImportError as e:
-            raise HostError("pyserial is not installed (pip install pyserial)") from e
+            raise HostError("pyserial is not installed: pip install 'edgesnn[boards]'") from e
         self.description = url
         deadline = time.monotonic() + connect_timeout
         while True:
