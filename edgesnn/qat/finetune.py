@@ -22,7 +22,7 @@ from edgesnn import __version__, checkpoint
 from edgesnn.data.augment import AUGMENTATIONS
 from edgesnn.data.registry import dataset_spec, open_dataset
 from edgesnn.qat.model import QATNet
-from edgesnn.train.trainer import _batches, _loss, evaluate, model_input
+from edgesnn.train.trainer import evaluate, iter_batches, loss_fn, model_input
 
 
 @dataclass
@@ -48,7 +48,7 @@ class FinetuneConfig:
 def int_accuracy(qat: QATNet, ds: Any, batch_size: int) -> float:
     """Top-1 accuracy of the integer semantics (argmax of the integer logits, ties to the lowest index)."""
     right = total = 0
-    for x, y in _batches(ds, torch.arange(len(ds)), batch_size):
+    for x, y in iter_batches(ds, torch.arange(len(ds)), batch_size):
         right += int((qat.run_int(model_input(x)).logits.argmax(1) == y).sum())
         total += len(y)
     return right / max(total, 1)
@@ -116,8 +116,8 @@ def finetune(cfg: FinetuneConfig, say: Callable[[str], None] = print) -> dict:
         perm = torch.randperm(len(train_ds), generator=gen)
         qat.train()
         t0, loss_sum, seen = time.time(), 0.0, 0
-        for x, y in _batches(train_ds, perm, cfg.batch_size):
-            value = _loss(loss, qat(model_input(augment(x, gen))), y)
+        for x, y in iter_batches(train_ds, perm, cfg.batch_size):
+            value = loss_fn(loss, qat(model_input(augment(x, gen))), y)
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()

@@ -62,7 +62,7 @@ class TrainConfig:
         return base.with_(**self.model) if self.model else base
 
 
-def _loss(name: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def loss_fn(name: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if name == "mse":  # paper: MSE against one-hot of the time-averaged output
         return F.mse_loss(logits, F.one_hot(y, logits.shape[-1]).to(logits.dtype))
     return F.cross_entropy(logits, y)
@@ -74,7 +74,7 @@ def model_input(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(0, 1) if x.dim() == 5 else x
 
 
-def _batches(ds: Any, idx: torch.Tensor, batch_size: int):
+def iter_batches(ds: Any, idx: torch.Tensor, batch_size: int):
     """Raw (x, labels) batches over ``idx``; pass x through ``model_input`` before the model."""
     for i in range(0, len(idx), batch_size):
         part = idx[i : i + batch_size]
@@ -95,11 +95,11 @@ def evaluate(model: nn.Module, ds: Any, batch_size: int, loss: str, info: DistIn
     model.eval()
     idx = torch.arange(len(ds))[info.rank :: info.world]
     correct = total = loss_sum = 0.0
-    for x, y in _batches(ds, idx, batch_size):
+    for x, y in iter_batches(ds, idx, batch_size):
         out = model(model_input(x))
         correct += float((out.argmax(1) == y).sum())
         total += len(y)
-        loss_sum += float(_loss(loss, out, y)) * len(y)
+        loss_sum += float(loss_fn(loss, out, y)) * len(y)
     model.train(was)
     correct, total, loss_sum = all_sum(info, [correct, total, loss_sum])
     return {"accuracy": correct / max(total, 1), "loss": loss_sum / max(total, 1), "samples": int(total)}
@@ -110,7 +110,7 @@ def firing_entry(model: SpikingResNet, calib: Any, epoch: int, step: int, batch_
     statistics yet, so that measurement uses batch statistics on a copy (what the first training step
     sees); later ones use eval mode (what inference and the exporter see)."""
     idx = torch.arange(len(calib))
-    batches = (model_input(x) for x, _ in _batches(calib, idx, batch_size))
+    batches = (model_input(x) for x, _ in iter_batches(calib, idx, batch_size))
     mode = "train-bn" if epoch == 0 else "eval"
     mon = (
         measure_firing(copy.deepcopy(model), batches, train_mode=True)
@@ -250,9 +250,9 @@ class Trainer:
             perm = torch.randperm(n, generator=gen)[info.rank :: info.world][: n // info.world]
             t0, loss_sum, seen = time.time(), 0.0, 0
             bar = tqdm(total=steps_per_epoch, desc=f"epoch {e + 1}/{cfg.epochs}", disable=quiet, leave=False)
-            for i, (x, y) in enumerate(_batches(self.train_ds, perm, per_rank), 1):
+            for i, (x, y) in enumerate(iter_batches(self.train_ds, perm, per_rank), 1):
                 x = model_input(self.augment(x, gen))  # augment per sample, before time-major
-                loss = _loss(cfg.loss, self.net(x), y)
+                loss = loss_fn(cfg.loss, self.net(x), y)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 self.opt.step()

@@ -31,7 +31,7 @@ REAL = {
 def real_file(name: str) -> Path:
     path = EVENTS_DIR / name
     if not path.is_file():
-        pytest.skip(f"real recording {path} is not present (the shared data folder ships it)")
+        pytest.fail(f"real recording {path} is missing: the shared data folder must sit beside the repo")
     return path
 
 

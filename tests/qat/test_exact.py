@@ -19,7 +19,7 @@ from edgesnn.export.pipeline import export_model
 from edgesnn.qat import QATError, QATNet
 from edgesnn.qat.quant import lif_threshold, quantize_conv, quantize_readout
 from edgesnn.reference import run_batch
-from edgesnn.train.trainer import _loss
+from edgesnn.train.trainer import loss_fn
 from tests.export.nets import tiny_model
 
 
@@ -31,7 +31,7 @@ def _qat_steps(qat: QATNet, x: torch.Tensor, y: torch.Tensor, steps: int = 3, lr
     opt = torch.optim.Adam(qat.parameters(), lr=lr)
     qat.train()
     for _ in range(steps):
-        loss = _loss("mse", qat(x), y)
+        loss = loss_fn("mse", qat(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
