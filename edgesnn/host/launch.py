@@ -1,0 +1,39 @@
+"""Open a board by device-profile name: build what it needs, start it, return a transport to it.
+
+`open_device("host", model)` starts the host board (firmware/ports/host) serving the blob on a pty.
+Emulated and physical boards register an opener in `OPENERS`; a name without one fails with the list.
+`edgesnn stream`, `edgesnn verify --device` and `edgesnn demo` all go through here, so a new board is
+one opener away from every command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from edgesnn.host.board import start_host_board
+from edgesnn.host.errors import HostError
+from edgesnn.host.transport import Transport
+
+Opener = Callable[..., Transport]
+
+
+def _open_host(model: Path, *, build: bool = True, **_: object) -> Transport:
+    return start_host_board(model, build=build)
+
+
+OPENERS: dict[str, Opener] = {"host": _open_host}
+
+
+def open_device(device: str, model: Path | str, *, build: bool = True, **options: object) -> Transport:
+    """A transport to `device` running `model` (an .esnn blob); the caller closes it (stops the board)."""
+    model = Path(model)
+    if not model.is_file():
+        raise HostError(f"{model}: no such model file")
+    opener = OPENERS.get(device)
+    if opener is None:
+        known = ", ".join(sorted(OPENERS))
+        raise HostError(
+            f"device {device!r} cannot be started from here (boards this host can start: {known}); "
+            "for a physical board pass --port with its serial URL"
+        )
+    return opener(model, build=build, **options)
