@@ -724,8 +724,9 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
         uint32_t j = i, k;
         esnn_op_t *op = &ctx->ops[i];
         if (op->opcode == ESNN_OP_ATTN) {
-            esnn_attn(op, &ctx->buffers[op->in0], ctx->T, ctx->buffers[op->in0].data, ctx->buffers[op->out].data,
-                      ctx->scratch);
+            (ctx->kernels == ESNN_KERNELS_REFERENCE ? esnn_attn_ref : esnn_attn)(
+                op, &ctx->buffers[op->in0], ctx->T, ctx->buffers[op->in0].data, ctx->buffers[op->out].data,
+                ctx->scratch);
             i++;
             continue;
         }

@@ -61,8 +61,13 @@ static inline int64_t esnn_s64(uint64_t u) {
                                       : (int64_t)(u - 0x8000000000000000ull) - 0x7FFFFFFFFFFFFFFFll - 1;
 }
 static inline int16_t esnn_s16(uint16_t u) { return u <= 0x7FFF ? (int16_t)u : (int16_t)((int32_t)u - 65536); }
-/* floor(v / 2^s) for 0 <= s <= 62, without relying on >> of negative values (implementation-defined). */
+/* floor(v / 2^s) for 0 <= s <= 62. GCC and Clang define >> of a negative value as an arithmetic shift (one
+ * instruction pair); elsewhere it is written without relying on that (implementation-defined in C99). */
+#if defined(__GNUC__) || defined(__clang__)
+static inline int64_t esnn_asr64(int64_t v, unsigned s) { return v >> s; }
+#else
 static inline int64_t esnn_asr64(int64_t v, unsigned s) { return v >= 0 ? v >> s : -1 - ((-1 - v) >> s); }
+#endif
 
 /* Signed weight i of an array of `bits` (4: two per byte, low nibble first; 8; 16 LE). */
 static inline int32_t esnn_weight(const uint8_t *w, uint32_t i, uint8_t bits) {

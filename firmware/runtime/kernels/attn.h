@@ -7,6 +7,10 @@
 
 /* int64 scratch values needed by an ATTN op on buffer `buf` with T steps. */
 uint64_t esnn_attn_scratch(uint8_t dim, uint16_t n, uint16_t hidden, const esnn_buffer_t *buf);
+/* Reference: looks the multiplier up for every element. Both may run in place (y == x). */
+void esnn_attn_ref(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const uint32_t *x, uint32_t *y,
+                   int64_t *scratch);
+/* One multiplier per group (channel / step / pixel), then one multiply per element. */
 void esnn_attn(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const uint32_t *x, uint32_t *y,
                int64_t *scratch);
 #endif

@@ -1,9 +1,11 @@
 #include "conv.h"
 
+/* y[p][:] = bias for every output pixel: the first row from the blob, the others copied from it. */
 static void fill_bias(const esnn_op_t *op, const esnn_buffer_t *out, uint32_t *y) {
-    uint32_t p, co, npix = (uint32_t)out->h * out->w;
-    for (p = 0; p < npix; p++)
-        for (co = 0; co < op->cout; co++) y[p * op->cout + co] = esnn_rd32(op->bias + 4u * co);
+    const uint32_t cout = op->cout, n = (uint32_t)out->h * out->w * cout;
+    uint32_t k;
+    for (k = 0; k < cout; k++) y[k] = esnn_rd32(op->bias + 4u * k);
+    for (k = cout; k < n; k++) y[k] = y[k - cout];
 }
 
 /* acc[k] += v * w[start + k] for k < n (wrapping uint32 arithmetic). */
@@ -90,39 +92,149 @@ void esnn_conv_u8(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffe
     }
 }
 
+/* ---- event-driven spike conv ---------------------------------------------------------------------- */
+/* Sign-extended byte k (0..3) of a little-endian word: compilers turn this into one sxtb / sxtab. */
+#define SX8(v, k) ((int32_t)((((v) >> (8u * (k))) & 0xFFu) ^ 0x80u) - 0x80)
+
+/* Taps of one input coordinate i along an axis: the (k, o) pairs with o*s + k - pad == i, 0 <= o < n_out,
+ * k < K, as (weight offset k*kstep, output offset o*ostep). At most ceil(K / s) <= 15 pairs; one
+ * division per input row/column, none per tap. */
+static uint32_t axis_taps(uint32_t i, uint32_t K, uint32_t s, uint32_t pad, uint32_t n_out, uint32_t kstep,
+                          uint32_t ostep, uint32_t *woff, uint32_t *ooff) {
+    const uint32_t t = i + pad;
+    uint32_t k = t % s, o = t / s, n = 0;
+    /* o decreases by one as k grows by s; skip the k whose o is past the output */
+    if (o >= n_out) {
+        uint32_t skip = o - (n_out - 1u);
+        k += skip * s;
+        o = n_out - 1u;
+    }
+    for (; k < K; k += s) {
+        woff[n] = k * kstep;
+        ooff[n] = o * ostep;
+        n++;
+        if (o == 0) break;
+        o--;
+    }
+    return n;
+}
+
+/* Cortex-M4 (ARMv7E-M, Thumb-2): the same 8-wide chunk with the accumulators loaded and stored by one
+ * ldm / stm and each weight byte sign-extended and added by one sxtab (ror 0/8/16/24): 14 instructions per
+ * spike and 8 outputs. Little-endian only; the weight loads may be unaligned (allowed for ldr on M4). */
+#if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_ARCH_7EM__) && !defined(ESNN_NO_ASM) && \
+    defined(__ARMEL__)
+#define ESNN_CONV_ASM 1
+static void chunk8_m4(uint32_t *acc, const uint8_t *wt, const uint32_t *sp, const uint32_t *end) {
+    __asm__ volatile(
+        "ldm %[acc], {r4, r5, r6, r7, r8, r9, r10, r11}\n"
+        "1:\n\t"
+        "ldr r12, [%[sp]], #4\n\t"
+        "add r12, r12, %[wt]\n\t"
+        "ldr lr, [r12]\n\t"
+        "ldr r12, [r12, #4]\n\t"
+        "sxtab r4, r4, lr\n\t"
+        "sxtab r5, r5, lr, ror #8\n\t"
+        "sxtab r6, r6, lr, ror #16\n\t"
+        "sxtab r7, r7, lr, ror #24\n\t"
+        "sxtab r8, r8, r12\n\t"
+        "sxtab r9, r9, r12, ror #8\n\t"
+        "sxtab r10, r10, r12, ror #16\n\t"
+        "sxtab r11, r11, r12, ror #24\n\t"
+        "cmp %[sp], %[end]\n\t"
+        "bne 1b\n\t"
+        "stm %[acc], {r4, r5, r6, r7, r8, r9, r10, r11}\n"
+        : [sp] "+r"(sp)
+        : [acc] "r"(acc), [wt] "r"(wt), [end] "r"(end)
+        : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+#else
+#define ESNN_CONV_ASM 0
+#endif
+
+/* 8-bit weights: for each tap of the pixel (row taps x column taps), the output row y[pixel][0..cout) gets
+ * the weight rows w[ci][ky][kx][0..cout) of every spiking channel ci of this word (offsets in `sp`). The
+ * accumulators of a 4-wide chunk stay in registers across the spikes. */
+static void scatter8(uint32_t *y, const uint8_t *w, uint32_t cout, const uint32_t *sp, uint32_t ns,
+                     const uint32_t *rw, const uint32_t *ro, uint32_t nr, const uint32_t *cw, const uint32_t *co,
+                     uint32_t nc) {
+    uint32_t r, c, j, s;
+    for (r = 0; r < nr; r++)
+        for (c = 0; c < nc; c++) {
+            uint32_t *acc = y + ro[r] + co[c];
+            const uint8_t *wt = w + rw[r] + cw[c];
+            j = 0;
+#if ESNN_CONV_ASM
+            if (((uintptr_t)acc & 3u) == 0)
+                for (; j + 8u <= cout; j += 8u) chunk8_m4(acc + j, wt + j, sp, sp + ns);
+#endif
+            for (; j + 8u <= cout; j += 8u) {
+                uint32_t a0 = acc[j], a1 = acc[j + 1], a2 = acc[j + 2], a3 = acc[j + 3];
+                uint32_t a4 = acc[j + 4], a5 = acc[j + 5], a6 = acc[j + 6], a7 = acc[j + 7];
+                const uint8_t *wj = wt + j;
+                for (s = 0; s < ns; s++) {
+                    const uint32_t v = esnn_rd32(wj + sp[s]), u = esnn_rd32(wj + sp[s] + 4u);
+                    a0 += (uint32_t)SX8(v, 0);
+                    a1 += (uint32_t)SX8(v, 1);
+                    a2 += (uint32_t)SX8(v, 2);
+                    a3 += (uint32_t)SX8(v, 3);
+                    a4 += (uint32_t)SX8(u, 0);
+                    a5 += (uint32_t)SX8(u, 1);
+                    a6 += (uint32_t)SX8(u, 2);
+                    a7 += (uint32_t)SX8(u, 3);
+                }
+                acc[j] = a0;
+                acc[j + 1] = a1;
+                acc[j + 2] = a2;
+                acc[j + 3] = a3;
+                acc[j + 4] = a4;
+                acc[j + 5] = a5;
+                acc[j + 6] = a6;
+                acc[j + 7] = a7;
+            }
+            for (; j < cout; j++) {
+                uint32_t a = acc[j];
+                for (s = 0; s < ns; s++) a += (uint32_t)(int32_t)((const int8_t *)wt)[sp[s] + j];
+                acc[j] = a;
+            }
+        }
+}
+
 void esnn_conv_spike(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint32_t *x,
                      uint32_t *y) {
-    const uint32_t cout = op->cout, s = op->stride, kh = op->kh, kw = op->kw;
+    const uint32_t cout = op->cout, s = op->stride, kh = op->kh, kw = op->kw, pad = op->pad;
+    const uint32_t wrow = kh * kw * cout; /* weights per input channel */
+    const uint32_t wstride = op->bits == 8 ? wrow : 1u; /* spike offsets: bytes (8-bit) or channel index */
+    uint32_t rw[15], ro[15], cwo[15], coo[15], sp[32];
     uint32_t iy, ix, g;
     fill_bias(op, out, y);
-    for (iy = 0; iy < in->h; iy++)
-        for (ix = 0; ix < in->w; ix++) {
-            const uint32_t *px = x + (iy * in->w + ix) * in->cw;
+    for (iy = 0; iy < in->h; iy++) {
+        const uint32_t nr = axis_taps(iy, kh, s, pad, out->h, kw * cout, (uint32_t)out->w * cout, rw, ro);
+        const uint32_t *px = x + iy * in->w * in->cw;
+        if (nr == 0) continue;
+        for (ix = 0; ix < in->w; ix++, px += in->cw) {
+            uint32_t nc = 0, have = 0;
+            for (g = 0; g < in->cw; g++) have |= px[g];
+            if (!have) continue;
+            nc = axis_taps(ix, kw, s, pad, out->w, cout, cout, cwo, coo);
+            if (nc == 0) continue;
             for (g = 0; g < in->cw; g++) {
-                uint32_t bits = px[g];
+                uint32_t bits = px[g], ns = 0;
                 while (bits) {
-                    uint32_t ci = g * 32u + esnn_ctz32(bits), ky, kx;
+                    sp[ns++] = (g * 32u + esnn_ctz32(bits)) * wstride;
                     bits &= bits - 1u;
-                    /* output (oy, ox) reaches (iy, ix) through (ky, kx) when oy*s + ky - pad == iy */
-                    for (ky = 0; ky < kh; ky++) {
-                        uint32_t ty = iy + op->pad, oy;
-                        if (ty < ky) break;
-                        ty -= ky;
-                        if (ty % s) continue;
-                        oy = ty / s;
-                        if (oy >= out->h) continue;
-                        for (kx = 0; kx < kw; kx++) {
-                            uint32_t tx = ix + op->pad, ox;
-                            if (tx < kx) break;
-                            tx -= kx;
-                            if (tx % s) continue;
-                            ox = tx / s;
-                            if (ox >= out->w) continue;
-                            add_row(y + (oy * out->w + ox) * cout, op->w, ((ci * kh + ky) * kw + kx) * cout, cout,
-                                    op->bits, 1);
-                        }
-                    }
+                }
+                if (ns == 0) continue;
+                if (op->bits == 8) {
+                    scatter8(y, op->w, cout, sp, ns, rw, ro, nr, cwo, coo, nc);
+                } else {
+                    uint32_t r, c, k;
+                    for (r = 0; r < nr; r++)
+                        for (c = 0; c < nc; c++)
+                            for (k = 0; k < ns; k++)
+                                add_row(y + ro[r] + coo[c], op->w, sp[k] * wrow + rw[r] + cwo[c], cout, op->bits, 1);
                 }
             }
         }
+    }
 }

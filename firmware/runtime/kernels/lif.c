@@ -34,48 +34,64 @@ uint32_t esnn_lif_ref(const esnn_op_t *op, const esnn_buffer_t *buf, const uint3
     return count;
 }
 
-uint32_t esnn_lif(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current, uint32_t *spikes) {
-    const uint32_t C = buf->c, npix = (uint32_t)buf->h * buf->w;
-    const int64_t m = (int64_t)op->leak_mul;
+/* One neuron: returns 1 when it fires. u = H + floor((I - H) * m / 2^16) always lies between H and I (m <= 2^16),
+ * so it fits int32 and the 32-bit state never wraps; only the 16-bit state saturates. A power-of-two leak
+ * (m = 2^(16 - s)) is the shift floor((I - H) / 2^s) of the exact 64-bit difference. */
+static inline uint32_t lif_neuron(int32_t I, int32_t h, int32_t th, uint32_t m, int pow2, unsigned s,
+                                  int32_t *state) {
+    const int64_t d = (int64_t)I - h;
+    const int32_t u = (int32_t)(h + (pow2 ? esnn_asr64(d, s) : esnn_asr64(d * (int64_t)m, 16)));
+    const uint32_t fired = u >= th;
+    *state = fired ? 0 : u;
+    return fired;
+}
+
+/* The loop body specialised by the compiler for each (state width, power-of-two leak) pair. */
+static inline uint32_t lif_loop(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current,
+                                uint32_t *spikes, int bits16, int pow2, unsigned s) {
+    const uint32_t C = buf->c, npix = (uint32_t)buf->h * buf->w, m = op->leak_mul;
+    const uint8_t *thr = op->bias;
+    int16_t *st16 = (int16_t *)op->state;
+    int32_t *st32 = (int32_t *)op->state;
     uint32_t p, c, count = 0;
-    for (p = 0; p < npix; p++) {
-        const uint32_t *in = current + p * C;
-        uint32_t *sp = spikes + p * buf->cw;
-        for (c = 0; c < C; c += 32) {
-            uint32_t word = 0, b, nb = C - c < 32 ? C - c : 32;
+    for (p = 0; p < npix; p++, current += C, spikes += buf->cw) {
+        for (c = 0; c < C; c += 32u) {
+            const uint32_t nb = C - c < 32u ? C - c : 32u;
+            uint32_t word = 0, b;
             for (b = 0; b < nb; b++) {
-                uint32_t i = p * C + c + b;
-                int64_t h, u;
-                int32_t th = esnn_s32(esnn_rd32(op->bias + 4u * (c + b)));
-                if (op->state_bits == 16) {
-                    int16_t *st = (int16_t *)op->state;
-                    h = st[i];
-                    u = h + esnn_asr64(((int64_t)esnn_s32(in[c + b]) - h) * m, 16);
-                    if (u >= th) {
-                        st[i] = 0;
-                        word |= 1u << b;
-                    } else {
-                        st[i] = (int16_t)(u > 32767 ? 32767 : u < -32768 ? -32768 : u);
-                    }
+                const uint32_t i = p * C + c + b;
+                const int32_t th = esnn_s32(esnn_rd32(thr + 4u * (c + b)));
+                int32_t u;
+                if (bits16) {
+                    word |= lif_neuron(esnn_s32(current[c + b]), st16[i], th, m, pow2, s, &u) << b;
+                    st16[i] = (int16_t)(u > 32767 ? 32767 : u < -32768 ? -32768 : u);
                 } else {
-                    int32_t *st = (int32_t *)op->state;
-                    h = st[i];
-                    u = h + esnn_asr64(((int64_t)esnn_s32(in[c + b]) - h) * m, 16);
-                    if (u >= th) {
-                        st[i] = 0;
-                        word |= 1u << b;
-                    } else {
-                        st[i] = wrap32(u);
-                    }
+                    word |= lif_neuron(esnn_s32(current[c + b]), st32[i], th, m, pow2, s, &u) << b;
+                    st32[i] = u;
                 }
             }
-            sp[c >> 5] = word;
+            spikes[c >> 5] = word;
 #if defined(__GNUC__) || defined(__clang__)
             count += (uint32_t)__builtin_popcount(word);
 #else
-            while (word) { word &= word - 1u; count++; }
+            while (word) {
+                word &= word - 1u;
+                count++;
+            }
 #endif
         }
     }
     return count;
+}
+
+uint32_t esnn_lif(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current, uint32_t *spikes) {
+    const uint32_t m = op->leak_mul;
+    unsigned s = 16;
+    if ((m & (m - 1u)) == 0) { /* 2^(16 - s) */
+        while ((1u << (16u - s)) != m) s--;
+        return op->state_bits == 16 ? lif_loop(op, buf, current, spikes, 1, 1, s)
+                                    : lif_loop(op, buf, current, spikes, 0, 1, s);
+    }
+    return op->state_bits == 16 ? lif_loop(op, buf, current, spikes, 1, 0, 0)
+                                : lif_loop(op, buf, current, spikes, 0, 0, 0);
 }
