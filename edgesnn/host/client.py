@@ -5,8 +5,13 @@
         result = board.run_sample(frames)       # SAMPLE, or one FRAME per input frame when it is too big
 
 Every request is retransmitted unchanged (same id; the device resends its cached reply instead of running
-again) after a timeout or a transport ERROR (bad CRC, framing, oversize), up to `retries` times, with a
-resynchronisation in between: a lone 0x00 to flush the device's receiver, and the input drained."""
+again) after a timeout, a transport ERROR (bad CRC, framing, oversize) or an undecodable frame received while
+waiting (most likely the reply itself, damaged on the way), up to `retries` times, with a resynchronisation
+in between: a lone 0x00 to flush the device's receiver, and the input drained for `resync_quiet_s`.
+
+A boot announcement (INFO with NO_ID) seen while a request other than HELLO waits raises `DeviceReset`: the
+sample in progress is lost. `reconnect()` then says HELLO again and checks the device still runs the same
+model; the caller sends the sample again from its first frame (edgesnn.stream does)."""
 
 from __future__ import annotations
 
@@ -58,9 +63,11 @@ class Client:
         retries: int = 3,
         link_bps: float = 10_000.0,
         compute_s: float = 2.0,
+        resync_quiet_s: float = 0.05,
     ) -> None:
         self.transport = transport
         self.timeout, self.retries, self.link_bps, self.compute_s = timeout, retries, link_bps, compute_s
+        self.resync_quiet_s = resync_quiet_s
         self.info: Info | None = None
         self.stats = LinkStats()
         self._splitter = FrameSplitter()
@@ -124,7 +131,7 @@ class Client:
                 item = self._pending.pop(0)
                 if isinstance(item, FrameError):
                     self.stats.bad_frames += 1
-                    continue
+                    return None  # probably our reply, damaged: ask again (the device answers from its cache)
                 if item.request_id == NO_ID:
                     if item.type == Msg.INFO:
                         self.stats.resets_seen += 1
@@ -153,8 +160,9 @@ class Client:
             if data:
                 self._pending.extend(self._splitter.feed(data))
 
-    def resync(self, quiet_s: float = 0.05) -> None:
+    def resync(self, quiet_s: float | None = None) -> None:
         """Flush the device's receiver (a lone 0x00) and drop what is in flight, keeping announcements."""
+        quiet_s = self.resync_quiet_s if quiet_s is None else quiet_s
         self.transport.write(b"\x00")
         self._splitter.reset()
         kept = [
@@ -175,6 +183,23 @@ class Client:
     def hello(self) -> Info:
         self.info = parse_info(self.request(Msg.HELLO).payload)
         return self.info
+
+    def reconnect(self) -> Info:
+        """HELLO after a device reset; HostError when the device now runs another model (or none)."""
+        before = self.info
+        info = self.hello()
+        if before is not None and (info.model_crc, info.model_size) != (before.model_crc, before.model_size):
+            raise HostError(
+                f"{self.transport.description} came back from a reset with another model "
+                f"(CRC {info.model_crc:08x}, {info.model_size} B; was {before.model_crc:08x}, "
+                f"{before.model_size} B)"
+            )
+        if info.model_status != 0:
+            raise HostError(
+                f"{self.transport.description} came back from a reset without a usable model "
+                f"(esnn status {info.model_status})"
+            )
+        return info
 
     def require_info(self) -> Info:
         return self.info if self.info is not None else self.hello()

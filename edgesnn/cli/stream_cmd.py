@@ -1,0 +1,247 @@
+"""Stream samples to a board and check every answer: each sample is sent (bit-packed when binary), its RESULT
+is compared bit for bit (logits and spike counts) with the integer reference on the same blob, and its top-1
+with the float PyTorch model when --checkpoint is given. Live progress, a summary table, a --json log, a
+confusion-matrix plot (--plots); every sample that is not bit-exact is saved for replay (--save-mismatches,
+default a folder next to the --json log). Exit 1 when any sample is not bit-exact or ended with an error.
+
+Inputs: event files (--input FILE or a folder of them; labels from digit / class-name parent folders), a
+dataset's held-out split (--dataset fashion-mnist: images; emulated-fashion-mnist: emulated event streams),
+or a live iniVation camera (--camera, the 'camera' extra). Event input is binned with edgesnn.data.binning,
+the training function, with the training parameters: those of --dataset, else of the dataset the
+--checkpoint was trained on, else derived from the model (T, C, H x W; split by event number); --split-by,
+--window-us, --polarity, --mode override single fields. The summary says which were used.
+
+edgesnn stream --device host out/fm/model.esnn --dataset fashion-mnist --limit 200 --checkpoint best.pt
+edgesnn stream --port socket://127.0.0.1:4444 model.esnn --input recordings/ --json runs/stream.json
+edgesnn stream --device host model.esnn --dataset emulated-fashion-mnist --limit 100 --faults rate=0.01
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgesnn.cli.errors import CliError
+from edgesnn.data.binning import MODES, POLARITIES, SPLITS
+from edgesnn.data.registry import DATASETS, dataset_spec
+
+HELP = "stream samples to a board and check every result against the reference and the float model"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", type=Path, help="the .esnn blob the board runs")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--device", help="a board this host starts (host, or an emulated board's profile name)"
+    )
+    where.add_argument("--port", help="serial URL of a running board (/dev/ttyACM0, socket://HOST:PORT)")
+    p.add_argument("--input", type=Path, help="an event file, or a folder of event files")
+    p.add_argument(
+        "--dataset",
+        choices=sorted(DATASETS),
+        help="stream this dataset's held-out split; with --input: take its binning and class names",
+    )
+    p.add_argument("--camera", action="store_true", help="a live iniVation camera (dv-processing)")
+    p.add_argument("--checkpoint", type=Path, help="float model to compare top-1 with (edgesnn train output)")
+    p.add_argument("--limit", type=int, help="stop after N samples")
+    p.add_argument("--data-dir", help="folder with the dataset files (default: standard locations)")
+    p.add_argument("--json", type=Path, help="write the per-sample log and summary here")
+    p.add_argument("--plots", type=Path, help="write confusion.png into this folder (needs matplotlib)")
+    p.add_argument("--save-mismatches", type=Path, help="replay folders of samples that are not bit-exact")
+    b = p.add_argument_group("binning overrides (event input)")
+    b.add_argument("--split-by", choices=SPLITS)
+    b.add_argument(
+        "--window-us", type=int, help="fixed time windows of this many µs (implies --split-by time)"
+    )
+    b.add_argument("--size", type=_hw, help="HxW: area-pool the sensor to this size")
+    b.add_argument("--polarity", choices=POLARITIES)
+    b.add_argument("--mode", choices=MODES)
+    b.add_argument("--clip", action="store_true", help="saturate values the u8 input cannot hold")
+    link = p.add_argument_group("link")
+    link.add_argument("--timeout", type=float, default=1.0, help="base reply timeout in s (default 1)")
+    link.add_argument("--retries", type=int, default=3, help="retransmissions per request (default 3)")
+    link.add_argument("--resends", type=int, default=3, help="resends of a sample after device resets")
+    link.add_argument("--baud", type=int, default=115200, help="--port baud rate (default 115200)")
+    link.add_argument("--no-build", action="store_true", help="--device: do not (re)build the board")
+    link.add_argument(
+        "--faults",
+        help="inject faults between host and board, e.g. 'rate=0.01,reset_after=40,seed=1' "
+        "(keys: drop, corrupt, dup, rate, reset_after, seed; edgesnn.host.proxy)",
+    )
+    link.add_argument("--trace", action="store_true", help="hex-dump the traffic to stderr")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for the float model (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no live progress bar")
+
+
+def _hw(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size {text!r}: expected HxW, e.g. 32x32") from None
+    return h, w
+
+
+def _float_model(path: Path, T: int, threads: int) -> Any:
+    import torch
+
+    from edgesnn import checkpoint
+
+    torch.set_num_threads(threads)
+    model, payload = checkpoint.load(path, with_payload=True)
+    if model.config.T != T:
+        raise CliError(
+            f"--checkpoint {path}: T={model.config.T}, the model blob runs T={T}: not the same model"
+        )
+    return model, payload
+
+
+def _open(args: argparse.Namespace, faults: Any) -> Any:
+    from edgesnn.host.launch import open_device
+    from edgesnn.host.transport import SerialTransport
+
+    if args.port:
+
+        def opener() -> Any:
+            return SerialTransport(args.port, baudrate=args.baud, connect_timeout=5.0)
+    else:
+        first = [not args.no_build]
+
+        def opener() -> Any:
+            build, first[0] = first[0], False  # build once; a restart by the fault proxy reuses it
+            return open_device(args.device, args.model, build=build)
+
+    if faults is None:
+        return opener()
+    from edgesnn.host.proxy import FaultProxy
+
+    return FaultProxy(opener if args.device else opener(), faults)
+
+
+def _samples(args: argparse.Namespace, mi: Any, payload: dict | None) -> tuple[Any, dict[str, Any], tuple]:
+    from edgesnn.stream import samples as S
+
+    sources = sum(bool(x) for x in (args.input, args.camera)) + bool(args.dataset and not args.input)
+    sources -= bool(args.dataset and args.camera)  # --dataset only gives the camera its binning
+    if sources != 1:
+        raise CliError("give exactly one input: --input FILE|DIR, --dataset NAME or --camera")
+    classes = dataset_spec(args.dataset).classes if args.dataset else ()
+    overrides = {
+        "split_by": args.split_by,
+        "window_us": args.window_us,
+        "size": args.size,
+        "polarity": args.polarity,
+        "mode": args.mode,
+    }
+    meta: dict[str, Any] = {}
+    frames_input = args.input or args.camera or dataset_spec(args.dataset).frames
+    params = None
+    if frames_input:
+        params, origin = S.resolve_binning(mi, args.dataset, payload, overrides)
+        meta["binning"] = {**params.__dict__, "origin": origin}
+        print(f"binning: {origin}: {params}")
+    elif any(v is not None for v in overrides.values()):
+        raise CliError(f"--dataset {args.dataset} holds images: binning options do not apply")
+    if args.input:
+        files = S.event_files(args.input)
+        meta["input"] = str(args.input)
+        src = S.event_file_samples(files, mi, params, classes=classes, clip=args.clip)
+        total = len(files)
+    elif args.camera:
+        meta["input"] = "camera"
+        src, total = S.camera_samples(mi, params, clip=args.clip), None
+    else:
+        meta["input"] = f"{args.dataset} (test split)"
+        src = S.dataset_samples(
+            args.dataset, mi, root=args.data_dir, limit=args.limit, params=params, clip=args.clip
+        )
+        total = None
+    if args.limit is not None:
+        if args.limit < 1:
+            raise CliError(f"--limit must be >= 1, got {args.limit}")
+        src = S.limited(src, args.limit)
+        total = args.limit if total is None else min(total, args.limit)
+    return src, meta | {"total": total}, classes
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgesnn.host.client import Client
+    from edgesnn.host.errors import HostError
+    from edgesnn.host.proxy import Faults
+    from edgesnn.host.transport import Trace
+    from edgesnn.reference import BlobError, load
+    from edgesnn.stream import Progress, Streamer, plot_confusion, save_outcome, summary_table, write_json
+    from edgesnn.stream.samples import ModelInput
+
+    if not args.model.is_file():
+        raise CliError(f"{args.model}: no such model file")
+    blob = args.model.read_bytes()
+    try:
+        mi = ModelInput.of(load(blob))
+    except BlobError as e:
+        raise CliError(f"{args.model}: not a valid .esnn model: {e}") from None
+    float_model, payload = (None, None)
+    if args.checkpoint:
+        float_model, payload = _float_model(args.checkpoint, mi.T, args.threads)
+    src, meta, classes = _samples(args, mi, payload)
+    try:
+        faults = Faults.parse(args.faults) if args.faults else None
+    except ValueError as e:
+        raise CliError(f"--faults: {e}") from None
+    mismatch_dir = args.save_mismatches or (
+        args.json.with_name(args.json.stem + "-mismatches") if args.json else Path("stream-mismatches")
+    )
+    progress = Progress(meta["total"], enabled=False if args.no_progress else None)
+    saved: list[Path] = []
+
+    def on_outcome(sample: Any, out: Any) -> None:
+        progress(sample, out)
+        if out.status != "ok":
+            saved.append(save_outcome(mismatch_dir, blob, sample, out))
+
+    transport = _open(args, faults)
+    if args.trace:
+        transport.trace = Trace()
+    try:
+        with Client(transport, timeout=args.timeout, retries=args.retries) as client:
+            streamer = Streamer(
+                client, blob, float_model=float_model, max_resends=args.resends, on_outcome=on_outcome
+            )
+            streamer.connect()
+            report = streamer.run(src)
+    except HostError:
+        progress.close()
+        raise
+    progress.close()
+    title = f"{args.model.name} on {report.info.device_name} ({transport.description}):"
+    print(summary_table(report, title))
+    extra: dict[str, Any] = {
+        "model": str(args.model),
+        "checkpoint": str(args.checkpoint) if args.checkpoint else None,
+        **{k: v for k, v in meta.items() if k != "total"},
+    }
+    if faults is not None:
+        counts = transport.counts
+        extra["faults"] = {"spec": faults.describe(), **{k: v for k, v in counts.__dict__.items()}}
+        print(
+            f"  fault proxy: {counts.dropped} bytes dropped, {counts.corrupted} corrupted, "
+            f"{counts.duplicated} duplicated, {counts.resets} board restarts"
+        )
+    if args.json:
+        print(f"wrote {write_json(args.json, report, extra)}")
+    if args.plots:
+        path = plot_confusion(report, args.plots, classes)
+        print(f"wrote {path}" if path else "no predictions to plot")
+    if saved:
+        print(f"saved {len(saved)} samples that are not bit-exact for replay in {mismatch_dir}/")
+    if report.ok:
+        return 0
+    s = report.summary()
+    bad = next(o for o in report.outcomes if o.status != "ok") if report.outcomes else None
+    why = report.aborted or (f"sample {bad.index}: {bad.error or bad.first_diff}" if bad else "")
+    print(
+        f"edgesnn: {s['mismatches']} mismatches and {s['errors']} errors in {s['samples']} samples; {why}",
+        file=sys.stderr,
+    )
+    return 1
