@@ -19,6 +19,7 @@ from edgesnn.cli import (
     finetune_cmd,
     inspect_cmd,
     models_cmd,
+    stream_cmd,
     train_cmd,
     verify_cmd,
 )
@@ -33,6 +34,7 @@ COMMANDS: dict[str, ModuleType] = {
     "export": export_cmd,
     "finetune": finetune_cmd,
     "verify": verify_cmd,
+    "stream": stream_cmd,
 }
 
 
