@@ -57,12 +57,13 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         device = load_profile(args.device)
-        model = checkpoint.load(args.checkpoint)
+        model, payload = checkpoint.load(args.checkpoint, with_payload=True)
+        qat = "qat" in (payload.get("training") or {})  # QAT: dead shortcuts decided on the integer model
         _progress(f"loading {args.calib_samples} calibration samples of {args.calib} (test split)")
         calib = calibration_batches(
             args.calib, "test", args.data_dir, args.calib_samples, args.batch_size, model.config
         )
-        result = export_model(model, calib, device, args.weight_bits, args.prune, _progress)
+        result = export_model(model, calib, device, args.weight_bits, args.prune, _progress, qat=qat)
     except (ExportError, DeviceError, AnalysisError) as exc:
         raise CliError(str(exc)) from None
     out = Path(args.out)

@@ -1,5 +1,8 @@
 """The whole export: prune -> capture -> fold BN -> quantize -> bounds -> blob -> memory plan and device
-fit -> float-vs-integer agreement and operation counts. Each stage reports through ``progress``."""
+fit -> float-vs-integer agreement and operation counts. Each stage reports through ``progress``.
+
+``qat=True`` (a quantization-aware fine-tuned checkpoint, whose integer model is the one to keep exact):
+dead shortcuts are decided and verified on the integer model instead of the float one."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from edgesnn.export.emit import to_blob
 from edgesnn.export.passes.bounds import LayerBound, analyse_bounds
 from edgesnn.export.passes.fold_bn import fold_batchnorm
 from edgesnn.export.passes.memory import MemoryPlan, check_fit, plan_memory
-from edgesnn.export.passes.prune import PruneResult, drop_dead_shortcuts
+from edgesnn.export.passes.prune import PruneResult, drop_dead_shortcuts, drop_dead_shortcuts_int
 from edgesnn.export.passes.quantize import quantize
 
 Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
@@ -45,16 +48,20 @@ def export_model(
     weight_bits: int = 8,
     prune: bool = True,
     progress: Callable[[str], None] | None = None,
+    qat: bool = False,
 ) -> ExportResult:
     say = progress or (lambda stage: None)
     model = model.eval()
     inputs = [x for x, _ in calib]
     pruned = None
-    if prune:
+    static = inputs[0].dim() == 4 if inputs else True
+    if prune and qat:
+        say(f"pruning dead shortcuts of the int{weight_bits} QAT model (verified on the calibration data)")
+        model, pruned = drop_dead_shortcuts_int(model, inputs, weight_bits, static)
+    elif prune:
         say("pruning dead shortcuts (verified on the calibration data)")
         model, pruned = drop_dead_shortcuts(model, inputs)
     say("capturing the graph")
-    static = inputs[0].dim() == 4 if inputs else True
     graph = capture(model, static_input=static)
     say(f"folding BatchNorm, quantizing to int{weight_bits}")
     graph, bounds = analyse_bounds(quantize(fold_batchnorm(graph), weight_bits))

@@ -1,7 +1,8 @@
 """``QATNet``: a spiking ResNet whose forward pass computes exactly the integers of its ``.esnn`` export.
 
-The graph comes from the exporter's own ``capture`` (so pruned blocks, OR/AND/IAND residuals and the
-optional stem max-pool are handled, and unsupported layers are refused with the exporter's message);
+The graph comes from the exporter's own ``capture`` (so pruned blocks, OR/AND/IAND residuals, SynA
+attention and the optional stem max-pool are handled, and unsupported layers are refused with the
+exporter's message);
 parameters are the live float tensors of the wrapped network, quantized on every forward as
 ``edgesnn export`` would quantize them (``edgesnn.qat.quant``). BatchNorm is frozen: its running
 statistics are folded and never updated; gamma and beta still train through the fold.
@@ -19,8 +20,9 @@ from edgesnn.export.capture import capture
 from edgesnn.export.errors import ExportError
 from edgesnn.models.residual import connect
 from edgesnn.qat import layers
+from edgesnn.qat.attention import attention, quantize_attention_module
 from edgesnn.qat.errors import QATError
-from edgesnn.qat.quant import QuantConv, quantize_conv, quantize_readout
+from edgesnn.qat.quant import QuantConv, conv_abs_max, quantize_conv, quantize_readout
 
 WEIGHT_BITS = (4, 8, 16)
 
@@ -41,6 +43,7 @@ class _Step:
     inputs: tuple[str, ...]
     output: str | None
     bn: str | None = None  # the BatchNorm folded into a conv step
+    per_tensor: bool = False  # a conv feeding attention: one weight scale (as the exporter chooses)
 
 
 def _steps(graph: ir.Graph) -> list[_Step]:
@@ -49,20 +52,20 @@ def _steps(graph: ir.Graph) -> list[_Step]:
     i = 0
     while i < len(nodes):
         node = nodes[i]
-        if isinstance(node.op, ir.Attention):
-            raise QATError(
-                f"{node.name}: QAT does not cover SynA attention yet (its fixed-point sum pooling, shift "
-                "and staircase/IA gates have no bit-exact torch forward); fine-tune an attention-free "
-                "OR-Spiking ResNet or export with post-training quantization"
-            )
         if isinstance(node.op, ir.Conv):
             bn = nodes[i + 1] if i + 1 < len(nodes) else None
             if bn is None or not isinstance(bn.op, ir.BatchNorm) or bn.inputs != (node.output,):
                 raise QATError(f"{node.name}: QAT needs a BatchNorm directly after every conv")
-            steps.append(_Step(node, node.inputs, bn.output, bn.name))
+            consumers = graph.consumers(bn.output or "")
+            per_tensor = any(isinstance(n.op, ir.Attention) for n in consumers)
+            steps.append(_Step(node, node.inputs, bn.output, bn.name, per_tensor))
             i += 2
             continue
-        if not isinstance(node.op, ir.Lif | ir.MaxPool | ir.Logic | ir.Readout):
+        if isinstance(node.op, ir.Attention) and not any(
+            s.output == node.inputs[0] and s.per_tensor for s in steps
+        ):
+            raise QATError(f"{node.name}: attention must follow a conv + BatchNorm")
+        if not isinstance(node.op, ir.Lif | ir.Attention | ir.MaxPool | ir.Logic | ir.Readout):
             raise QATError(f"{node.name}: QAT cannot run a {type(node.op).__name__} op")
         steps.append(_Step(node, node.inputs, node.output))
         i += 1
@@ -87,6 +90,7 @@ class QATNet(nn.Module):
         self.static_input = static_input
         self.input_scale_num = graph.input_scale_num
         self.lif_names = tuple(n.name for n in graph.nodes if isinstance(n.op, ir.Lif))
+        self._shapes = {name: t.shape for name, t in graph.tensors.items()}
         self._steps = _steps(graph)
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,6 +107,7 @@ class QATNet(nn.Module):
         T = self.net.config.T
         values: dict[str, torch.Tensor] = {"input": self._input(x)}
         units: dict[str, QuantConv] = {}
+        x_max: dict[str, int] = {}
         counts: list[torch.Tensor] = []
         for step in self._steps:
             op, args = step.node.op, [values[t] for t in step.inputs]
@@ -110,10 +115,19 @@ class QATNet(nn.Module):
                 conv = self.net.get_submodule(step.node.name)
                 bn = self.net.get_submodule(step.bn or "")
                 scale = self.input_scale_num if step.inputs[0] == "input" else None
-                q = quantize_conv(conv, bn, self.weight_bits, scale)
+                q = quantize_conv(conv, bn, self.weight_bits, scale, step.per_tensor)
                 y = layers.conv(q, args[0], op.stride, op.pad)
                 out = y.expand(T, *y.shape) if y.dim() == 4 else y
                 units[step.output or ""] = q
+                if step.per_tensor:
+                    x_max[step.output or ""] = conv_abs_max(q, scale or 1)
+            elif isinstance(op, ir.Attention):
+                x = step.inputs[0]
+                module = self.net.get_submodule(step.node.name)
+                unit = float(units[x].unit[0])
+                qa = quantize_attention_module(module, unit, self._shapes[x], T, x_max[x])
+                out = attention(qa, args[0])
+                units[step.output or ""] = units[x]
             elif isinstance(op, ir.Lif):
                 params = self.net.get_submodule(step.node.name).params
                 out = layers.lif(args[0], units[step.inputs[0]], params)

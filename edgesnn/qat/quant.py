@@ -38,15 +38,29 @@ def folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Ten
     return conv.weight.double() * g[:, None, None, None], (bias - mean) * g + bn.bias.double()
 
 
-def quantize_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d, bits: int, input_scale_num: int | None) -> QuantConv:
-    """``input_scale_num``: the u8 input's scale for the first conv, ``None`` for a conv on spikes."""
+def quantize_conv(
+    conv: nn.Conv2d, bn: nn.BatchNorm2d, bits: int, input_scale_num: int | None, per_tensor: bool = False
+) -> QuantConv:
+    """``input_scale_num``: the u8 input's scale for the first conv, ``None`` for a conv on spikes;
+    ``per_tensor``: one scale for all output channels (the exporter's choice for a conv feeding attention)."""
     w, b = folded(conv, bn)
     qmax = qmax_of(bits)
     peak = w.detach().abs().reshape(w.shape[0], -1).amax(1)
+    if per_tensor:
+        peak = torch.full_like(peak, float(peak.max()))
     s = torch.where(peak > 0, peak / qmax, torch.ones_like(peak))
     unit = s / input_scale_num if input_scale_num is not None else s
     wq = torch.clamp(round_ste(w / s[:, None, None, None]), -qmax, qmax)
     return QuantConv(wq, round_ste(b / unit), unit)
+
+
+def conv_abs_max(q: QuantConv, in_max: int) -> int:
+    """Worst-case |accumulator| over all inputs in [0, in_max] (``bounds.conv_range``)."""
+    w = q.weight.detach().long().reshape(q.weight.shape[0], -1)
+    b = q.bias.detach().long()
+    hi = b + in_max * w.clamp(min=0).sum(1)
+    lo = b + in_max * w.clamp(max=0).sum(1)
+    return int(torch.maximum(lo.abs(), hi.abs()).max())
 
 
 def lif_threshold(v_threshold: float, unit: torch.Tensor) -> torch.Tensor:

@@ -119,8 +119,6 @@ def test_forward_is_the_scaled_integer_logits_with_gradients(trained: Path, held
 
 
 def test_refusals(held_out) -> None:
-    with pytest.raises(QATError, match="attention"):
-        QATNet(tiny_model(attention="C"), 8)
     with pytest.raises(QATError, match="weight bits"):
         QATNet(tiny_model(), 6)
     with pytest.raises(QATError, match="ADD residuals"):

@@ -58,11 +58,24 @@ def test_finetune_then_export_is_bit_exact(
     assert records[1]["int_accuracy"] == pytest.approx(float((ref.predicted == labels).mean()))
 
 
-def test_attention_model_is_refused_naming_the_missing_piece(tmp_path: Path, capsys) -> None:
-    ckpt = checkpoint.save(tmp_path / "att.pt", tiny_model(attention="T"), {"dataset": "fashion-mnist"})
-    code, _, err = _run(capsys, "finetune", str(ckpt), "--qat", "--out", str(tmp_path / "o"),
-                        "--limit-train", "8", "--limit-test", "8", "--threads", "1")  # fmt: skip
-    assert code == 1 and err.startswith("edgesnn: ") and "attention" in err and len(err.splitlines()) == 1
+def test_synA_model_finetunes_and_exports_with_prune_bit_exact(held_out, tmp_path: Path, capsys) -> None:
+    net = tiny_model(attention="C", ia_gate_init=-50.0)  # every IA gate closed: both shortcuts dead
+    ckpt = checkpoint.save(tmp_path / "att.pt", net, {"dataset": "fashion-mnist"})
+    out = tmp_path / "o"
+    code, text, _ = _run(capsys, "finetune", str(ckpt), "--qat", "--out", str(out), "--limit-train", "32",
+                         "--limit-test", "16", "--batch-size", "16", "--threads", "1")  # fmt: skip
+    assert code == 0 and "QAT int8" in text
+    exported = tmp_path / "export"
+    code, _, _ = _run(capsys, "export", str(out / "last.pt"), "--prune", "--calib", "fashion-mnist",
+                      "--calib-samples", "16", "--device", "host", "-o", str(exported),
+                      "--threads", "1")  # fmt: skip
+    assert code == 0
+    report = json.loads((exported / "report.json").read_text())
+    assert report["pruning"]["removed"] == ["stages.0.block.shortcut", "stages.1.block.shortcut"]
+    x, _ = held_out
+    ref = run_batch((exported / "model.esnn").read_bytes(), torch.round(x * 255).to(torch.uint8).numpy())
+    mine = QATNet(checkpoint.load(out / "last.pt"), 8).run_int(x)  # unpruned
+    np.testing.assert_array_equal(mine.logits.numpy(), ref.logits)
 
 
 def test_qat_flag_is_required(trained: Path, tmp_path: Path, capsys) -> None:
