@@ -3,10 +3,12 @@ integers that `edgesnn export` writes (fake-quantized weights with straight-thro
 leak, integer thresholds), so the exported model's logits equal the fine-tuned model's on every sample.
 Writes OUT/best.pt (best integer accuracy), OUT/last.pt (normal checkpoints; training["qat"] records
 the settings) and OUT/finetune_log.jsonl.
-Covers attention-free OR/AND/IAND spiking ResNets; SynA attention models are refused.
+Covers OR/AND/IAND spiking ResNets with or without SynA attention (MA and IA along T, C or S, in the
+fixed point of FORMAT.md, with straight-through gradients). `edgesnn export --prune` of the result decides
+dead shortcuts on the integer model, so the pruned blob stays bit-exact with the fine-tuned model.
 
 edgesnn finetune runs/fm/best.pt --qat --epochs 2 --lr 1e-4 --out runs/fm-qat
-edgesnn export runs/fm-qat/best.pt --calib fashion-mnist --device host -o out/fm   (same --weight-bits)
+edgesnn export runs/fm-qat/best.pt --prune --calib fashion-mnist --device host -o out/fm  (same --weight-bits)
 """
 
 from __future__ import annotations

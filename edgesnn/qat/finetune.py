@@ -88,7 +88,7 @@ def finetune(cfg: FinetuneConfig, say: Callable[[str], None] = print) -> dict:
         "loss": loss,
         "float_accuracy": float_acc,
         "ptq_accuracy": start_acc,
-        "export": f"edgesnn export {out / 'best.pt'} --weight-bits {cfg.weight_bits} (without --prune)",
+        "export": f"edgesnn export {out / 'best.pt'} --prune --weight-bits {cfg.weight_bits}",
     }
     history = [{"epoch": 0, "step": 0, "int_accuracy": start_acc}]
     _log(log, {"kind": "start", **summary})

@@ -67,6 +67,15 @@ def drop_dead_shortcuts(
     return pruned, PruneResult(report, dead, kept, check)
 
 
+def _qat_net(model: nn.Module, weight_bits: int, static_input: bool):
+    from edgesnn.qat import QATError, QATNet  # the QAT package imports the exporter: import on use
+
+    try:
+        return QATNet(model, weight_bits, static_input).eval()
+    except QATError as exc:
+        raise ExportError(str(exc)) from None
+
+
 def _int_outputs(qat, calib_batches: Sequence[torch.Tensor]) -> list:
     return [qat.run_int(x) for x in calib_batches]
 
@@ -82,14 +91,9 @@ def drop_dead_shortcuts_int(
     the integer model (``weight_bits``) on the calibration data; the removal is verified there (integer
     logits and the spike counts of every remaining LIF identical on every sample). IA gate rates are not
     measured (``gate_rate`` None)."""
-    from edgesnn.qat import QATError, QATNet  # the QAT package imports the exporter: import on use
-
     if not calib_batches:
         raise ExportError("no calibration data: natural pruning is decided on measured firing")
-    try:
-        qat = QATNet(model, weight_bits, static_input).eval()
-    except QATError as exc:
-        raise ExportError(str(exc)) from None
+    qat = _qat_net(model, weight_bits, static_input)
     graph = capture(model, static_input)
     sizes = {n.name: math.prod(graph.tensors[n.output or ""].shape) for n in graph.nodes if n.kind == "lif"}
     outs = _int_outputs(qat, calib_batches)
@@ -110,7 +114,7 @@ def drop_dead_shortcuts_int(
     if not dead:
         return model, PruneResult(report, (), kept, None)
     pruned = remove_shortcuts(model, dead)
-    qat_pruned = QATNet(pruned, weight_bits, static_input).eval()
+    qat_pruned = _qat_net(pruned, weight_bits, static_input)
     after = _int_outputs(qat_pruned, calib_batches)
     remaining = [qat.lif_names.index(n) for n in qat_pruned.lif_names]
     mismatched, worst = 0, 0
