@@ -4,6 +4,7 @@ from edgesnn.host.board import build_host_board, start_host_board
 from edgesnn.host.client import Client, LinkStats
 from edgesnn.host.errors import DeviceError, DeviceReset, DeviceTimeout, FrameError, HostError
 from edgesnn.host.messages import DeviceResult, Encoding, Info
+from edgesnn.host.proxy import FaultProxy, Faults
 from edgesnn.host.transport import ProcessTransport, SerialTransport, Trace, Transport
 
 __all__ = [
@@ -13,6 +14,8 @@ __all__ = [
     "DeviceResult",
     "DeviceTimeout",
     "Encoding",
+    "FaultProxy",
+    "Faults",
     "FrameError",
     "HostError",
     "Info",
