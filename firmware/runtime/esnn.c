@@ -1,4 +1,5 @@
 /* esnn.c - loader (validation of every field, FORMAT.md section 5), arena layout and the schedule. */
+#include <stdlib.h>
 #include "esnn_internal.h"
 #include "kernels/attn.h"
 #include "kernels/conv.h"
@@ -55,6 +56,12 @@ static uint32_t crc32_ieee(const uint8_t *p, size_t n) {
 #define CRC_SIZE 4u
 #define UNUSED 0xFFFFu
 #define MAX_STEP_WORDS_TOTAL (1UL << 28) /* per buffer, all steps: keeps every uint32 index in range */
+/* Arena bytes reserved per op record and per buffer record, the same on every target so that the arena size
+ * is a property of the model alone (edgesnn/export/passes/memory.py uses the same numbers). */
+#define ESNN_OP_SLOT 80u
+#define ESNN_BUFFER_SLOT 32u
+typedef char esnn_op_slot_fits[(sizeof(esnn_op_t) <= ESNN_OP_SLOT) ? 1 : -1];
+typedef char esnn_buffer_slot_fits[(sizeof(esnn_buffer_t) <= ESNN_BUFFER_SLOT) ? 1 : -1];
 
 typedef struct {
     const uint8_t *b;
@@ -64,15 +71,19 @@ typedef struct {
     uint16_t T, classes, nb, nops;
     uint32_t written[8];
     /* liveness, filled while the ops are parsed: writer op and last reader op per buffer (ops <= 256),
-     * ATTN ops and STATIC conv outputs as bitsets; off[] is the planned byte offset of each buffer */
+     * ATTN ops, STATIC conv outputs, LIF outputs and 16-bit LIF states as bitsets. The plan (esnn.c "arena
+     * plan") adds root[] (the buffer whose storage a buffer shares), hi[] / cur[] (last op and live member of
+     * a storage group) and off[] (byte offsets: item b < nb is buffer b, item nb + b the state of the LIF
+     * writing buffer b). */
     uint8_t def[ESNN_MAX_BUFFERS], last[ESNN_MAX_BUFFERS];
+    uint8_t root[ESNN_MAX_BUFFERS], hi[ESNN_MAX_BUFFERS], cur[ESNN_MAX_BUFFERS];
     uint32_t attn_ops[8], pinned[(ESNN_MAX_BUFFERS + 31) / 32];
-    uint32_t off[ESNN_MAX_BUFFERS];
+    uint32_t lif_out[(ESNN_MAX_BUFFERS + 31) / 32], state16[(ESNN_MAX_BUFFERS + 31) / 32];
+    uint32_t off[2 * ESNN_MAX_BUFFERS];
     uint8_t no_reuse;    /* 1: every buffer its own storage, all T steps with LAYER_MAJOR (the unplanned size) */
     uint16_t num_lif;
     uint64_t scratch;    /* int64 values */
-    uint64_t data_bytes; /* buffers + states */
-    uint64_t buf_bytes;  /* planned buffer region */
+    uint64_t buf_bytes;  /* planned region: buffers + LIF states */
 } loader_t;
 
 static esnn_status_t fail(loader_t *L, esnn_status_t st, const char *field, int32_t op, int32_t buf) {
@@ -279,7 +290,8 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
         for (i = 0; i < ch; i++)
             if (esnn_s32(esnn_rd32(o->bias + 4u * i)) < 1) FAIL(ESNN_ERR_VALUE, "threshold < 1");
         o->lif_index = L->num_lif++;
-        L->data_bytes += align8((uint64_t)buffer_words(L, in0) * (o->state_bits / 8u));
+        L->lif_out[out >> 5] |= 1u << (out & 31u);
+        if (o->state_bits == 16) L->state16[out >> 5] |= 1u << (out & 31u);
         break;
     }
     case ESNN_OP_ATTN: {
@@ -375,10 +387,20 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
  * The schedule runs segments: a maximal run of non-ATTN ops executes time-major (all its ops for step 0,
  * then step 1, ...), an ATTN op is a segment of its own over all T steps. A buffer written and last read
  * in the same segment holds ONE step; one that crosses a segment boundary (an ATTN op's input or output,
- * or a shortcut around it) holds all T. Live ranges in op order: [writer, last reader] for one-step
- * buffers; whole segments for T-step buffers and STATIC conv outputs (kept across steps). Buffers whose
- * live ranges do not intersect share storage: largest first, each at the lowest offset that does not
- * overlap a placed buffer with an intersecting range. */
+ * or a shortcut around it) holds all T. Without LAYER_MAJOR the whole graph is one segment.
+ *
+ * Items: buffers 1.. and the membrane state of each LIF op. Live ranges in op order: [writer, last reader]
+ * for one-step buffers; whole segments for T-step buffers and STATIC conv outputs (kept across steps);
+ * a LIF state from the start of its segment to the last op (it carries across steps, and esnn_final_state
+ * reads it after the run).
+ *
+ * T-step buffers share storage in groups (root[]): an ATTN op whose input is last read by it writes its
+ * output in place; a T-step buffer written in a time-major segment takes the storage of a T-step group
+ * whose live member is last read earlier in the same segment and is at least as large per step (at step t
+ * the new buffer's slot t lies inside the old member's slots 0..t, all consumed by then).
+ *
+ * Placement: largest item first (ties: lowest item number), each at the lowest offset that does not overlap
+ * a placed item with an intersecting live range. edgesnn/export/passes/memory.py computes the same plan. */
 static int bit_set(const uint32_t *set, uint32_t i) { return (int)((set[i >> 5] >> (i & 31u)) & 1u); }
 static uint32_t seg_start(const loader_t *L, uint32_t k) {
     if (bit_set(L->attn_ops, k)) return k;
@@ -397,47 +419,106 @@ static uint16_t buf_steps(const loader_t *L, uint32_t b) {
     return 1;
 }
 static uint64_t buf_bytes(const loader_t *L, uint32_t b) { return align8(4u * (uint64_t)buffer_words(L, b) * buf_steps(L, b)); }
-static void live_range(const loader_t *L, uint32_t b, uint32_t *lo, uint32_t *hi) {
-    if (buf_steps(L, b) > 1 || bit_set(L->pinned, b)) {
-        *lo = seg_start(L, L->def[b]);
-        *hi = seg_end(L, L->last[b]);
-    } else {
-        *lo = L->def[b];
-        *hi = L->last[b];
+
+/* Storage groups of T-step buffers (root[], hi[], cur[]), in op order. */
+static void group_buffers(loader_t *L) {
+    uint32_t b, k, r;
+    for (b = 0; b < L->nb; b++) {
+        L->root[b] = (uint8_t)b;
+        L->hi[b] = L->last[b];
+        L->cur[b] = (uint8_t)b;
+    }
+    if (L->no_reuse) return;
+    for (b = 1; b < L->nb; b++) {
+        const uint32_t k0 = L->def[b];
+        if (buf_steps(L, b) == 1) continue;
+        if (bit_set(L->attn_ops, k0)) { /* ATTN in place: its input's group is last read here */
+            const uint8_t *rec = NULL;
+            uint32_t pos = esnn_rd32(L->b + 28), i, in0;
+            for (i = 0; i <= k0; i++) { /* the op record of k0 (validated) */
+                rec = L->b + pos;
+                pos += esnn_rd16(rec + 2);
+            }
+            in0 = esnn_rd16(rec + 4);
+            r = L->root[in0];
+            if (L->hi[r] == k0) {
+                L->root[b] = (uint8_t)r;
+                L->hi[r] = L->last[b];
+                L->cur[r] = (uint8_t)b;
+            }
+            continue;
+        }
+        for (r = 1; r < L->nb; r++) {
+            k = L->hi[r];
+            if (L->root[r] != r || r == b || buf_steps(L, r) == 1 || k >= k0 || bit_set(L->attn_ops, k) ||
+                seg_start(L, k) != seg_start(L, k0) || buffer_words(L, b) > buffer_words(L, L->cur[r]))
+                continue;
+            L->root[b] = (uint8_t)r;
+            L->hi[r] = L->last[b];
+            L->cur[r] = (uint8_t)b;
+            break;
+        }
     }
 }
-/* Fills L->off[] and returns the bytes of the buffer region. */
+
+/* Item i: buffer i (i < nb; only group roots, never buffer 0) or the state of the LIF writing buffer i - nb. */
+static int item_used(const loader_t *L, uint32_t i) {
+    if (i < L->nb) return i > 0 && L->root[i] == i;
+    return bit_set(L->lif_out, i - L->nb);
+}
+static uint64_t item_bytes(const loader_t *L, uint32_t i) {
+    if (i < L->nb) return buf_bytes(L, i);
+    i -= L->nb; /* one membrane per neuron of the LIF's output shape */
+    return align8((uint64_t)buf_dim(L, i, 0) * buf_dim(L, i, 1) * buf_dim(L, i, 2) * (bit_set(L->state16, i) ? 2u : 4u));
+}
+static void live_range(const loader_t *L, uint32_t i, uint32_t *lo, uint32_t *hi) {
+    if (i >= L->nb) {
+        *lo = seg_start(L, L->def[i - L->nb]);
+        *hi = L->nops - 1u;
+    } else if (buf_steps(L, i) > 1 || bit_set(L->pinned, i)) {
+        *lo = seg_start(L, L->def[i]);
+        *hi = seg_end(L, L->hi[i]);
+    } else {
+        *lo = L->def[i];
+        *hi = L->hi[i];
+    }
+}
+/* Fills L->off[] and returns the bytes of the planned region. */
 static uint64_t plan_buffers(loader_t *L) {
-    uint32_t placed[(ESNN_MAX_BUFFERS + 31) / 32];
+    uint32_t placed[(2 * ESNN_MAX_BUFFERS + 31) / 32];
+    const uint32_t n_items = 2u * L->nb;
     uint64_t total = 0;
-    uint32_t n, b, j;
-    for (b = 0; b < (ESNN_MAX_BUFFERS + 31) / 32; b++) placed[b] = 0;
+    uint32_t b, j;
+    group_buffers(L);
+    for (b = 0; b < (2 * ESNN_MAX_BUFFERS + 31) / 32; b++) placed[b] = 0;
     if (L->no_reuse) {
-        for (b = 1; b < L->nb; b++) {
-            L->off[b] = (uint32_t)total;
-            total += buf_bytes(L, b);
-            if (total > 0xFFFFFFFFu) return total;
-        }
+        for (b = 1; b < n_items; b++)
+            if (item_used(L, b)) {
+                L->off[b] = (uint32_t)total;
+                total += item_bytes(L, b);
+                if (total > 0xFFFFFFFFu) return total;
+            }
         return total;
     }
-    for (n = 1; n < L->nb; n++) {
+    for (;;) {
         uint32_t best = 0, lo, hi;
         uint64_t size = 0, off = 0;
         int moved;
-        for (b = 1; b < L->nb; b++)
-            if (!bit_set(placed, b) && (best == 0 || buf_bytes(L, b) > size)) {
+        for (b = 1; b < n_items; b++)
+            if (item_used(L, b) && !bit_set(placed, b) && (best == 0 || item_bytes(L, b) > size)) {
                 best = b;
-                size = buf_bytes(L, b);
+                size = item_bytes(L, b);
             }
+        if (best == 0) break;
         live_range(L, best, &lo, &hi);
         do {
             moved = 0;
-            for (j = 1; j < L->nb; j++) {
+            for (j = 1; j < n_items; j++) {
                 uint32_t lo2, hi2;
                 uint64_t end2;
                 if (!bit_set(placed, j)) continue;
                 live_range(L, j, &lo2, &hi2);
-                end2 = (uint64_t)L->off[j] + buf_bytes(L, j);
+                end2 = (uint64_t)L->off[j] + item_bytes(L, j);
                 if (lo2 <= hi && lo <= hi2 && L->off[j] < off + size && off < end2) {
                     off = end2;
                     moved = 1;
@@ -454,7 +535,7 @@ static uint64_t plan_buffers(loader_t *L) {
 
 /* Fixed part of the arena (before the buffer data). */
 static uint64_t fixed_bytes(const loader_t *L) {
-    return align8((uint64_t)sizeof(esnn_op_t) * L->nops) + align8((uint64_t)sizeof(esnn_buffer_t) * L->nb) +
+    return align8((uint64_t)ESNN_OP_SLOT * L->nops) + align8((uint64_t)ESNN_BUFFER_SLOT * L->nb) +
            align8(4u * (uint64_t)L->classes) + align8(4u * (uint64_t)L->num_lif) + 8u * L->scratch;
 }
 
@@ -469,10 +550,9 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
     steps = (L->flags & ESNN_FLAG_LAYER_MAJOR) ? L->T : 1;
     L->num_lif = 0;
     L->scratch = 0;
-    L->data_bytes = 0;
     if (L->nb > ESNN_MAX_BUFFERS) FAIL(ESNN_ERR_LIMIT, "num_buffers: over ESNN_MAX_BUFFERS");
     for (i = 0; i < 8; i++) L->attn_ops[i] = 0;
-    for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++) L->pinned[i] = 0;
+    for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++) L->pinned[i] = L->lif_out[i] = L->state16[i] = 0;
     for (i = 1; i < L->nb; i++) {
         uint64_t words = (uint64_t)buffer_words(L, i) * steps;
         buf_i = (int32_t)i;
@@ -498,7 +578,7 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
         }
     if (has_attn && !(L->flags & ESNN_FLAG_LAYER_MAJOR)) FAIL(ESNN_ERR_HEADER, "flags: ATTN needs LAYER_MAJOR");
     L->buf_bytes = plan_buffers(L);
-    *need = fixed_bytes(L) + L->buf_bytes + L->data_bytes;
+    *need = fixed_bytes(L) + L->buf_bytes;
     if (*need > (uint64_t)(size_t)-1 || *need > 0xFFFFFFFFu) FAIL(ESNN_ERR_LIMIT, "arena size over 4 GiB");
     return ESNN_OK;
 }
@@ -562,8 +642,8 @@ esnn_status_t esnn_init(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *
     adjust = (size_t)((8u - ((uintptr_t)arena & 7u)) & 7u);
     if (arena_len < adjust || arena_len - adjust < need) return fail(&L, ESNN_ERR_ARENA, ESNN_MSG("arena_len"), -1, -1);
     p = (uint8_t *)arena + adjust;
-    ctx->ops = (esnn_op_t *)bump(&p, (uint64_t)sizeof(esnn_op_t) * L.nops);
-    ctx->buffers = (esnn_buffer_t *)bump(&p, (uint64_t)sizeof(esnn_buffer_t) * L.nb);
+    ctx->ops = (esnn_op_t *)bump(&p, (uint64_t)ESNN_OP_SLOT * L.nops);
+    ctx->buffers = (esnn_buffer_t *)bump(&p, (uint64_t)ESNN_BUFFER_SLOT * L.nb);
     ctx->logits = (int32_t *)bump(&p, 4u * (uint64_t)L.classes);
     ctx->spike_counts = (uint32_t *)bump(&p, 4u * (uint64_t)L.num_lif);
     ctx->scratch = (int64_t *)bump(&p, 8u * L.scratch);
@@ -580,14 +660,11 @@ esnn_status_t esnn_init(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *
         bf->cw = (uint16_t)((bf->c + 31u) / 32u);
         bf->words = buffer_words(&L, i);
         bf->steps = buf_steps(&L, i);
-        bf->data = i == 0 ? NULL : (uint32_t *)(void *)(base + L.off[i]);
+        bf->data = i == 0 ? NULL : (uint32_t *)(void *)(base + L.off[L.root[i]]);
     }
     for (i = 0; i < L.nops; i++) {
         esnn_op_t *o = &ctx->ops[i];
-        if (o->opcode == ESNN_OP_LIF)
-            o->state = bump(&p, (uint64_t)ctx->buffers[o->in0].words * (o->state_bits / 8u));
-        else
-            o->state = NULL;
+        o->state = o->opcode == ESNN_OP_LIF ? (void *)(base + L.off[L.nb + o->out]) : NULL;
     }
     ctx->blob = blob;
     ctx->blob_len = len;
@@ -618,17 +695,21 @@ esnn_status_t esnn_set_kernels(esnn_ctx_t *ctx, esnn_kernels_t kernels) {
     return ESNN_OK;
 }
 
+static void zero_state(const esnn_ctx_t *ctx, const esnn_op_t *o) {
+    uint32_t k, n = ctx->buffers[o->in0].words;
+    if (o->state_bits == 16)
+        for (k = 0; k < n; k++) ((int16_t *)o->state)[k] = 0;
+    else
+        for (k = 0; k < n; k++) ((int32_t *)o->state)[k] = 0;
+}
+
 esnn_status_t esnn_reset(esnn_ctx_t *ctx) {
     uint32_t i, k;
     if (!ctx || !ctx->ready) return ESNN_ERR_STATE;
     for (i = 0; i < ctx->num_ops; i++) {
         const esnn_op_t *o = &ctx->ops[i];
         if (o->opcode == ESNN_OP_LIF) {
-            uint32_t n = ctx->buffers[o->in0].words;
-            if (o->state_bits == 16)
-                for (k = 0; k < n; k++) ((int16_t *)o->state)[k] = 0;
-            else
-                for (k = 0; k < n; k++) ((int32_t *)o->state)[k] = 0;
+            zero_state(ctx, o);
         } else if (o->opcode == ESNN_OP_READOUT) {
             for (k = 0; k < o->cout; k++) ctx->logits[k] = esnn_s32(esnn_rd32(o->bias + 4u * k));
         }
@@ -731,6 +812,9 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
             continue;
         }
         while (j < ctx->num_ops && ctx->ops[j].opcode != ESNN_OP_ATTN) j++;
+        /* the plan lets a LIF state share storage with items that die before its segment starts */
+        for (k = i; k < j; k++)
+            if (ctx->ops[k].opcode == ESNN_OP_LIF) zero_state(ctx, &ctx->ops[k]);
         for (t = 0; t < ctx->T; t++)
             for (k = i; k < j; k++)
                 exec_op(ctx, &ctx->ops[k], t, (ctx->flags & ESNN_FLAG_STATIC_INPUT) ? input : input + t * frame);

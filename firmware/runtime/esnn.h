@@ -16,24 +16,24 @@
  *     esnn_predicted(&ctx); esnn_logits(&ctx); esnn_spike_counts(&ctx); esnn_final_state(...);
  *
  * Arena layout (one contiguous caller-owned block; esnn_init aligns its start up to 8 bytes,
- * esnn_arena_required() counts from that aligned start, so pass an 8-aligned arena or 7 bytes more):
+ * esnn_arena_required() counts from that aligned start, so pass an 8-aligned arena or 7 bytes more).
+ * Its size depends on the model only, not on the target (records take fixed slots):
  *
  *     arena (8-aligned)
  *     +--------------------------------------+
- *     | esnn_op_t      [num_ops]             |  validated op records (pointers into the blob)
- *     | esnn_buffer_t  [num_buffers]         |  shapes + data pointers
+ *     | esnn_op_t      [num_ops]  80 B each  |  validated op records (pointers into the blob)
+ *     | esnn_buffer_t  [num_buffers] 32 B    |  shapes + data pointers
  *     | int32 logits   [num_classes]         |  READOUT accumulators (start at the bias)
  *     | uint32 spikes  [num_lif]             |  spike count per LIF op
  *     | int64 scratch  [max over ATTN ops]   |  pooled sums/max and scores (T/C: 3n+hidden, S: 3HW)
  *     +--------------------------------------+
- *     | planned buffer region                |  CURRENT: uint32 [steps][H][W][C] (two's complement)
- *     |  buffers 1.. at planned offsets;     |  SPIKES:  uint32 [steps][H][W][ceil(C/32)] bit-packed,
- *     |  buffers whose live ranges do not    |           channel c = bit c%32 of word c/32
- *     |  intersect share storage             |  steps = 1, except T for a buffer that crosses an ATTN
- *     +--------------------------------------+  op (LAYER_MAJOR; plan in esnn.c "arena plan")
- *     | LIF 0 state  int16/int32 [H][W][C]   |  membrane state per LIF op (state_bits)
- *     | LIF 1 state  ...                     |
- *     +--------------------------------------+
+ *     | planned region                       |  CURRENT: uint32 [steps][H][W][C] (two's complement)
+ *     |  buffers 1.. and LIF membrane states |  SPIKES:  uint32 [steps][H][W][ceil(C/32)] bit-packed,
+ *     |  (int16/int32 [H][W][C]) at planned  |           channel c = bit c%32 of word c/32
+ *     |  offsets; items whose live ranges do |  steps = 1, except T for a buffer that crosses an ATTN
+ *     |  not intersect share storage         |  op (LAYER_MAJOR); ATTN runs in place when it can
+ *     +--------------------------------------+  (plan in esnn.c "arena plan"; the exporter's RAM figure,
+ *                                               edgesnn/export/passes/memory.py, is this same number)
  *
  * Buffer 0 (the u8 input) is never copied: kernels read the caller's frames, [C][H][W] row-major.
  * Trust boundary: firmware/SECURITY.md.
@@ -59,9 +59,9 @@ extern "C" {
 /* This runtime's limit beyond FORMAT.md's ranges (same as the Python reference). */
 #define ESNN_MAX_BUFFER_ELEMENTS (1UL << 22)
 /* Buffers the arena planner handles (FORMAT.md allows 256). Its tables live on the stack of
- * esnn_validate / esnn_arena_required / esnn_init: about 6 bytes per buffer (~1.8 KB of stack in all at 256,
- * Cortex-M4 -O2). A port with small models may build with e.g. -DESNN_MAX_BUFFERS=64; larger models are then
- * refused with ESNN_ERR_LIMIT. */
+ * esnn_validate / esnn_arena_required / esnn_init: about 14 bytes per buffer (~3.8 KB of stack in all at 256,
+ * Cortex-M4 -O2). A port with small models may build with e.g. -DESNN_MAX_BUFFERS=64 (~1 KB); larger models are
+ * then refused with ESNN_ERR_LIMIT. */
 #ifndef ESNN_MAX_BUFFERS
 #define ESNN_MAX_BUFFERS 256
 #endif

@@ -1,24 +1,39 @@
-"""Memory plan (schedule, buffer reuse, peak) and the device fit check."""
+"""Memory plan: the exporter's RAM figure is exactly the C runtime's arena (esnn_arena_required) for the
+emitted blob, on every conformance vector, on small graphs and on the demo-size model; plus the fit check."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+import torch
 
 from edgesnn.devices import load_profile
 from edgesnn.export.capture import capture
-from edgesnn.export.emit import layer_major
+from edgesnn.export.emit import layer_major, to_blob
 from edgesnn.export.errors import ExportError
 from edgesnn.export.passes.bounds import analyse_bounds
 from edgesnn.export.passes.fold_bn import fold_batchnorm
-from edgesnn.export.passes.memory import check_fit, plan_memory
+from edgesnn.export.passes.memory import BUFFER_SLOT, OP_SLOT, check_fit, plan_arena, plan_memory
 from edgesnn.export.passes.quantize import quantize
+from edgesnn.reference import parse
+from edgesnn.runtime.c import CRuntime, CRuntimeUnavailable
 from tests.export.nets import tiny_model
+
+VECTORS = sorted(Path(__file__).resolve().parents[2].glob("export/vectors/v1/*/model.esnn"))
 
 
 def _graph(**overrides):
     return analyse_bounds(quantize(fold_batchnorm(capture(tiny_model(**overrides))), 8))[0]
+
+
+@pytest.fixture(scope="module")
+def rt() -> CRuntime:
+    try:
+        return CRuntime()
+    except CRuntimeUnavailable as e:
+        pytest.skip(f"C runtime unavailable: {e}")
 
 
 def test_time_major_plan_by_hand() -> None:
@@ -29,22 +44,56 @@ def test_time_major_plan_by_hand() -> None:
     stem, stem_lif = plan.layers[0], plan.layers[1]
     assert stem.output_bytes == 4 * 28 * 28 * 4  # int32 current, one step
     bits = g.nodes[1].op.state_bits
-    assert stem_lif.output_bytes == 4 * 28 * 28 // 8 and stem_lif.state_bytes == 4 * 28 * 28 * bits // 8
-    states = sum(r.state_bytes for r in plan.layers)
-    # while the stem runs: input frame (784 B), stem current, every LIF state and the readout accumulators
-    assert stem.live_bytes == 784 + 4 * 28 * 28 * 4 + states
-    assert plan.peak_ram_bytes == max(r.live_bytes for r in plan.layers)
+    # 4 channels bit-packed: one uint32 word per pixel; one membrane per neuron
+    assert stem_lif.output_bytes == 28 * 28 * 4 and stem_lif.state_bytes == 4 * 28 * 28 * bits // 8
+    arena = plan_arena(parse(to_blob(g)))
+    model = parse(to_blob(g))
+    assert arena.fixed_bytes >= OP_SLOT * len(model.ops) + BUFFER_SLOT * len(model.buffers)
+    # time-major: every LIF state lives for the whole sample, never shared
+    for it in arena.items:
+        if it.name.startswith("state"):
+            assert (it.first, it.last) == (0, len(model.ops) - 1)
+    assert plan.peak_ram_bytes == arena.total_bytes >= max(r.live_bytes for r in plan.layers)
 
 
-def test_attention_forces_layer_major_with_all_steps_buffered() -> None:
+def test_attention_buffers_all_steps_and_in_place() -> None:
     g = _graph(attention="T")
     plan = plan_memory(g, 0)
     assert layer_major(g) and plan.schedule == "layer-major"
     att = next(r for r in plan.layers if r.kind == "qattention")
-    c, h, w = 4, 28, 28
-    assert att.output_bytes == g.T * c * h * w * 4
-    lif = next(r for r in plan.layers if r.name == "stem.lif")
-    assert lif.output_bytes == g.T * c * h * w // 8
+    assert att.output_bytes == g.T * 4 * 28 * 28 * 4
+    model = parse(to_blob(g))
+    arena = plan_arena(model)
+    k = next(k for k, op in enumerate(model.ops) if type(op).__name__ == "Attn")
+    # the ATTN output shares its input's storage: no item starts at the ATTN op
+    assert not [it for it in arena.items if it.name == f"buffer {model.ops[k].out}"]
+
+
+@pytest.mark.parametrize("path", VECTORS, ids=[p.parent.name for p in VECTORS])
+def test_plan_equals_c_arena_on_vectors(rt: CRuntime, path: Path) -> None:
+    blob = path.read_bytes()
+    assert plan_arena(parse(blob)).total_bytes == rt.validate(blob).arena_bytes
+
+
+@pytest.mark.parametrize("attention", ["none", "T", "C", "S"])
+def test_exporter_peak_equals_c_arena(rt: CRuntime, attention: str) -> None:
+    g = _graph(attention=attention)
+    blob = to_blob(g)
+    assert plan_memory(g, len(blob)).peak_ram_bytes == rt.validate(blob).arena_bytes
+
+
+def test_demo_model_peak_equals_c_arena(rt: CRuntime) -> None:
+    """The demo topology (Fashion-MNIST preset, width 1/8, SynA-C, T=4) through the exporter's passes."""
+    from edgesnn.models.config import preset
+    from edgesnn.models.resnet import build_model
+
+    torch.manual_seed(0)
+    net = build_model(preset("fashion-mnist", width=0.125, T=4, attention="C")).eval()
+    g = analyse_bounds(quantize(fold_batchnorm(capture(net, static_input=True)), 8))[0]
+    blob = to_blob(g)
+    plan, need = plan_memory(g, len(blob)), rt.validate(blob).arena_bytes
+    print(f"\ndemo w1/8 SynA-C T4: exporter peak RAM {plan.peak_ram_bytes} B, esnn_arena_required {need} B")
+    assert layer_major(g) and plan.peak_ram_bytes == need
 
 
 def test_fit_check_names_required_and_available() -> None:

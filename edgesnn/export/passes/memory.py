@@ -1,16 +1,22 @@
-"""Schedule and memory plan of a quantized graph, checked against a device profile.
+"""Memory plan of a quantized graph, checked against a device profile.
 
-Schedule: time-major (every op per step; buffers hold one step) unless an ATTN op needs the whole
-sequence, then LAYER_MAJOR (every step of one op, then the next; spike buffers hold all T steps
-bit-packed, ATTN's input and output currents all T steps).
+RAM is exactly the arena the C runtime needs for the emitted blob (`esnn_arena_required`, firmware/runtime
+esnn.c "arena plan"); this module computes the same plan from the same model, so the report says what a
+device really needs:
 
-RAM: buffers live from the op that writes them to the last op that reads them and are reused after
-that; the input frame (one frame when static, else one per step in time-major / T in layer-major);
-spikes bit-packed, currents int32 (ATTN outputs are bounded by their inputs); LIF membranes
-int16/int32 per neuron — live for the whole sample under time-major (they carry across steps),
-only during their own op under LAYER_MAJOR; readout accumulators int32. A static first conv's
-output is computed once and kept. Peak RAM = max over ops of the bytes live while that op runs.
-Flash = the blob size.
+- fixed part: op records and buffer records (ESNN_OP_SLOT / ESNN_BUFFER_SLOT bytes each, the same on every
+  target), READOUT accumulators and one spike counter per LIF op (int32 each), ATTN scratch (int64);
+- planned region: every buffer but the input (spikes bit-packed in uint32 words per pixel, currents int32) and
+  every LIF membrane state (int16/int32 per neuron). Segments: a maximal run of non-ATTN ops runs
+  time-major, an ATTN op is a segment of its own over all T steps (without LAYER_MAJOR the whole graph is one
+  segment). A buffer holds one step unless it crosses a segment boundary (then T). Live ranges: [writer,
+  last reader] for one-step buffers, whole segments for T-step buffers and STATIC conv outputs, from the
+  start of its segment to the last op for a LIF state. T-step buffers share storage in groups (an ATTN op
+  writes in place when its input dies there; a T-step buffer written in a time-major segment takes over a
+  T-step group whose live member died earlier in that segment and is at least as large per step). Items are
+  placed largest first at the lowest offset free over their live range.
+
+The caller's input frames are not in the arena (the runtime reads them in place). Flash = the blob size.
 """
 
 from __future__ import annotations
@@ -19,17 +25,22 @@ from dataclasses import dataclass
 
 from edgesnn.devices import DeviceProfile
 from edgesnn.export import ir
-from edgesnn.export.emit import layer_major
+from edgesnn.export.emit import to_model
 from edgesnn.export.errors import ExportError
+from edgesnn.reference.layout import AttnDim, BufferKind
+from edgesnn.reference.model import Attn, Conv, Lif, Model, Readout
+
+OP_SLOT = 80  # esnn.c ESNN_OP_SLOT: arena bytes per op record
+BUFFER_SLOT = 32  # esnn.c ESNN_BUFFER_SLOT: arena bytes per buffer record
 
 
 @dataclass(frozen=True)
 class LayerMemory:
     name: str
     kind: str
-    output_bytes: int  # the buffer this op writes
+    output_bytes: int  # the buffer this op writes, as planned (one step or T)
     state_bytes: int  # LIF membranes / readout accumulators
-    live_bytes: int  # everything live while this op runs
+    live_bytes: int  # fixed part + every planned item live while this op runs
 
     def to_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "output_bytes": self.output_bytes,
@@ -40,7 +51,7 @@ class LayerMemory:
 class MemoryPlan:
     schedule: str  # "time-major" or "layer-major"
     layers: tuple[LayerMemory, ...]
-    peak_ram_bytes: int
+    peak_ram_bytes: int  # == esnn_arena_required of the emitted blob
     flash_bytes: int
 
     def to_dict(self) -> dict:
@@ -48,57 +59,171 @@ class MemoryPlan:
                 "flash_bytes": self.flash_bytes, "layers": [r.to_dict() for r in self.layers]}  # fmt: skip
 
 
-def _buffer_bytes(graph: ir.Graph, tensor: str, steps: int) -> int:
-    t = graph.tensors[tensor]
-    if t.kind == "spikes":
-        return steps * ((t.size + 7) // 8)
-    if t.kind == "input":
-        return steps * t.size
-    return steps * t.size * 4  # int32 (ATTN outputs are bounded by their inputs)
+@dataclass(frozen=True)
+class ArenaItem:
+    name: str  # "buffer <id>" or "state <op>"
+    bytes: int
+    first: int  # live range in op indices, inclusive
+    last: int
+    offset: int  # byte offset in the planned region
 
 
-def _state_bytes(graph: ir.Graph, node: ir.Node) -> int:
-    if isinstance(node.op, ir.QLif):
-        return graph.tensors[node.inputs[0]].size * node.op.state_bits // 8
-    if isinstance(node.op, ir.QReadout):
-        return 4 * graph.num_classes
-    return 0
+@dataclass(frozen=True)
+class ArenaPlan:
+    fixed_bytes: int
+    region_bytes: int
+    items: tuple[ArenaItem, ...]
+    buffer_bytes: dict[int, int]  # buffer id -> planned bytes (one step or T), for every buffer but 0
+
+    @property
+    def total_bytes(self) -> int:
+        return self.fixed_bytes + self.region_bytes
+
+
+def _align8(n: int) -> int:
+    return (n + 7) // 8 * 8
+
+
+def _words(model: Model, b: int) -> int:
+    buf = model.buffers[b]
+    hw = buf.height * buf.width
+    if buf.kind == BufferKind.SPIKES:
+        return hw * ((buf.channels + 31) // 32)
+    return hw * buf.channels if buf.kind == BufferKind.CURRENT else 0
+
+
+def plan_arena(model: Model) -> ArenaPlan:
+    """The C runtime's arena plan for `model` (esnn.c plan_buffers, same order and tie-breaks)."""
+    nops, nb, T = len(model.ops), len(model.buffers), model.T
+    attn = {k for k, op in enumerate(model.ops) if isinstance(op, Attn)}
+
+    def seg_start(k: int) -> int:
+        if k in attn:
+            return k
+        while k > 0 and k - 1 not in attn:
+            k -= 1
+        return k
+
+    def seg_end(k: int) -> int:
+        if k in attn:
+            return k
+        while k + 1 < nops and k + 1 not in attn:
+            k += 1
+        return k
+
+    define: dict[int, int] = {}
+    last: dict[int, int] = {}
+    pinned: set[int] = set()
+    lif_of: dict[int, Lif] = {}  # LIF output buffer -> op
+    for k, op in enumerate(model.ops):
+        for b in (op.in0, getattr(op, "in1", None)):
+            if b is not None:
+                last[b] = k
+        if isinstance(op, Readout):
+            continue
+        define[op.out] = last[op.out] = k
+        if isinstance(op, Conv) and op.static:
+            pinned.add(op.out)
+        if isinstance(op, Lif):
+            lif_of[op.out] = op
+
+    def steps(b: int) -> int:
+        if not model.layer_major:
+            return 1
+        return T if define[b] in attn or seg_start(define[b]) != seg_start(last[b]) else 1
+
+    def buf_bytes(b: int) -> int:
+        return _align8(4 * _words(model, b) * steps(b))
+
+    # storage groups of T-step buffers, in buffer id order (esnn.c group_buffers)
+    root = list(range(nb))
+    hi = [last.get(b, 0) for b in range(nb)]
+    cur = list(range(nb))
+    for b in range(1, nb):
+        k0 = define[b]
+        if steps(b) == 1:
+            continue
+        if k0 in attn:
+            r = root[model.ops[k0].in0]
+            if hi[r] == k0:
+                root[b], hi[r], cur[r] = r, last[b], b
+            continue
+        for r in range(1, nb):
+            k = hi[r]
+            if (
+                root[r] != r or r == b or steps(r) == 1 or k >= k0 or k in attn
+                or seg_start(k) != seg_start(k0) or _words(model, b) > _words(model, cur[r])
+            ):  # fmt: skip
+                continue
+            root[b], hi[r], cur[r] = r, last[b], b
+            break
+
+    # items: buffer b (group roots), then the state of the LIF writing buffer b; numbered like esnn.c
+    items: dict[int, tuple[str, int, int, int]] = {}
+    for b in range(1, nb):
+        if root[b] != b:
+            continue
+        if steps(b) > 1 or b in pinned:
+            lo, up = seg_start(define[b]), seg_end(hi[b])
+        else:
+            lo, up = define[b], hi[b]
+        items[b] = (f"buffer {b}", buf_bytes(b), lo, up)
+    for b, op in lif_of.items():
+        neurons = model.buffers[b].channels * model.buffers[b].height * model.buffers[b].width
+        size = _align8(neurons * op.state_bits // 8)
+        items[nb + b] = (f"state {define[b]}", size, seg_start(define[b]), nops - 1)
+
+    offsets: dict[int, int] = {}
+    total = 0
+    for i in sorted(items, key=lambda i: (-items[i][1], i)):
+        _, size, lo, up = items[i]
+        off, moved = 0, True
+        while moved:
+            moved = False
+            for j in sorted(offsets):
+                _, size2, lo2, up2 = items[j]
+                if lo2 <= up and lo <= up2 and offsets[j] < off + size and off < offsets[j] + size2:
+                    off, moved = offsets[j] + size2, True
+        offsets[i] = off
+        total = max(total, off + size)
+
+    scratch = 0
+    for op in model.ops:
+        if isinstance(op, Attn):
+            buf = model.buffers[op.in0]
+            if op.dim == AttnDim.S:
+                scratch = max(scratch, 3 * buf.height * buf.width)
+            else:
+                n = T if op.dim == AttnDim.T else buf.channels
+                scratch = max(scratch, 3 * n + int(op.w1.shape[0]))
+    fixed = (
+        _align8(OP_SLOT * nops) + _align8(BUFFER_SLOT * nb) + _align8(4 * model.num_classes)
+        + _align8(4 * len(lif_of)) + 8 * scratch
+    )  # fmt: skip
+    arena_items = tuple(
+        ArenaItem(name, size, lo, up, offsets[i]) for i, (name, size, lo, up) in sorted(items.items())
+    )
+    return ArenaPlan(fixed, total, arena_items, {b: buf_bytes(b) for b in range(1, nb)})
 
 
 def plan_memory(graph: ir.Graph, blob_size: int) -> MemoryPlan:
-    lm = layer_major(graph)
-    T = graph.T
-    attn_io = {t for n in graph.nodes if isinstance(n.op, ir.QAttention) for t in (*n.inputs, n.output)}
-    static = {n.output for n in graph.nodes if isinstance(n.op, ir.QConv) and n.op.static}
-    last_use = {"input": 0}
-    for k, node in enumerate(graph.nodes):
-        for t in node.inputs:
-            last_use[t] = k
-    end = len(graph.nodes) - 1
-    sizes: dict[str, int] = {}
-    first = {"input": 0}
-    in_steps = 1 if graph.static_input else (T if lm else 1)
-    sizes["input"] = _buffer_bytes(graph, "input", in_steps)
-    for k, node in enumerate(graph.nodes):
-        if node.output is None:
-            continue
-        kind = graph.tensors[node.output].kind
-        steps = T if (lm and (kind == "spikes" or node.output in attn_io)) else 1
-        sizes[node.output] = _buffer_bytes(graph, node.output, steps)
-        first[node.output] = k
-        if node.output in static and not lm:  # computed once, read at every step
-            last_use[node.output] = end
-    if not lm:  # every step reruns every op: the input frame is needed until the last op
-        last_use["input"] = end
-    states = [_state_bytes(graph, n) for n in graph.nodes]
+    model = to_model(graph)
+    if len(model.ops) != len(graph.nodes):
+        raise ExportError(f"memory plan: {len(graph.nodes)} graph nodes but {len(model.ops)} blob ops")
+    arena = plan_arena(model)
     rows = []
-    for k, node in enumerate(graph.nodes):
-        live = sum(s for t, s in sizes.items() if first[t] <= k <= last_use.get(t, first[t]))
-        live += sum(states) if not lm else states[k] + (states[-1] if k != end else 0)
-        out = sizes.get(node.output or "", 0)
-        rows.append(LayerMemory(node.name, node.kind, out, states[k], live))
-    peak = max(r.live_bytes for r in rows)
-    return MemoryPlan("layer-major" if lm else "time-major", tuple(rows), peak, blob_size)
+    for k, (node, op) in enumerate(zip(graph.nodes, model.ops, strict=True)):
+        out = 0 if isinstance(op, Readout) else arena.buffer_bytes[op.out]
+        if isinstance(op, Lif):
+            state = next(it.bytes for it in arena.items if it.name == f"state {k}")
+        elif isinstance(op, Readout):
+            state = 4 * model.num_classes
+        else:
+            state = 0
+        live = arena.fixed_bytes + sum(it.bytes for it in arena.items if it.first <= k <= it.last)
+        rows.append(LayerMemory(node.name, node.kind, out, state, live))
+    schedule = "layer-major" if model.layer_major else "time-major"
+    return MemoryPlan(schedule, tuple(rows), arena.total_bytes, blob_size)
 
 
 def check_fit(plan: MemoryPlan, device: DeviceProfile) -> None:

@@ -1,11 +1,9 @@
 #include "conv.h"
 
-/* y[p][:] = bias for every output pixel: the first row from the blob, the others copied from it. */
 static void fill_bias(const esnn_op_t *op, const esnn_buffer_t *out, uint32_t *y) {
-    const uint32_t cout = op->cout, n = (uint32_t)out->h * out->w * cout;
-    uint32_t k;
-    for (k = 0; k < cout; k++) y[k] = esnn_rd32(op->bias + 4u * k);
-    for (k = cout; k < n; k++) y[k] = y[k - cout];
+    uint32_t p, co, npix = (uint32_t)out->h * out->w;
+    for (p = 0; p < npix; p++, y += op->cout)
+        for (co = 0; co < op->cout; co++) y[co] = esnn_rd32(op->bias + 4u * co);
 }
 
 /* acc[k] += v * w[start + k] for k < n (wrapping uint32 arithmetic). */
