@@ -1,6 +1,9 @@
 """Open a board by device-profile name: build what it needs, start it, return a transport to it.
 
-`open_device("host", model)` starts the host board (firmware/ports/host) serving the blob on a pty.
+`open_device("host", model)` starts the host board (firmware/ports/host) serving the blob on a pty;
+`open_device("qemu-mps2-an386", model)` builds the Cortex-M4 firmware with the blob in flash and runs it
+under qemu-system-arm (edgesnn/host/qemu.py). Every returned transport has `reset_device()` (a board
+reset mid-stream: QEMU's monitor `system_reset`, the host board restarted) and `close()` (stops the board).
 Emulated and physical boards register an opener in `OPENERS`; a name without one fails with the list.
 `edgesnn stream`, `edgesnn verify --device` and `edgesnn demo` all go through here, so a new board is
 one opener away from every command."""
@@ -21,7 +24,15 @@ def _open_host(model: Path, *, build: bool = True, **_: object) -> Transport:
     return start_host_board(model, build=build)
 
 
-OPENERS: dict[str, Opener] = {"host": _open_host}
+def _open_qemu(
+    model: Path, *, build: bool = True, icount: bool = True, payload_cap: int | None = None, **_: object
+) -> Transport:
+    from edgesnn.host.qemu import start_qemu_board
+
+    return start_qemu_board(model, build=build, icount=icount, payload_cap=payload_cap)
+
+
+OPENERS: dict[str, Opener] = {"host": _open_host, "qemu-mps2-an386": _open_qemu}
 
 
 def open_device(device: str, model: Path | str, *, build: bool = True, **options: object) -> Transport:

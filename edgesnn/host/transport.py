@@ -58,6 +58,13 @@ class Transport(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def reset_device(self) -> None:
+        """Reset the board behind this transport (a power-on reset: it boots again and announces INFO with
+        request id NO_ID), keeping the transport open. Boards started from here implement it (QEMU: the
+        monitor's `system_reset`; the host board: the process is restarted on a new pty behind the same
+        transport); a plain serial port cannot reset a board and raises HostError."""
+        raise HostError(f"{self.description}: this transport cannot reset the device (use its reset button)")
+
     def __enter__(self) -> Transport:
         return self
 
@@ -116,6 +123,11 @@ class ProcessTransport(Transport):
     def __init__(self, argv: Sequence[str], pty: bool = True, cwd: str | None = None) -> None:
         super().__init__()
         self.description = " ".join(argv)
+        self._argv, self._pty, self._cwd = list(argv), pty, cwd
+        self._start()
+
+    def _start(self) -> None:
+        argv, pty, cwd = self._argv, self._pty, self._cwd
         self._stderr = os.pipe()
         if pty:
             master, slave = os.openpty()
@@ -167,6 +179,11 @@ class ProcessTransport(Transport):
             return os.read(self._stderr[0], 65536).decode(errors="replace").strip() or "no message"
         except (BlockingIOError, OSError):
             return "no message"
+
+    def reset_device(self) -> None:
+        """Restart the board process (a fresh boot: it announces INFO again) behind this transport."""
+        self.close()
+        self._start()
 
     def close(self) -> None:
         if self.proc.poll() is None:
