@@ -200,6 +200,10 @@ class CRuntime:
             final_state=tuple(states),
         )
 
+    def load(self, blob: bytes) -> CModel:
+        """Validate and initialise once; the returned model runs samples without re-validating (latency)."""
+        return CModel(self, blob)
+
     @staticmethod
     def _T(blob: bytes) -> int:
         return int.from_bytes(blob[20:22], "little")
@@ -210,3 +214,30 @@ def run(blob: bytes | str | Path, input_u8: np.ndarray, kernels: str = "fast") -
     [C*H*W] int32 per LIF op (reshape with the model's buffer shapes)."""
     data = Path(blob).read_bytes() if isinstance(blob, str | Path) else bytes(blob)
     return CRuntime().run(data, input_u8, kernels=kernels)
+
+
+class CModel:
+    """A blob initialised once in its own arena (as firmware does); `predict` runs one sample."""
+
+    def __init__(self, rt: CRuntime, blob: bytes) -> None:
+        v = rt.validate(blob)
+        if not v.ok:
+            raise CRuntimeError(v.status, "invalid blob", v.field, v.op, v.buffer)
+        self.rt, self.lib = rt, rt.lib
+        self._blob = (ctypes.c_uint8 * len(blob)).from_buffer_copy(blob)
+        self._ctx = ctypes.create_string_buffer(rt.lib.esnn_ctx_size())
+        self._arena = ctypes.create_string_buffer(v.arena_bytes + 8)
+        code = self.lib.esnn_init(self._ctx, self._blob, len(blob), self._arena, v.arena_bytes + 8)
+        if code != 0:
+            rt._raise(code, self.lib.esnn_error(self._ctx).contents)
+        self.input_bytes = self.lib.esnn_frame_size(self._ctx) * self.lib.esnn_input_frames(self._ctx)
+
+    def predict(self, input_u8: np.ndarray) -> int:
+        """One sample (u8 [frames, C, H, W]): the predicted class."""
+        data = np.ascontiguousarray(input_u8, dtype=np.uint8).reshape(-1)
+        if data.size != self.input_bytes:
+            raise ValueError(f"input: {data.size} bytes, expected {self.input_bytes}")
+        code = self.lib.esnn_run(self._ctx, data.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), data.size)
+        if code != 0:
+            self.rt._raise(code, self.lib.esnn_error(self._ctx).contents)
+        return int(self.lib.esnn_predicted(self._ctx))
