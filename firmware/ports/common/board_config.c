@@ -4,9 +4,9 @@
  *
  *   board_config MODEL.esnn [PAYLOAD_CAP]      (PAYLOAD_CAP: largest request payload, default 16384)
  *
- * The arena size comes from esnn_arena_required() of this (64-bit) build: the arena's op and buffer
- * records hold pointers, so the 32-bit target needs at most as much; the board's esnn_init checks it again
- * and a shortfall shows in INFO's model_status. Exit status 1 with a one-line message on a bad model.
+ * The arena size is esnn_arena_required() of the host build, which is target-independent (esnn.h); the
+ * board's esnn_init checks it again (a shortfall would show in INFO's model_status).
+ * Exit status 1 with a one-line message on a bad model.
  */
 #include <stdio.h>
 #include <stdlib.h>
