@@ -44,6 +44,26 @@ static void counter_start(void) {}
 static uint32_t counter_read(void) { return 0; }
 #endif
 
+#ifdef ESNN_PROFILE
+/* -DESNN_PROFILE: timer ticks per opcode (7: the first-layer u8 conv), printed after each sample. */
+static uint32_t prof_t0, prof_ticks[16];
+void esnn_profile_hook(uint32_t opcode, uint32_t end);
+void esnn_profile_hook(uint32_t opcode, uint32_t end) {
+    const uint32_t now = counter_read();
+    if (!end) prof_t0 = now;
+    else prof_ticks[opcode & 15u] += prof_t0 - now;
+}
+static void prof_print(void) {
+    static const char *const names[8] = {"?", "conv_spike", "lif", "attn", "maxpool", "logic", "readout", "conv_u8"};
+    uint32_t k;
+    for (k = 0; k < 8; k++)
+        if (prof_ticks[k]) printf("profile %s ticks %lu\n", names[k], (unsigned long)prof_ticks[k]);
+    for (k = 0; k < 16; k++) prof_ticks[k] = 0;
+}
+#else
+static void prof_print(void) {}
+#endif
+
 static long load(const char *path, uint8_t *buf, size_t cap) {
     FILE *f = fopen(path, "rb");
     size_t n;
@@ -214,6 +234,7 @@ int main(int argc, char **argv) {
         p = dense ? bench_dense_sample(&ctx, x) : bench_esnn_sample(&ctx, x, sample);
         t1 = counter_read();
         printf("%s %lu predicted %ld ticks %lu\n", argv[1], i, (long)p, (unsigned long)(t0 - t1));
+        prof_print();
     }
     return 0;
 }

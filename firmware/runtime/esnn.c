@@ -8,6 +8,15 @@
 #include "kernels/maxpool.h"
 #include "kernels/readout.h"
 
+/* Bench builds only (-DESNN_PROFILE, firmware/bench/bench_main.c): called before (end 0) and after (end 1)
+ * each op with its opcode; the library never defines it, so normal builds reference nothing. */
+#ifdef ESNN_PROFILE
+void esnn_profile_hook(uint32_t opcode, uint32_t end);
+#define ESNN_PROF(op, e) esnn_profile_hook((op), (e))
+#else
+#define ESNN_PROF(op, e) ((void)0)
+#endif
+
 #ifdef ESNN_NO_ERRMSG
 #define ESNN_MSG(s) ""
 #else
@@ -721,10 +730,19 @@ esnn_status_t esnn_reset(esnn_ctx_t *ctx) {
 
 static uint32_t *slot(const esnn_buffer_t *b, uint32_t t) { return b->data + (b->steps > 1 ? t * b->words : 0); }
 
+static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *frame, const esnn_buffer_t *in,
+                     int ref);
 /* One op at step t (not ATTN). frame: buffer 0 at this step. */
 static void exec_op(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *frame) {
     const esnn_buffer_t *in = &ctx->buffers[op->in0];
     const int ref = ctx->kernels == ESNN_KERNELS_REFERENCE;
+    ESNN_PROF(op->opcode + (op->opcode == ESNN_OP_CONV && op->in0 == 0 ? 6u : 0u), 0);
+    exec_op_(ctx, op, t, frame, in, ref);
+    ESNN_PROF(op->opcode + (op->opcode == ESNN_OP_CONV && op->in0 == 0 ? 6u : 0u), 1);
+}
+
+static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *frame, const esnn_buffer_t *in,
+                     int ref) {
     switch (op->opcode) {
     case ESNN_OP_CONV: {
         const esnn_buffer_t *out = &ctx->buffers[op->out];
@@ -805,9 +823,11 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
         uint32_t j = i, k;
         esnn_op_t *op = &ctx->ops[i];
         if (op->opcode == ESNN_OP_ATTN) {
+            ESNN_PROF(op->opcode, 0);
             (ctx->kernels == ESNN_KERNELS_REFERENCE ? esnn_attn_ref : esnn_attn)(
                 op, &ctx->buffers[op->in0], ctx->T, ctx->buffers[op->in0].data, ctx->buffers[op->out].data,
                 ctx->scratch);
+            ESNN_PROF(op->opcode, 1);
             i++;
             continue;
         }
