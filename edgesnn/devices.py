@@ -2,12 +2,14 @@
 
     [device]                      [memory]                 [transport]         [flash]
     name = "stm32f411-nucleo"     flash_kib = 512          serial = "/dev/ttyACM0"   method = "openocd"
-    core = "cortex-m4"            ram_kib = 128            baud = 115200
-    clock_mhz = 100               reserved_ram_kib = 16    (optional)          (optional)
-    runtime = "c"                 reserved_flash_kib = 64
+    core = "cortex-m4"            ram_kib = 128            baud = 115200       command = "openocd ... {elf}"
+    clock_mhz = 100               reserved_ram_kib = 16    (optional)          alternatives = ["pyocd ..."]
+    runtime = "c"                 reserved_flash_kib = 64                      (optional)
 
 ``reserved_*`` is what the runtime itself needs (firmware code, stack, the MicroPython heap); the model
-gets the rest. Every error names the file and the field.
+gets the rest. ``[flash] command`` (and each of ``alternatives``) is the command line that puts a built
+image on the board, with placeholders {elf} {bin} {hex} (the firmware built by firmware/ports/<name>),
+{model} (the .esnn blob) and {serial}; `edgesnn flash` fills them in. Every error names the file and field.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 RUNTIMES = ("c", "micropython", "host")
+PLACEHOLDERS = ("elf", "bin", "hex", "model", "serial")
 DEVICES_DIR = Path(__file__).resolve().parents[1] / "devices"
 
 
@@ -38,6 +41,8 @@ class DeviceProfile:
     serial: str | None = None
     baud: int | None = None
     flash_method: str | None = None
+    flash_command: str | None = None
+    flash_alternatives: tuple[str, ...] = ()
 
     @property
     def model_flash_bytes(self) -> int:
@@ -66,6 +71,21 @@ def _field(
     if isinstance(value, bool) or not isinstance(value, kinds):
         names = " or ".join(k.__name__ for k in kinds)
         raise DeviceError(f"{where}: expected {names}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _command(src: str, key: str, value: str) -> str:
+    import string
+
+    try:
+        names = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+    except ValueError as exc:
+        raise DeviceError(f"{src}: [flash] {key}: {exc}") from None
+    unknown = sorted(names - set(PLACEHOLDERS))
+    if unknown:
+        raise DeviceError(
+            f"{src}: [flash] {key}: unknown placeholder {{{unknown[0]}}} (known: {PLACEHOLDERS})"
+        )
     return value
 
 
@@ -100,6 +120,11 @@ def parse_profile(data: dict[str, Any], src: str = "profile") -> DeviceProfile:
         )
     if not 0 <= res_ram < ram_kib:
         raise DeviceError(f"{src}: [memory] reserved_ram_kib: must be in 0..{ram_kib - 1}, got {res_ram}")
+    command = _field(src, flash, "flash", "command", (str,), required=False)
+    alternatives = _field(src, flash, "flash", "alternatives", (list,), required=False) or []
+    for i, alt in enumerate(alternatives):
+        if not isinstance(alt, str):
+            raise DeviceError(f"{src}: [flash] alternatives[{i}]: expected str, got {type(alt).__name__}")
     baud = _field(src, transport, "transport", "baud", (int,), required=False)
     _positive(src, "transport", "baud", baud)
     return DeviceProfile(
@@ -114,7 +139,20 @@ def parse_profile(data: dict[str, Any], src: str = "profile") -> DeviceProfile:
         serial=_field(src, transport, "transport", "serial", (str,), required=False),
         baud=baud,
         flash_method=_field(src, flash, "flash", "method", (str,), required=False),
+        flash_command=_command(src, "command", command) if command else None,
+        flash_alternatives=tuple(_command(src, f"alternatives[{i}]", a) for i, a in enumerate(alternatives)),
     )
+
+
+def fit_problems(profile: DeviceProfile, ram_bytes: int, flash_bytes: int) -> list[str]:
+    """What a model needing `ram_bytes` of RAM and `flash_bytes` of flash lacks on `profile` (required vs
+    available, after the profile's reserved budgets); [] when it fits."""
+    problems = []
+    if ram_bytes > profile.model_ram_bytes:
+        problems.append(f"RAM {ram_bytes} B required, {profile.model_ram_bytes} B available")
+    if flash_bytes > profile.model_flash_bytes:
+        problems.append(f"flash {flash_bytes} B required, {profile.model_flash_bytes} B available")
+    return problems
 
 
 def load_profile(name_or_path: str | Path) -> DeviceProfile:

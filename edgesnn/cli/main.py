@@ -17,6 +17,7 @@ from edgesnn.cli import (
     demo_cmd,
     export_cmd,
     finetune_cmd,
+    flash_cmd,
     inspect_cmd,
     models_cmd,
     stream_cmd,
@@ -34,6 +35,7 @@ COMMANDS: dict[str, ModuleType] = {
     "export": export_cmd,
     "finetune": finetune_cmd,
     "verify": verify_cmd,
+    "flash": flash_cmd,
     "stream": stream_cmd,
 }
 

@@ -1,0 +1,214 @@
+"""Put a model on a board: check it against the device profile, build the firmware with the model in
+flash, then start the emulated board or flash the real one. Prints every command it runs.
+
+- ``qemu-mps2-an386``: builds firmware/ports/qemu-mps2-an386 and runs qemu-system-arm with UART0 on a TCP
+  port; prints the ``--port socket://127.0.0.1:PORT`` URL to use and serves until Ctrl-C.
+- ``host``: builds the host board and serves the model on a pseudo-terminal (prints its /dev/pts path).
+- real boards: C runtime (``stm32f411-nucleo``): builds firmware/ports/<device> and runs the profile's
+  ``[flash] command`` (openocd; pyocd as an alternative); MicroPython boards: ``mpremote`` copies the model.
+
+The fit check comes first: the model's RAM (runtime arena + the protocol's input and receive buffers) and
+flash (the blob) against the profile's budgets; a model that does not fit fails with required vs available.
+
+edgesnn flash --device qemu-mps2-an386 out/model.esnn
+edgesnn flash --device stm32f411-nucleo out/model.esnn --dry-run
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from edgesnn.cli.errors import CliError
+from edgesnn.devices import DEVICES_DIR, DeviceError, DeviceProfile, fit_problems, load_profile
+
+HELP = "check a model against a device profile, build the firmware and start/flash the board"
+FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
+INSTALL = {
+    "openocd": "apt-get install openocd",
+    "pyocd": "pip install pyocd",
+    "mpremote": "pip install mpremote",
+    "nrfjprog": "Nordic's nRF Command Line Tools",
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", type=Path, help="the .esnn model blob")
+    p.add_argument("--device", required=True, help="device profile name (devices/*.toml) or a .toml path")
+    p.add_argument("--dry-run", action="store_true", help="check the fit and print the commands, run nothing")
+    p.add_argument("--serial", help="serial port of a real board (default: the profile's [transport] serial)")
+
+
+def model_needs(blob: bytes, where: str) -> tuple[int, int]:
+    """(RAM, flash) bytes the model needs on a board: arena (the C loader's esnn_arena_required) + one
+    sample's u8 input + a receive buffer for it; flash = the blob."""
+    from edgesnn.reference import BlobError, parse
+    from edgesnn.runtime.c import CRuntime, CRuntimeUnavailable
+
+    try:
+        model = parse(blob)
+    except BlobError as exc:
+        raise CliError(f"{where}: {exc}") from exc
+    try:
+        v = CRuntime().validate(blob)
+    except CRuntimeUnavailable as exc:
+        raise CliError(f"the fit check needs the host C runtime: {exc}") from exc
+    if not v.ok:
+        raise CliError(f"{where}: the C runtime refuses it: {v.status} {v.field}".rstrip())
+    c, h, w = model.input.shape
+    sample = (1 if model.static_input else model.T) * c * h * w
+    return v.arena_bytes + sample + 10 + 4 + sample, len(blob)
+
+
+def check_fit(profile: DeviceProfile, blob: bytes, where: str) -> tuple[int, int]:
+    ram, flash = model_needs(blob, where)
+    problems = fit_problems(profile, ram, flash)
+    if problems:
+        raise CliError(f"{where} does not fit {profile.name}: " + "; ".join(problems))
+    return ram, flash
+
+
+def _make_cmd(port: str, model: Path, out: Path) -> list[str]:
+    return ["make", "-C", str(FIRMWARE / "ports" / port), "-j1", "board", f"MODEL={model}", f"OUT={out}"]
+
+
+def _fill(template: str, **values: str) -> list[str]:
+    return [token.format(**values) for token in shlex.split(template)]
+
+
+def _show(argv: list[str]) -> None:
+    print(f"$ {shlex.join(argv)}", flush=True)
+
+
+def _serve_until_interrupt(proc: subprocess.Popen, what: str) -> int:
+    try:
+        while proc.poll() is None:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        print(f"\nstopping {what}")
+        return 0
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=5)
+    raise CliError(f"{what} exited with status {proc.returncode}")
+
+
+def _qemu(args: argparse.Namespace, model: Path) -> int:
+    from edgesnn.host import qemu
+
+    out = FIRMWARE / "build" / "board-qemu-mps2-an386" / "models" / qemu.model_hash(model.read_bytes())
+    if args.dry_run:
+        _show(_make_cmd("qemu-mps2-an386", model, out))
+        argv = qemu.qemu_argv(out / "esnn_board.elf", 0)
+        _show([a.replace("127.0.0.1:0,", "127.0.0.1:PORT,") for a in argv])
+        print("(PORT: a free TCP port; connect with --port socket://127.0.0.1:PORT)")
+        return 0
+    image = qemu.build_image(model)
+    print(image.report)
+    proc = qemu.QemuProcess(image.elf)
+    _show(proc.argv)
+    print(f"QEMU board serving {model.name}: use --port {proc.url}  (Ctrl-C stops it)", flush=True)
+    return _serve_until_interrupt(proc.proc, "qemu-system-arm")
+
+
+def _host(args: argparse.Namespace, model: Path) -> int:
+    from edgesnn.host.board import BINARIES, build_host_board
+
+    argv = [str(BINARIES["board"]), "--pty", "--name", "host", str(model)]
+    if args.dry_run:
+        _show(["make", "-C", str(FIRMWARE / "ports" / "host"), "-j1", "board"])
+        _show(argv)
+        return 0
+    build_host_board("board")
+    _show(argv)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    path = proc.stdout.readline().strip()
+    if not path:
+        proc.wait(timeout=5)
+        raise CliError(f"the host board did not start (status {proc.returncode})")
+    print(f"host board serving {model.name}: use --port {path}  (Ctrl-C stops it)", flush=True)
+    return _serve_until_interrupt(proc, "the host board")
+
+
+def _real(args: argparse.Namespace, profile: DeviceProfile, model: Path) -> int:
+    if not profile.flash_command:
+        raise CliError(
+            f"{DEVICES_DIR / profile.name}.toml: [flash] command: missing (how to flash this board)"
+        )
+    serial = args.serial or profile.serial or "/dev/ttyACM0"
+    port_dir = FIRMWARE / "ports" / profile.name
+    commands: list[list[str]] = []
+    values = {"model": str(model), "serial": serial, "elf": "", "bin": "", "hex": ""}
+    if profile.runtime == "c":
+        if args.dry_run:
+            from edgesnn.host.qemu import model_hash
+
+            out = FIRMWARE / "build" / f"board-{profile.name}" / "models" / model_hash(model.read_bytes())
+        else:
+            if not (port_dir / "Makefile").is_file():
+                raise CliError(f"no C port for {profile.name} in firmware/ports (it has: stm32f411-nucleo)")
+            from edgesnn.host.qemu import build_image
+
+            image = build_image(model, board=profile.name)
+            print(image.report)
+            out = image.elf.parent
+            subprocess.run(
+                ["arm-none-eabi-objcopy", "-O", "ihex", str(image.elf), str(out / "esnn_board.hex")],
+                check=True,
+            )
+        values.update(elf=str(out / "esnn_board.elf"), bin=str(out / "esnn_board.bin"))
+        values["hex"] = str(out / "esnn_board.hex")
+        if args.dry_run:
+            _show(_make_cmd(profile.name, model, out))
+            if not (port_dir / "Makefile").is_file():
+                print(f"(no C port firmware/ports/{profile.name} yet: this build would fail)")
+            _show(["arm-none-eabi-objcopy", "-O", "ihex", values["elf"], values["hex"]])
+    commands.append(_fill(profile.flash_command, **values))
+    if args.dry_run:
+        for cmd in commands:
+            _show(cmd)
+        for alt in profile.flash_alternatives:
+            print(f"# or: {shlex.join(_fill(alt, **values))}")
+        print(f"# then: edgesnn verify --device {profile.name} --port {serial} MODEL")
+        return 0
+    for cmd in commands:
+        tool = cmd[0]
+        if shutil.which(tool) is None:
+            alts = [a.split()[0] for a in profile.flash_alternatives if shutil.which(a.split()[0])]
+            hint = f"; or use {alts[0]} ({profile.flash_alternatives[0]})" if alts else ""
+            raise CliError(f"{tool} not found: {INSTALL.get(tool, 'install it')}{hint}")
+        _show(cmd)
+        proc = subprocess.run(cmd, check=False)
+        if proc.returncode != 0:
+            raise CliError(f"{tool} failed with status {proc.returncode}")
+    print(f"flashed {model.name} to {profile.name}: use --port {serial}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    model: Path = args.model
+    try:
+        profile = load_profile(args.device)
+    except DeviceError as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        blob = model.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {model}: {exc.strerror or exc}") from exc
+    model = model.resolve()
+    ram, flash = check_fit(profile, blob, str(args.model))
+    print(
+        f"{args.model} fits {profile.name}: RAM {ram} of {profile.model_ram_bytes} B, "
+        f"flash {flash} of {profile.model_flash_bytes} B"
+    )
+    if profile.flash_method == "qemu":
+        return _qemu(args, model)
+    if profile.flash_method == "process" or profile.runtime == "host":
+        return _host(args, model)
+    return _real(args, profile, model)
