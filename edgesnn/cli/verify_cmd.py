@@ -6,9 +6,18 @@ Runtimes: ``c`` (the host build of firmware/, built on demand), ``reference`` (t
 logits, spike counts and final states match; on a mismatch the command exits 1 naming the vector and the
 first differing field, with a layer-by-layer diff of the LIF ops (spike counts and membrane states).
 
+On a board (``--device NAME``): each vector's model is put on the board and its input sent through the
+serial protocol (firmware/PROTOCOL.md); the RESULT's logits and spike counts are compared bit for bit
+(final states do not cross the wire: "n/a"), with the board's instruction/cycle count per sample. Boards
+this host can start (``qemu-mps2-an386``, ``host``) are started once per vector, as each vector is a
+different model; with ``--port URL`` the board already running there is used, and it must hold the model
+checked (its INFO model CRC is compared).
+
 edgesnn verify                                   # every vector in export/vectors/v1 through the C runtime
 edgesnn verify --runtime onnx --vectors export/vectors/v1
 edgesnn verify --runtime c out/model.esnn --samples 4 --seed 1
+edgesnn verify --device qemu-mps2-an386          # every vector on the emulated Cortex-M4 board
+edgesnn verify --device stm32f411-nucleo --port /dev/ttyACM0 out/model.esnn --samples 8
 """
 
 from __future__ import annotations
@@ -52,6 +61,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", type=Path, help="with MODEL: u8 input file (T or 1 frames of C x H x W)")
     p.add_argument("--samples", type=int, default=1, help="with MODEL: random inputs to try (default 1)")
     p.add_argument("--seed", type=int, default=0, help="with MODEL: random input seed (default 0)")
+    p.add_argument(
+        "--device",
+        help="run on a board through the serial protocol (a devices/*.toml name, e.g. qemu-mps2-an386)",
+    )
+    p.add_argument("--port", help="with --device: serial URL of a board already running the model")
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,41 @@ class Check:
     @property
     def passed(self) -> bool:
         return all(self.ok.values())
+
+
+class DeviceRun:
+    """Samples of one model on a board: started here by profile name, or reached at `port`."""
+
+    def __init__(self, device: str, port: str | None, blob: bytes, model_path: Path, where: str) -> None:
+        from edgesnn.host import Client, SerialTransport
+        from edgesnn.host.launch import open_device
+
+        self.transport = SerialTransport(port) if port else open_device(device, model_path)
+        self.client = Client(self.transport)
+        try:
+            info = self.client.hello()
+            crc = int.from_bytes(blob[-4:], "little")
+            if info.model_status != 0:
+                raise CliError(f"{where}: the board could not load it (esnn status {info.model_status})")
+            if (info.model_crc, info.model_size) != (crc, len(blob)):
+                raise CliError(
+                    f"{where}: the board at {self.transport.description} holds another model "
+                    f"(CRC {info.model_crc:08x}, {info.model_size} B; expected {crc:08x}, {len(blob)} B): "
+                    f"flash it first (edgesnn flash --device {device} {model_path})"
+                )
+        except BaseException:
+            self.client.close()
+            raise
+        self.info = info
+        self.counters: list[int] = []
+
+    def run(self, x: np.ndarray) -> Result:
+        r = self.client.run_sample(x)
+        self.counters.append(int(r.counter))
+        return Result(logits=r.logits, predicted=r.predicted, spike_counts=r.spike_counts, final_state=())
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def _runner(name: str, kernels: str) -> Runner:
@@ -152,7 +201,7 @@ def _first_diff(a: np.ndarray, b: np.ndarray) -> str:
     return f"index {i}: got {int(b[i])}, expected {int(a[i])}"
 
 
-def compare(name: str, model: Model, want: Expected, got: Result, source: str) -> Check:
+def compare(name: str, model: Model, want: Expected, got: Result, source: str, states: bool = True) -> Check:
     """Compare `got` with `want` field by field; name the first differing field and LIF layer."""
     g = _as_expected(got)
     lifs = _lif_ops(model)
@@ -164,6 +213,9 @@ def compare(name: str, model: Model, want: Expected, got: Result, source: str) -
         a.shape == b.shape and np.array_equal(a, b)
         for a, b in zip(want.final_state, g.final_state, strict=True)
     )
+    if not states:  # a board's RESULT carries no final states
+        state_ok = True
+        g = Expected(g.logits, g.spike_counts, want.final_state)
     first, layers = "", []
     if not logits_ok:
         first = f"logits.bin ({source}: {_first_diff(want.logits, g.logits)})"
@@ -189,7 +241,8 @@ def compare(name: str, model: Model, want: Expected, got: Result, source: str) -
             if not first and mark == "DIFF":
                 field = "spike_counts.bin" if e_cnt != g_cnt else "final_state.bin"
                 first = f"{field} at op {k} (LIF {i}, {source})"
-    return Check(name, {"logits": logits_ok, "spikes": spikes_ok, "state": state_ok}, first, layers)
+    ok = {"logits": logits_ok, "spikes": spikes_ok} | ({"state": state_ok} if states else {})
+    return Check(name, ok, first, layers)
 
 
 def _reference_note(blob: bytes, model: Model, x: np.ndarray, want: Expected, got: Result) -> list[str]:
@@ -216,7 +269,10 @@ def _print_table(checks: list[Check]) -> None:
     width = max([len("vector"), *(len(c.name) for c in checks)])
     print(f"{'vector':<{width}}  logits  spikes  state")
     for c in checks:
-        cells = "  ".join(f"{'ok' if c.ok[f] else 'FAIL':<6}" for f in ("logits", "spikes", "state"))
+        cells = "  ".join(
+            f"{'n/a' if f not in c.ok else 'ok' if c.ok[f] else 'FAIL':<6}"
+            for f in ("logits", "spikes", "state")
+        )
         print(f"{c.name:<{width}}  {cells}".rstrip())
 
 
@@ -229,12 +285,30 @@ def _vector_dirs(root: Path) -> list[Path]:
     return dirs
 
 
-def _verify_vectors(args: argparse.Namespace, runner: Runner) -> list[Check]:
+def _on_board(
+    args: argparse.Namespace, blob: bytes, path: Path, where: str, xs: list[np.ndarray]
+) -> list[Result]:
+    board = DeviceRun(args.device, args.port, blob, path, where)
+    try:
+        results = [board.run(x) for x in xs]
+    finally:
+        board.close()
+    kind = board.info.counter_kind.name.lower()
+    if board.counters and kind != "none":
+        print(f"{where}: {', '.join(f'{c:,}' for c in board.counters)} {kind} per sample on {args.device}")
+    return results
+
+
+def _verify_vectors(args: argparse.Namespace, runner: Runner | None) -> list[Check]:
     checks = []
     for vector in _vector_dirs(args.vectors or DEFAULT_VECTORS):
         blob, model, x, want = _load_vector(vector)
-        got = runner(blob, x)
-        check = compare(vector.name, model, want, got, args.runtime)
+        if runner is None:
+            got = _on_board(args, blob, vector / "model.esnn", vector.name, [x])[0]
+        else:
+            got = runner(blob, x)
+        source = args.device or args.runtime
+        check = compare(vector.name, model, want, got, source, states=runner is not None)
         if not check.passed:
             meta = vector / "vector.json"
             covers = json.loads(meta.read_text()).get("covers", "") if meta.is_file() else ""
@@ -246,7 +320,7 @@ def _verify_vectors(args: argparse.Namespace, runner: Runner) -> list[Check]:
     return checks
 
 
-def _verify_model(args: argparse.Namespace, runner: Runner) -> list[Check]:
+def _verify_model(args: argparse.Namespace, runner: Runner | None) -> list[Check]:
     path = Path(args.model)
     try:
         blob = path.read_bytes()
@@ -271,13 +345,17 @@ def _verify_model(args: argparse.Namespace, runner: Runner) -> list[Check]:
             (f"random {i} (seed {args.seed})", rng.integers(0, 256, shape, np.uint8))
             for i in range(args.samples)
         ]
-    checks = []
-    for name, x in inputs:
-        want = _as_expected(reference_run(blob, x))
-        checks.append(
-            compare(f"{path.name}: {name}", model, want, runner(blob, x), f"{args.runtime} vs reference")
+    if runner is None:
+        got = _on_board(args, blob, path, path.name, [x for _, x in inputs])
+    else:
+        got = [runner(blob, x) for _, x in inputs]
+    source = f"{args.device or args.runtime} vs reference"
+    return [
+        compare(
+            f"{path.name}: {name}", model, _as_expected(reference_run(blob, x)), g, source, runner is not None
         )
-    return checks
+        for (name, x), g in zip(inputs, got, strict=True)
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -285,11 +363,16 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("give either MODEL or --vectors, not both")
     if not args.model and (args.input is not None):
         raise CliError("--input needs MODEL")
-    runner = _runner(args.runtime, args.kernels)
+    if args.port and not args.device:
+        raise CliError("--port needs --device (the board's profile name)")
+    if args.port and not args.model and len(_vector_dirs(args.vectors or DEFAULT_VECTORS)) != 1:
+        raise CliError("--port reaches one board with one model: give MODEL or --vectors with one vector")
+    runner = None if args.device else _runner(args.runtime, args.kernels)
     checks = _verify_model(args, runner) if args.model else _verify_vectors(args, runner)
     _print_table(checks)
     failed = [c for c in checks if not c.passed]
-    print(f"{len(checks) - len(failed)}/{len(checks)} bit-exact ({args.runtime} runtime)")
+    what = f"on {args.device}" if args.device else f"{args.runtime} runtime"
+    print(f"{len(checks) - len(failed)}/{len(checks)} bit-exact ({what})")
     if not failed:
         return 0
     for c in failed:
