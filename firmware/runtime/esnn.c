@@ -628,6 +628,88 @@ static void *bump(uint8_t **p, uint64_t bytes) {
     return r;
 }
 
+/* ---- fast paths, chosen once per model from exact bounds ------------------------------------------------
+ * CONV: the largest |output| = max over co of |bias| + vmax * sum |w| (vmax 255 for u8 input, 1 for spikes);
+ * ATTN: |y| <= 2|x| (MA multipliers < 2^16 in Q15) or |x| (IA). A spike conv of 8-bit weights whose bound
+ * is <= 32767 accumulates in int16 (acc16); when its output's only reader is a 16-bit LIF with a
+ * power-of-two leak and thresholds <= 32767, the plane stays int16 for that LIF (cur16). A LIF whose input is
+ * bounded by 2^30 runs without 64-bit arithmetic. */
+static const esnn_op_t *writer_of(const esnn_ctx_t *ctx, uint32_t b) {
+    uint32_t i;
+    for (i = 0; i < ctx->num_ops; i++)
+        if (ctx->ops[i].opcode != ESNN_OP_READOUT && ctx->ops[i].out == b) return &ctx->ops[i];
+    return NULL;
+}
+static uint32_t readers_of(const esnn_ctx_t *ctx, uint32_t b) {
+    uint32_t i, n = 0;
+    for (i = 0; i < ctx->num_ops; i++) {
+        const esnn_op_t *o = &ctx->ops[i];
+        n += (o->in0 == b) + (o->opcode == ESNN_OP_LOGIC && o->in1 == b);
+    }
+    return n;
+}
+static uint32_t conv_bound(const esnn_op_t *o) {
+    const uint32_t per_co = (uint32_t)o->cin * o->kh * o->kw;
+    const uint64_t vmax = o->in0 == 0 ? 255u : 1u;
+    uint64_t best = 0;
+    uint32_t co, k;
+    for (co = 0; co < o->cout; co++) {
+        const int64_t b = esnn_s32(esnn_rd32(o->bias + 4u * co));
+        uint64_t sum = 0;
+        for (k = 0; k < per_co; k++) {
+            const int32_t w = esnn_weight(o->w, k * o->cout + co, o->bits);
+            sum += (uint64_t)(w < 0 ? -w : w);
+        }
+        sum = (uint64_t)(b < 0 ? -b : b) + vmax * sum;
+        if (sum > best) best = sum;
+    }
+    return best > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)best;
+}
+static int lif_takes_cur16(const esnn_ctx_t *ctx, const esnn_op_t *o) {
+    const uint32_t C = ctx->buffers[o->in0].c;
+    uint32_t c;
+    if (o->state_bits != 16 || (o->leak_mul & (o->leak_mul - 1u)) != 0) return 0;
+    if (C % 8u || (C > 32u && C % 32u) || C == 24u) return 0; /* 32-channel blocks of 8, 16 or 32 */
+    for (c = 0; c < C; c++)
+        if (esnn_s32(esnn_rd32(o->bias + 4u * c)) > 32767) return 0;
+    return 1;
+}
+static void plan_fast_paths(esnn_ctx_t *ctx) {
+    uint32_t i, j;
+    for (i = 0; i < ctx->num_ops; i++) {
+        esnn_op_t *o = &ctx->ops[i];
+        const esnn_op_t *src;
+        o->acc16 = o->cur16 = 0;
+        o->bound = 0xFFFFFFFFu;
+        switch (o->opcode) {
+        case ESNN_OP_CONV:
+            o->bound = conv_bound(o);
+            o->acc16 = (uint8_t)(o->in0 != 0 && o->bits == 8 && o->cout % 8u == 0 && o->bound <= 32767u);
+            break;
+        case ESNN_OP_ATTN:
+        case ESNN_OP_LIF:
+            src = writer_of(ctx, o->in0);
+            if (!src || src->bound == 0xFFFFFFFFu) break;
+            o->bound = src->bound;
+            if (o->opcode == ESNN_OP_ATTN && o->kind == ESNN_ATTN_MA)
+                o->bound = o->bound >= 0x80000000u ? 0xFFFFFFFFu : 2u * o->bound;
+            break;
+        default:
+            break;
+        }
+    }
+    for (i = 0; i < ctx->num_ops; i++) {
+        esnn_op_t *o = &ctx->ops[i];
+        if (o->opcode != ESNN_OP_CONV || !o->acc16 || readers_of(ctx, o->out) != 1) continue;
+        for (j = i + 1; j < ctx->num_ops; j++) {
+            esnn_op_t *r = &ctx->ops[j];
+            if (r->in0 != o->out) continue;
+            if (r->opcode == ESNN_OP_LIF && lif_takes_cur16(ctx, r)) o->cur16 = r->cur16 = 1;
+            break;
+        }
+    }
+}
+
 esnn_status_t esnn_init(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *arena, size_t arena_len) {
     loader_t L;
     uint64_t need = 0;
@@ -684,6 +766,7 @@ esnn_status_t esnn_init(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *
     ctx->num_buffers = L.nb;
     ctx->num_ops = L.nops;
     ctx->num_lif = L.num_lif;
+    plan_fast_paths(ctx);
     ctx->ready = 1;
     return esnn_reset(ctx);
 }
@@ -882,7 +965,7 @@ esnn_status_t esnn_final_state(const esnn_ctx_t *ctx, uint16_t lif, int32_t *out
     npix = (uint32_t)b->h * b->w;
     for (c = 0; c < b->c; c++)
         for (p = 0; p < npix; p++) {
-            uint32_t i = p * b->c + c;
+            uint32_t i = p * b->c + (op->cur16 ? ESNN_CUR16_POS(c) : c);
             out[c * npix + p] = op->state_bits == 16 ? ((const int16_t *)op->state)[i] : ((const int32_t *)op->state)[i];
         }
     return ESNN_OK;

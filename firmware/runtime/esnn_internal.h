@@ -2,6 +2,7 @@
 #ifndef ESNN_INTERNAL_H
 #define ESNN_INTERNAL_H
 
+#include <string.h>
 #include "esnn.h"
 
 enum { ESNN_BUF_INPUT = 0, ESNN_BUF_SPIKES = 1, ESNN_BUF_CURRENT = 2 };
@@ -29,20 +30,37 @@ struct esnn_op {
     /* CONV / READOUT */
     uint16_t cin, cout; /* READOUT: channels, classes */
     uint8_t kh, kw, stride, pad, bits;
+    /* LIF */
+    uint8_t state_bits;
+    /* ATTN */
+    uint8_t dim, kind, shift;
+    /* MAXPOOL: kh = kernel; LOGIC: mode */
+    uint8_t mode;
+    /* Fast paths chosen at load time from exact bounds (esnn_init, "fast paths"); the reference kernels ignore
+     * them. CONV: acc16 = every accumulator provably fits int16 (|bias| + sum |w| <= 32767): accumulate in
+     * int16; cur16 = the output stays an int16 plane (ESNN_CUR16 layout) for its one reader, a LIF.
+     * LIF: cur16 = reads that int16 plane, its state (16-bit) in the same layout. */
+    uint8_t acc16, cur16;
+    uint16_t lif_index;
+    uint32_t leak_mul;
+    uint16_t n, hidden, levels;
+    uint32_t bound; /* CONV/ATTN: bound on |output|, LIF: on |input| (0xFFFFFFFF: none known) */
     const uint8_t *w;    /* weights (CONV/READOUT), w1 (ATTN) */
     const uint8_t *w2;   /* ATTN T/C */
     const uint8_t *bias; /* CONV/READOUT bias (i32 LE), LIF thresholds, ATTN table */
-    /* LIF */
-    uint8_t state_bits;
-    uint16_t lif_index;
-    uint32_t leak_mul;
     void *state;
-    /* ATTN */
-    uint8_t dim, kind, shift;
-    uint16_t n, hidden, levels;
-    /* MAXPOOL: kh = kernel; LOGIC: mode */
-    uint8_t mode;
 };
+
+/* int16 current planes (CONV acc16 / cur16): [pixel][cout] int16 with, on Cortex-M4 SIMD builds, channels
+ * permuted within each group of 4 as (0, 2, 1, 3) so that sxtb16 of a weight word (bytes 0 and 2, then 1 and
+ * 3) adds onto one accumulator word. ESNN_CUR16_POS(c): the int16 slot of channel c. */
+#if defined(__ARM_FEATURE_SIMD32) && defined(__ARMEL__) && !defined(ESNN_NO_ASM)
+#define ESNN_SIMD32 1
+#define ESNN_CUR16_POS(c) (((c) & ~3u) | (((c) & 1u) << 1) | (((c) >> 1) & 1u))
+#else
+#define ESNN_SIMD32 0
+#define ESNN_CUR16_POS(c) (c)
+#endif
 
 /* Little-endian readers: the blob may be unaligned and the host big-endian. */
 static inline uint16_t esnn_rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
@@ -61,6 +79,17 @@ static inline int64_t esnn_s64(uint64_t u) {
                                       : (int64_t)(u - 0x8000000000000000ull) - 0x7FFFFFFFFFFFFFFFll - 1;
 }
 static inline int16_t esnn_s16(uint16_t u) { return u <= 0x7FFF ? (int16_t)u : (int16_t)((int32_t)u - 65536); }
+/* 4-aligned (in the blob) little-endian int32: one load on little-endian targets (the blob base itself may be
+ * unaligned: memcpy lets the compiler pick an unaligned-safe load). */
+static inline int32_t esnn_ld32(const uint8_t *p) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+#else
+    return esnn_s32(esnn_rd32(p));
+#endif
+}
 /* floor(v / 2^s) for 0 <= s <= 62. GCC and Clang define >> of a negative value as an arithmetic shift (one
  * instruction pair); elsewhere it is written without relying on that (implementation-defined in C99). */
 #if defined(__GNUC__) || defined(__clang__)
@@ -87,6 +116,13 @@ static inline unsigned esnn_ctz32(uint32_t x) {
     while (!(x & 1u)) { x >>= 1; n++; }
     return n;
 #endif
+}
+
+static inline uint32_t esnn_popcount32(uint32_t x) {
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+    return (x * 0x01010101u) >> 24;
 }
 
 #endif /* ESNN_INTERNAL_H */

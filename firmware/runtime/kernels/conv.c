@@ -198,6 +198,210 @@ static void scatter8(uint32_t *y, const uint8_t *w, uint32_t cout, const uint32_
         }
 }
 
+/* ---- int16 accumulation (op->acc16: |bias| + sum |w| <= 32767 for every output channel, so no partial sum of
+ * a 0/1 input can leave int16) ------------------------------------------------------------------------------ */
+#if ESNN_SIMD32
+/* 16 outputs (8 accumulator words) per spike: ldr weight word, sxtb16 (bytes 0, 2) + sadd16, sxtb16 ror 8
+ * (bytes 1, 3) + sadd16: 24 instructions per spike and 16 outputs. The acc pointer register is saved on the
+ * stack and used as a temporary inside the loop. */
+static void chunk16_simd(int16_t *acc, const uint8_t *wt, const uint32_t *sp, const uint32_t *end) {
+    __asm__ volatile(
+        "push {%[acc]}\n\t"
+        "ldm %[acc], {r4, r5, r6, r7, r8, r9, r10, r11}\n"
+        "1:\n\t"
+        "ldr r12, [%[sp]], #4\n\t"
+        "add r12, r12, %[wt]\n\t"
+        "ldr lr, [r12]\n\t"
+        "sxtb16 %[acc], lr\n\t"
+        "sadd16 r4, r4, %[acc]\n\t"
+        "sxtb16 %[acc], lr, ror #8\n\t"
+        "sadd16 r5, r5, %[acc]\n\t"
+        "ldr lr, [r12, #4]\n\t"
+        "sxtb16 %[acc], lr\n\t"
+        "sadd16 r6, r6, %[acc]\n\t"
+        "sxtb16 %[acc], lr, ror #8\n\t"
+        "sadd16 r7, r7, %[acc]\n\t"
+        "ldr lr, [r12, #8]\n\t"
+        "sxtb16 %[acc], lr\n\t"
+        "sadd16 r8, r8, %[acc]\n\t"
+        "sxtb16 %[acc], lr, ror #8\n\t"
+        "sadd16 r9, r9, %[acc]\n\t"
+        "ldr lr, [r12, #12]\n\t"
+        "sxtb16 %[acc], lr\n\t"
+        "sadd16 r10, r10, %[acc]\n\t"
+        "sxtb16 %[acc], lr, ror #8\n\t"
+        "sadd16 r11, r11, %[acc]\n\t"
+        "cmp %[sp], %[end]\n\t"
+        "bne 1b\n\t"
+        "pop {%[acc]}\n\t"
+        "stm %[acc], {r4, r5, r6, r7, r8, r9, r10, r11}\n"
+        : [sp] "+r"(sp)
+        : [acc] "r"(acc), [wt] "r"(wt), [end] "r"(end)
+        : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+/* cout == 8: every tap of the pixel in one loop; taps[2k], taps[2k + 1] = accumulator row and weight row of
+ * tap k. Per tap ldrd / ldm / stm and 6 instructions in all, per spike 14 (8 outputs). */
+static void taps8_simd(const uint32_t *taps, const uint32_t *tend, const uint32_t *sp, const uint32_t *end) {
+    __asm__ volatile(
+        "2:\n\t"
+        "ldrd r9, r10, [%[taps]], #8\n\t"
+        "ldm r9, {r4, r5, r6, r7}\n\t"
+        "mov r11, %[sp]\n"
+        "1:\n\t"
+        "ldr r12, [r11], #4\n\t"
+        "add r12, r12, r10\n\t"
+        "ldr lr, [r12]\n\t"
+        "ldr r12, [r12, #4]\n\t"
+        "sxtb16 r8, lr\n\t"
+        "sadd16 r4, r4, r8\n\t"
+        "sxtb16 r8, lr, ror #8\n\t"
+        "sadd16 r5, r5, r8\n\t"
+        "sxtb16 r8, r12\n\t"
+        "sadd16 r6, r6, r8\n\t"
+        "sxtb16 r8, r12, ror #8\n\t"
+        "sadd16 r7, r7, r8\n\t"
+        "cmp r11, %[end]\n\t"
+        "bne 1b\n\t"
+        "stm r9, {r4, r5, r6, r7}\n\t"
+        "cmp %[taps], %[tend]\n\t"
+        "bne 2b\n"
+        : [taps] "+r"(taps)
+        : [tend] "r"(tend), [sp] "r"(sp), [end] "r"(end)
+        : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+/* 8 outputs (4 words) per spike: 14 instructions. */
+static void chunk8_simd(int16_t *acc, const uint8_t *wt, const uint32_t *sp, const uint32_t *end) {
+    __asm__ volatile(
+        "ldm %[acc], {r4, r5, r6, r7}\n"
+        "1:\n\t"
+        "ldr r12, [%[sp]], #4\n\t"
+        "add r12, r12, %[wt]\n\t"
+        "ldr lr, [r12]\n\t"
+        "ldr r12, [r12, #4]\n\t"
+        "sxtb16 r8, lr\n\t"
+        "sadd16 r4, r4, r8\n\t"
+        "sxtb16 r8, lr, ror #8\n\t"
+        "sadd16 r5, r5, r8\n\t"
+        "sxtb16 r8, r12\n\t"
+        "sadd16 r6, r6, r8\n\t"
+        "sxtb16 r8, r12, ror #8\n\t"
+        "sadd16 r7, r7, r8\n\t"
+        "cmp %[sp], %[end]\n\t"
+        "bne 1b\n\t"
+        "stm %[acc], {r4, r5, r6, r7}\n"
+        : [sp] "+r"(sp)
+        : [acc] "r"(acc), [wt] "r"(wt), [end] "r"(end)
+        : "r4", "r5", "r6", "r7", "r8", "r12", "lr", "cc", "memory");
+}
+#endif
+
+/* acc[0..n) += weight rows wt + sp[s] for every spike s (n = 8 or 16), int16, in the ESNN_CUR16_POS layout. */
+static void chunk16_c(int16_t *acc, const uint8_t *wt, const uint32_t *sp, uint32_t ns, uint32_t n) {
+    uint32_t s, k;
+    for (k = 0; k < n; k++) {
+        int32_t a = acc[ESNN_CUR16_POS(k)];
+        for (s = 0; s < ns; s++) a += ((const int8_t *)wt)[sp[s] + k];
+        acc[ESNN_CUR16_POS(k)] = (int16_t)a;
+    }
+}
+
+static void scatter16(int16_t *y, const uint8_t *w, uint32_t cout, const uint32_t *sp, uint32_t ns,
+                      const uint32_t *rw, const uint32_t *ro, uint32_t nr, const uint32_t *cw, const uint32_t *co,
+                      uint32_t nc) {
+    uint32_t r, c, j;
+#if ESNN_SIMD32
+    if (cout == 8u) {
+        uint32_t taps[2u * 15u * 15u], *t = taps;
+        for (r = 0; r < nr; r++)
+            for (c = 0; c < nc; c++, t += 2) {
+                t[0] = (uint32_t)(uintptr_t)(y + ro[r] + co[c]);
+                t[1] = (uint32_t)(uintptr_t)(w + rw[r] + cw[c]);
+            }
+        taps8_simd(taps, t, sp, sp + ns);
+        return;
+    }
+#endif
+    for (r = 0; r < nr; r++)
+        for (c = 0; c < nc; c++) {
+            int16_t *acc = y + ro[r] + co[c];
+            const uint8_t *wt = w + rw[r] + cw[c];
+            j = 0;
+#if ESNN_SIMD32
+            for (; j + 16u <= cout; j += 16u) chunk16_simd(acc + j, wt + j, sp, sp + ns);
+            if (j < cout) chunk8_simd(acc + j, wt + j, sp, sp + ns);
+#else
+            for (; j + 16u <= cout; j += 16u) {
+                int16_t a[16];
+                uint32_t s, k;
+                memcpy(a, acc + j, sizeof a);
+                for (s = 0; s < ns; s++) {
+                    const int8_t *ws = (const int8_t *)wt + sp[s] + j;
+                    for (k = 0; k < 16u; k++) a[k] = (int16_t)(a[k] + ws[k]);
+                }
+                memcpy(acc + j, a, sizeof a);
+            }
+            if (j < cout) chunk16_c(acc + j, wt + j, sp, ns, cout - j);
+#endif
+            (void)chunk16_c;
+        }
+}
+
+/* int16 plane y16[pixel][cout] (ESNN_CUR16_POS layout) in the output's own storage; widened in place to the
+ * uint32 [pixel][cout] CURRENT layout unless op->cur16 (its one reader, a LIF, reads the int16 plane). */
+static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint32_t *x,
+                         uint32_t *y) {
+    const uint32_t cout = op->cout, s = op->stride, kh = op->kh, kw = op->kw, pad = op->pad;
+    const uint32_t wrow = kh * kw * cout, npix = (uint32_t)out->h * out->w;
+    int16_t *y16 = (int16_t *)(void *)y;
+    uint32_t rw[15], ro[15], cwo[15], coo[15], sp[32];
+    uint32_t iy, ix, g, i;
+#if ESNN_SIMD32 /* the plane as uint32 words (int16 pairs) throughout: fill, asm scatter, widening */
+    for (i = 0; i < cout / 2u; i++)
+        y[i] = ((uint32_t)esnn_ld32(op->bias + 4u * ESNN_CUR16_POS(2u * i)) & 0xFFFFu) |
+               ((uint32_t)esnn_ld32(op->bias + 4u * ESNN_CUR16_POS(2u * i + 1u)) << 16);
+    for (i = cout / 2u; i < npix * cout / 2u; i++) y[i] = y[i - cout / 2u];
+#else
+    for (i = 0; i < cout; i++) y16[ESNN_CUR16_POS(i)] = (int16_t)esnn_ld32(op->bias + 4u * i);
+    for (i = cout; i < npix * cout; i++) y16[i] = y16[i - cout];
+#endif
+    for (iy = 0; iy < in->h; iy++) {
+        const uint32_t nr = axis_taps(iy, kh, s, pad, out->h, kw * cout, (uint32_t)out->w * cout, rw, ro);
+        const uint32_t *px = x + iy * in->w * in->cw;
+        if (nr == 0) continue;
+        for (ix = 0; ix < in->w; ix++, px += in->cw) {
+            uint32_t nc, have = 0;
+            for (g = 0; g < in->cw; g++) have |= px[g];
+            if (!have) continue;
+            nc = axis_taps(ix, kw, s, pad, out->w, cout, cout, cwo, coo);
+            if (nc == 0) continue;
+            for (g = 0; g < in->cw; g++) {
+                uint32_t bits = px[g], ns = 0;
+                while (bits) {
+                    sp[ns++] = (g * 32u + esnn_ctz32(bits)) * wrow;
+                    bits &= bits - 1u;
+                }
+                if (ns) scatter16(y16, op->w, cout, sp, ns, rw, ro, nr, cwo, coo, nc);
+            }
+        }
+    }
+    if (op->cur16) return;
+    /* widen backwards: element i (bytes 4i..) is written after every int16 slot at or past 2i is read */
+#if ESNN_SIMD32
+    for (i = npix * cout / 4u; i-- > 0;) { /* words 2i, 2i + 1: channels (4i, 4i + 2), (4i + 1, 4i + 3) */
+        const uint32_t w0 = y[2u * i], w1 = y[2u * i + 1u];
+        y[4u * i] = (uint32_t)(int32_t)esnn_s16((uint16_t)w0);
+        y[4u * i + 1u] = (uint32_t)(int32_t)esnn_s16((uint16_t)w1);
+        y[4u * i + 2u] = (uint32_t)(int32_t)esnn_s16((uint16_t)(w0 >> 16));
+        y[4u * i + 3u] = (uint32_t)(int32_t)esnn_s16((uint16_t)(w1 >> 16));
+    }
+#else
+    for (i = npix * cout; i-- > 0;) {
+        const int32_t v = y16[i];
+        memcpy(y + i, &v, 4);
+    }
+#endif
+}
+
 void esnn_conv_spike(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint32_t *x,
                      uint32_t *y) {
     const uint32_t cout = op->cout, s = op->stride, kh = op->kh, kw = op->kw, pad = op->pad;
@@ -205,6 +409,10 @@ void esnn_conv_spike(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_bu
     const uint32_t wstride = op->bits == 8 ? wrow : 1u; /* spike offsets: bytes (8-bit) or channel index */
     uint32_t rw[15], ro[15], cwo[15], coo[15], sp[32];
     uint32_t iy, ix, g;
+    if (op->acc16) {
+        conv_spike16(op, in, out, x, y);
+        return;
+    }
     fill_bias(op, out, y);
     for (iy = 0; iy < in->h; iy++) {
         const uint32_t nr = axis_taps(iy, kh, s, pad, out->h, kw * cout, (uint32_t)out->w * cout, rw, ro);

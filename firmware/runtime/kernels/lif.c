@@ -7,8 +7,9 @@ uint32_t esnn_lif_ref(const esnn_op_t *op, const esnn_buffer_t *buf, const uint3
     uint32_t p, c, count = 0, npix = (uint32_t)buf->h * buf->w;
     for (p = 0; p < npix; p++) {
         for (c = 0; c < buf->c; c++) {
-            uint32_t i = p * buf->c + c;
-            int64_t h = op->state_bits == 16 ? ((int16_t *)op->state)[i] : ((int32_t *)op->state)[i];
+            /* the state layout is shared with the fast kernel (ESNN_CUR16_POS when op->cur16) */
+            uint32_t i = p * buf->c + c, si = p * buf->c + (op->cur16 ? ESNN_CUR16_POS(c) : c);
+            int64_t h = op->state_bits == 16 ? ((int16_t *)op->state)[si] : ((int32_t *)op->state)[si];
             int64_t prod = ((int64_t)esnn_s32(current[i]) - h) * (int64_t)op->leak_mul;
             int64_t q = prod / 65536;
             int64_t u;
@@ -20,9 +21,9 @@ uint32_t esnn_lif_ref(const esnn_op_t *op, const esnn_buffer_t *buf, const uint3
             if (op->state_bits == 16) {
                 if (u > 32767) u = 32767;
                 if (u < -32768) u = -32768;
-                ((int16_t *)op->state)[i] = (int16_t)u;
+                ((int16_t *)op->state)[si] = (int16_t)u;
             } else {
-                ((int32_t *)op->state)[i] = wrap32(u);
+                ((int32_t *)op->state)[si] = wrap32(u);
             }
             if (c % 32 == 0) spikes[p * buf->cw + c / 32] = 0;
             if (fired) {
@@ -71,24 +72,148 @@ static inline uint32_t lif_loop(const esnn_op_t *op, const esnn_buffer_t *buf, c
                 }
             }
             spikes[c >> 5] = word;
-#if defined(__GNUC__) || defined(__clang__)
-            count += (uint32_t)__builtin_popcount(word);
-#else
-            while (word) {
-                word &= word - 1u;
-                count++;
-            }
-#endif
+            count += esnn_popcount32(word);
         }
     }
     return count;
 }
+
+/* int32 currents with |I| < 2^30 (op->bound, proven at load time) and a power-of-two leak: U = H + ((I - H) >> s)
+ * without 64-bit arithmetic (U lies between H and I, so |H| < 2^30 too and I - H cannot overflow). */
+static inline int32_t asr32(int32_t v, unsigned s) {
+#if defined(__GNUC__) || defined(__clang__)
+    return v >> s;
+#else
+    return v >= 0 ? v >> s : -1 - ((-1 - v) >> s);
+#endif
+}
+
+static inline uint32_t lif_small(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current,
+                                 uint32_t *spikes, int bits16, int sat, unsigned s) {
+    const uint32_t C = buf->c, npix = (uint32_t)buf->h * buf->w;
+    const uint8_t *thr = op->bias;
+    int16_t *st16 = (int16_t *)op->state;
+    int32_t *st32 = (int32_t *)op->state;
+    uint32_t p, c, count = 0;
+    for (p = 0; p < npix; p++, current += C, spikes += buf->cw, st16 += C, st32 += C) {
+        for (c = 0; c < C; c += 32u) {
+            const uint32_t nb = C - c < 32u ? C - c : 32u;
+            uint32_t word = 0, b;
+            for (b = 0; b < nb; b++) {
+                const int32_t I = (int32_t)current[c + b], h = bits16 ? st16[c + b] : st32[c + b];
+                const int32_t u = h + asr32(I - h, s);
+                const uint32_t f = u >= esnn_ld32(thr + 4u * (c + b));
+                const int32_t keep = f ? 0 : u;
+                if (bits16)
+                    st16[c + b] = (int16_t)(sat ? (keep > 32767 ? 32767 : keep < -32768 ? -32768 : keep) : keep);
+                else
+                    st32[c + b] = keep;
+                word |= f << b;
+            }
+            spikes[c >> 5] = word;
+            count += esnn_popcount32(word);
+        }
+    }
+    return count;
+}
+
+/* int16 current plane from a CONV with acc16 (op->cur16), 16-bit state in the same layout, power-of-two leak:
+ * U = H + ((I - H) >> s) stays between H and I, so it is exact in int32 and never saturates. C % 8 == 0 and
+ * every threshold <= 32767 (checked at load time). */
+static uint32_t lif_cur16(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current, uint32_t *spikes,
+                          unsigned s) {
+    const uint32_t C = buf->c, npix = (uint32_t)buf->h * buf->w;
+    const uint8_t *thr = op->bias;
+    const int16_t *I16 = (const int16_t *)(const void *)current;
+    int16_t *st = (int16_t *)op->state;
+    uint32_t p, c, count = 0;
+    for (p = 0; p < npix; p++, I16 += C, st += C, spikes += buf->cw) {
+        for (c = 0; c < C; c += 32u) {
+            const uint32_t nb = C - c < 32u ? C - c : 32u;
+            uint32_t word = 0, b;
+            for (b = 0; b < nb; b++) {
+                const uint32_t k = c + ESNN_CUR16_POS(b);
+                const int32_t h = st[k], u = h + asr32((int32_t)I16[k] - h, s);
+                const uint32_t f = u >= esnn_ld32(thr + 4u * (c + b));
+                st[k] = (int16_t)(f ? 0 : u);
+                word |= f << b;
+            }
+            spikes[c >> 5] = word;
+            count += esnn_popcount32(word);
+        }
+    }
+    return count;
+}
+
+#if ESNN_SIMD32
+#include <arm_acle.h>
+/* Cortex-M4 SIMD, leak 1/2 (s = 1): two neurons per instruction. Per word j of a 32-channel block (channels
+ * (4g + e, 4g + e + 2) for j = 2g + e): U = shadd16(H, I) = floor((H + I) / 2) exactly; ssub16(U, TH) sets GE
+ * where U >= TH; sel gives the reset state and a 0x8000 mark per spike, shifted into A (low half bit j: channel
+ * 4g + e, high half: 4g + e + 2); a 2-bit perfect shuffle puts channel c at bit c. */
+static uint32_t lif_cur16_simd(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current,
+                               uint32_t *spikes) {
+    const uint32_t C = buf->c, npix = (uint32_t)buf->h * buf->w, cw = buf->cw;
+    uint32_t thp[16], c, count = 0;
+    for (c = 0; c < C; c += 32u) {
+        const uint32_t nb = C - c < 32u ? C - c : 32u, nw = nb / 2u, pw = C / 2u;
+        const uint32_t *ip = current + c / 2u;
+        uint32_t *hp = (uint32_t *)op->state + c / 2u, *sp = spikes + (c >> 5);
+        uint32_t j, p, cnt = 0;
+        for (j = 0; j < nw; j++) {
+            const uint32_t lo = c + 4u * (j >> 1) + (j & 1u);
+            thp[j] = ((uint32_t)esnn_ld32(op->bias + 4u * lo) & 0xFFFFu) |
+                     ((uint32_t)esnn_ld32(op->bias + 4u * (lo + 2u)) << 16);
+        }
+        for (p = 0; p < npix; p++, ip += pw, hp += pw, sp += cw) {
+            uint32_t a = 0, x, t;
+            for (j = 0; j < nw; j++) {
+                const int16x2_t u = __shadd16((int16x2_t)hp[j], (int16x2_t)ip[j]);
+                (void)__ssub16(u, (int16x2_t)thp[j]);
+                hp[j] = (uint32_t)__sel(0, (uint8x4_t)u);
+                t = (uint32_t)__sel((uint8x4_t)0x80008000u, 0);
+                cnt = __usada8((uint8x4_t)t, 0, cnt);
+                a = (a >> 1) | t;
+            }
+            if ((p & 0x3FFFu) == 0x3FFFu) { /* cnt <= 2^14 pixels x 16 words x 256: no overflow */
+                count += cnt >> 7;
+                cnt = 0;
+            }
+            x = (a >> (16u - nw) & 0xFFFFu) | ((a >> 16) >> (16u - nw) << nw);
+            if (nw == 16u) {
+                t = (x ^ (x >> 8)) & 0x0000FF00u;
+                x ^= t ^ (t << 8);
+            }
+            if (nw >= 8u) {
+                t = (x ^ (x >> 4)) & 0x00F000F0u;
+                x ^= t ^ (t << 4);
+            }
+            t = (x ^ (x >> 2)) & 0x0C0C0C0Cu;
+            x ^= t ^ (t << 2);
+            *sp = x;
+        }
+        count += cnt >> 7;
+    }
+    return count;
+}
+#endif
 
 uint32_t esnn_lif(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current, uint32_t *spikes) {
     const uint32_t m = op->leak_mul;
     unsigned s = 16;
     if ((m & (m - 1u)) == 0) { /* 2^(16 - s) */
         while ((1u << (16u - s)) != m) s--;
+        if (op->cur16) {
+#if ESNN_SIMD32
+            if (s == 1) return lif_cur16_simd(op, buf, current, spikes);
+#endif
+            return lif_cur16(op, buf, current, spikes, s);
+        }
+        if (op->bound < (1u << 30)) {
+            if (op->state_bits == 32) return lif_small(op, buf, current, spikes, 0, 0, s);
+            return op->bound <= 32767u ? lif_small(op, buf, current, spikes, 1, 0, s)
+                                       : lif_small(op, buf, current, spikes, 1, 1, s);
+        }
         return op->state_bits == 16 ? lif_loop(op, buf, current, spikes, 1, 1, s)
                                     : lif_loop(op, buf, current, spikes, 0, 1, s);
     }
