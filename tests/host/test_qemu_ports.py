@@ -1,0 +1,78 @@
+"""Board ports with a real model: the shipped demo model (exported --prune, int8) on the QEMU board,
+bit-exact with the integer reference on real Fashion-MNIST test images. The STM32F411 port cross-compiles
+and fits its device profile with a vector; the demo model (~230 KB arena) is refused by its linker."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from edgesnn.devices import load_profile
+from edgesnn.host import Client, HostError
+from edgesnn.host.messages import Counter
+from edgesnn.host.qemu import QemuTransport, build_image
+from tests.conftest import FASHION_DIR, REPO
+from tests.host.test_qemu_board import need_tools
+
+VECTORS_DIR = REPO / "export" / "vectors" / "v1"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from edgesnn import checkpoint
+    from edgesnn.data.registry import open_dataset
+    from edgesnn.export.agreement import to_u8
+    from edgesnn.export.pipeline import export_model
+    from edgesnn.zoo import DEMO_MODEL
+
+    need_tools()
+    if not (FASHION_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.fail(f"Fashion-MNIST is missing from {FASHION_DIR}: tests/run.sh installs it")
+    data_dir = FASHION_DIR
+    torch.set_num_threads(1)
+    model = checkpoint.load(DEMO_MODEL)
+    test = open_dataset("fashion-mnist", "test", str(data_dir))
+    calib = [test.get_batch(torch.arange(0, 64))]
+    result = export_model(model, calib, load_profile("qemu-mps2-an386"), 8, prune=True)
+    path = tmp_path_factory.mktemp("demo") / "demo.esnn"
+    path.write_bytes(result.blob)
+    x, _ = test.get_batch(torch.arange(1000, 1003))
+    return path, to_u8(x, 255)
+
+
+def test_demo_model_on_qemu_bit_exact(demo):
+    from edgesnn.reference import run
+
+    path, images = demo
+    blob = path.read_bytes()
+    with QemuTransport(build_image(path).elf) as t:
+        c = Client(t)
+        info = c.hello()
+        assert info.model_status == 0 and info.num_classes == 10 and info.frames == 1
+        for x in images:
+            r = c.run_sample(x[None])
+            ref = run(blob, x[None])
+            assert np.array_equal(r.logits, ref.logits) and np.array_equal(r.spike_counts, ref.spike_counts)
+            assert r.predicted == ref.predicted
+            assert r.counter_kind == Counter.INSTRUCTIONS and r.counter > 100_000
+
+
+def test_stm32_port_cross_compiles_and_fits():
+    need_tools()
+    image = build_image(VECTORS_DIR / "residual_or" / "model.esnn", board="stm32f411-nucleo")
+    profile = load_profile("stm32f411-nucleo")
+    size = image.size
+    assert image.elf.is_file() and image.bin.stat().st_size == size["flash"]
+    assert size["flash"] <= profile.flash_bytes and size["ram"] <= profile.ram_bytes
+    # the profile's reserved budgets cover what the firmware needs besides the model's arena and blob
+    assert size["flash"] - size["model"] <= profile.reserved_flash_bytes
+    assert size["ram"] - size["arena"] <= profile.reserved_ram_bytes
+    assert image.report.startswith("stm32f411-nucleo: ")
+
+
+def test_demo_model_does_not_fit_the_stm32(demo):
+    """The demo model's arena (~230 KB) exceeds the F411's 128 KB SRAM: the link fails naming the region."""
+    path, _ = demo
+    with pytest.raises(HostError, match=r"region `RAM' overflowed"):
+        build_image(path, board="stm32f411-nucleo")
