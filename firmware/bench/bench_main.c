@@ -45,13 +45,17 @@ static uint32_t counter_read(void) { return 0; }
 #endif
 
 #ifdef ESNN_PROFILE
-/* -DESNN_PROFILE: timer ticks per opcode (7: the first-layer u8 conv), printed after each sample. */
-static uint32_t prof_t0, prof_ticks[16];
+/* -DESNN_PROFILE: timer ticks per opcode (7: the first-layer u8 conv) and per op index, printed after each
+ * sample. */
+static uint32_t prof_t0, prof_ticks[16], prof_op[256];
 void esnn_profile_hook(uint32_t opcode, uint32_t end);
 void esnn_profile_hook(uint32_t opcode, uint32_t end) {
     const uint32_t now = counter_read();
     if (!end) prof_t0 = now;
-    else prof_ticks[opcode & 15u] += prof_t0 - now;
+    else {
+        prof_ticks[opcode & 15u] += prof_t0 - now;
+        prof_op[(opcode >> 8) & 255u] += prof_t0 - now;
+    }
 }
 static void prof_print(void) {
     static const char *const names[8] = {"?", "conv_spike", "lif", "attn", "maxpool", "logic", "readout", "conv_u8"};
@@ -59,6 +63,10 @@ static void prof_print(void) {
     for (k = 0; k < 8; k++)
         if (prof_ticks[k]) printf("profile %s ticks %lu\n", names[k], (unsigned long)prof_ticks[k]);
     for (k = 0; k < 16; k++) prof_ticks[k] = 0;
+    for (k = 0; k < 256; k++) {
+        if (prof_op[k]) printf("profile op %lu ticks %lu\n", (unsigned long)k, (unsigned long)prof_op[k]);
+        prof_op[k] = 0;
+    }
 }
 #else
 static void prof_print(void) {}

@@ -9,7 +9,8 @@
 #include "kernels/readout.h"
 
 /* Bench builds only (-DESNN_PROFILE, firmware/bench/bench_main.c): called before (end 0) and after (end 1)
- * each op with its opcode; the library never defines it, so normal builds reference nothing. */
+ * each op with its opcode (7: the first-layer u8 conv) | op index << 8; the library never defines it, so
+ * normal builds reference nothing. */
 #ifdef ESNN_PROFILE
 void esnn_profile_hook(uint32_t opcode, uint32_t end);
 #define ESNN_PROF(op, e) esnn_profile_hook((op), (e))
@@ -630,10 +631,12 @@ static void *bump(uint8_t **p, uint64_t bytes) {
 
 /* ---- fast paths, chosen once per model from exact bounds ------------------------------------------------
  * CONV: the largest |output| = max over co of |bias| + vmax * sum |w| (vmax 255 for u8 input, 1 for spikes);
- * ATTN: |y| <= 2|x| (MA multipliers < 2^16 in Q15) or |x| (IA). A spike conv of 8-bit weights whose bound
+ * ATTN: 0 <= y <= max(m) |x| / 2^15 (Q15 multipliers). A spike conv of 8-bit weights whose bound
  * is <= 32767 accumulates in int16 (acc16); when its output's only reader is a 16-bit LIF with a
- * power-of-two leak and thresholds <= 32767, the plane stays int16 for that LIF (cur16). A LIF whose input is
- * bounded by 2^30 runs without 64-bit arithmetic. */
+ * power-of-two leak and thresholds <= 32767, the plane stays int16 for that LIF (cur16). When its only reader
+ * is an ATTN, the plane stays int16 for the ATTN (in16), and the ATTN's output stays int16 too when it
+ * provably fits and its only reader is such a LIF. A LIF whose input is bounded by 2^30 runs without 64-bit
+ * arithmetic; the ATTN kernel picks 32-bit sums and products from the bound (kernels/attn.c). */
 static const esnn_op_t *writer_of(const esnn_ctx_t *ctx, uint32_t b) {
     uint32_t i;
     for (i = 0; i < ctx->num_ops; i++)
@@ -665,6 +668,23 @@ static uint32_t conv_bound(const esnn_op_t *o) {
     }
     return best > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)best;
 }
+/* The op after `i` reading its output when that is the output's only reader, else NULL. */
+static esnn_op_t *only_reader(esnn_ctx_t *ctx, uint32_t i) {
+    const uint32_t b = ctx->ops[i].out;
+    uint32_t j;
+    if (ctx->ops[i].opcode == ESNN_OP_READOUT || readers_of(ctx, b) != 1) return NULL;
+    for (j = i + 1; j < ctx->num_ops; j++)
+        if (ctx->ops[j].in0 == b) return &ctx->ops[j];
+    return NULL;
+}
+/* Largest ATTN multiplier (Q15): the largest MA level, 2^15 for IA. */
+static uint32_t attn_max_mult(const esnn_op_t *o) {
+    uint32_t j, m = 0;
+    if (o->kind != ESNN_ATTN_MA) return 32768u;
+    for (j = 0; j <= o->levels; j++)
+        if (esnn_rd16(o->bias + 8u * o->levels + 2u * j) > m) m = esnn_rd16(o->bias + 8u * o->levels + 2u * j);
+    return m;
+}
 static int lif_takes_cur16(const esnn_ctx_t *ctx, const esnn_op_t *o) {
     const uint32_t C = ctx->buffers[o->in0].c;
     uint32_t c;
@@ -675,11 +695,11 @@ static int lif_takes_cur16(const esnn_ctx_t *ctx, const esnn_op_t *o) {
     return 1;
 }
 static void plan_fast_paths(esnn_ctx_t *ctx) {
-    uint32_t i, j;
+    uint32_t i;
     for (i = 0; i < ctx->num_ops; i++) {
         esnn_op_t *o = &ctx->ops[i];
         const esnn_op_t *src;
-        o->acc16 = o->cur16 = 0;
+        o->acc16 = o->cur16 = o->in16 = o->a32 = 0;
         o->bound = 0xFFFFFFFFu;
         switch (o->opcode) {
         case ESNN_OP_CONV:
@@ -691,21 +711,24 @@ static void plan_fast_paths(esnn_ctx_t *ctx) {
             src = writer_of(ctx, o->in0);
             if (!src || src->bound == 0xFFFFFFFFu) break;
             o->bound = src->bound;
-            if (o->opcode == ESNN_OP_ATTN && o->kind == ESNN_ATTN_MA)
-                o->bound = o->bound >= 0x80000000u ? 0xFFFFFFFFu : 2u * o->bound;
+            if (o->opcode == ESNN_OP_ATTN) o->a32 = (uint8_t)esnn_attn_fast32(o, &ctx->buffers[o->in0], ctx->T, o->bound);
+            if (o->opcode == ESNN_OP_ATTN) /* y = max(0, floor(m x / 2^15)) <= floor(max(m) |x| / 2^15) */
+                o->bound = (uint32_t)(((uint64_t)o->bound * attn_max_mult(o)) >> 16 >= 0x8000u
+                                          ? 0xFFFFFFFFu : ((uint64_t)o->bound * attn_max_mult(o)) >> 15);
             break;
         default:
             break;
         }
     }
     for (i = 0; i < ctx->num_ops; i++) {
-        esnn_op_t *o = &ctx->ops[i];
-        if (o->opcode != ESNN_OP_CONV || !o->acc16 || readers_of(ctx, o->out) != 1) continue;
-        for (j = i + 1; j < ctx->num_ops; j++) {
-            esnn_op_t *r = &ctx->ops[j];
-            if (r->in0 != o->out) continue;
-            if (r->opcode == ESNN_OP_LIF && lif_takes_cur16(ctx, r)) o->cur16 = r->cur16 = 1;
-            break;
+        esnn_op_t *o = &ctx->ops[i], *r;
+        if (o->opcode != ESNN_OP_CONV || !o->acc16 || !(r = only_reader(ctx, i))) continue;
+        if (r->opcode == ESNN_OP_LIF && lif_takes_cur16(ctx, r)) o->cur16 = r->cur16 = 1;
+        if (r->opcode == ESNN_OP_ATTN && r->a32) {
+            /* the ATTN reads the int16 plane; its output stays int16 for a cur16 LIF when it fits */
+            esnn_op_t *l = only_reader(ctx, (uint32_t)(r - ctx->ops));
+            o->cur16 = r->in16 = 1;
+            if (l && l->opcode == ESNN_OP_LIF && r->bound <= 32767u && lif_takes_cur16(ctx, l)) r->cur16 = l->cur16 = 1;
         }
     }
 }
@@ -819,9 +842,13 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
 static void exec_op(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *frame) {
     const esnn_buffer_t *in = &ctx->buffers[op->in0];
     const int ref = ctx->kernels == ESNN_KERNELS_REFERENCE;
-    ESNN_PROF(op->opcode + (op->opcode == ESNN_OP_CONV && op->in0 == 0 ? 6u : 0u), 0);
+#ifdef ESNN_PROFILE
+    const uint32_t tag = (op->opcode + (op->opcode == ESNN_OP_CONV && op->in0 == 0 ? 6u : 0u)) |
+                         (uint32_t)(op - ctx->ops) << 8;
+#endif
+    ESNN_PROF(tag, 0);
     exec_op_(ctx, op, t, frame, in, ref);
-    ESNN_PROF(op->opcode + (op->opcode == ESNN_OP_CONV && op->in0 == 0 ? 6u : 0u), 1);
+    ESNN_PROF(tag, 1);
 }
 
 static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *frame, const esnn_buffer_t *in,
@@ -906,11 +933,11 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
         uint32_t j = i, k;
         esnn_op_t *op = &ctx->ops[i];
         if (op->opcode == ESNN_OP_ATTN) {
-            ESNN_PROF(op->opcode, 0);
+            ESNN_PROF(op->opcode | i << 8, 0);
             (ctx->kernels == ESNN_KERNELS_REFERENCE ? esnn_attn_ref : esnn_attn)(
                 op, &ctx->buffers[op->in0], ctx->T, ctx->buffers[op->in0].data, ctx->buffers[op->out].data,
                 ctx->scratch);
-            ESNN_PROF(op->opcode, 1);
+            ESNN_PROF(op->opcode | i << 8, 1);
             i++;
             continue;
         }

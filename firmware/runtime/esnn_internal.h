@@ -39,8 +39,11 @@ struct esnn_op {
     /* Fast paths chosen at load time from exact bounds (esnn_init, "fast paths"); the reference kernels ignore
      * them. CONV: acc16 = every accumulator provably fits int16 (|bias| + sum |w| <= 32767): accumulate in
      * int16; cur16 = the output stays an int16 plane (ESNN_CUR16 layout) for its one reader, a LIF.
-     * LIF: cur16 = reads that int16 plane, its state (16-bit) in the same layout. */
-    uint8_t acc16, cur16;
+     * LIF: cur16 = reads that int16 plane, its state (16-bit) in the same layout. ATTN: in16 = its input is
+     * such a plane (from an acc16 CONV, at the start of each step's slot), cur16 = its output too (for its one
+     * reader, a cur16 LIF; every output value provably in 0..32767); a32 = 32-bit sums and products are exact
+     * for its input bound (esnn_attn_fast32; implied by in16). */
+    uint8_t acc16, cur16, in16, a32;
     uint16_t lif_index;
     uint32_t leak_mul;
     uint16_t n, hidden, levels;

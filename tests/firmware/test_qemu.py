@@ -73,8 +73,8 @@ def test_qemu_image_fails_on_a_wrong_expectation(tmp_path: Path):
 
 def test_demo_model_bit_exact_under_qemu(tmp_path: Path):
     """The demo topology takes the Cortex-M4 fast paths the small vectors do not reach (int16 SIMD spike conv
-    with cout 8..64, int16 current planes read by the SIMD LIF, ATTN after a widened int16 conv): logits,
-    spike counts and every final LIF state bit-exact with the reference, dense and sparse inputs."""
+    with cout 8..64, int16 current planes read by the SIMD LIF, ATTN reading and writing int16 planes):
+    logits, spike counts and every final LIF state bit-exact with the reference, dense and sparse inputs."""
     from edgesnn.reference import parse
     from edgesnn.reference import run as reference_run
     from tests.firmware.demo_model import demo_blob
@@ -101,3 +101,33 @@ def test_demo_model_bit_exact_under_qemu(tmp_path: Path):
     proc = qemu(lst)
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert "2/2 vectors bit-exact" in proc.stdout
+
+
+def test_attn_paths_bit_exact_under_qemu(tmp_path: Path):
+    """Every ATTN arithmetic path (tests/firmware/test_attn_paths.py: int16 plane in/out with the Cortex-M4
+    SIMD kernels, int16 in and int32 out, int64) for T, C and S, MA and IA, bit-exact under QEMU."""
+    from edgesnn.reference import run as reference_run
+    from edgesnn.reference.writer import to_bytes
+    from tests.firmware.test_attn_paths import CASES, H, W, attn_model
+
+    assert make("qemu-image").returncode == 0
+    rng = np.random.default_rng(6)
+    dirs = []
+    for k, case in enumerate(CASES):
+        blob = to_bytes(attn_model(*case))
+        x = rng.integers(0, 256, (1, 1, H, W), dtype=np.uint8)
+        want = reference_run(blob, x)
+        d = tmp_path / f"attn_{k}"
+        d.mkdir()
+        (d / "model.esnn").write_bytes(blob)
+        (d / "input.bin").write_bytes(x.tobytes())
+        (d / "logits.bin").write_bytes(np.asarray(want.logits, "<i4").tobytes())
+        (d / "spike_counts.bin").write_bytes(np.asarray(want.spike_counts, "<u4").tobytes())
+        states = np.concatenate([np.asarray(s, "<i4").ravel() for s in want.final_state])
+        (d / "final_state.bin").write_bytes(states.tobytes())
+        dirs.append(d)
+    lst = tmp_path / "list.txt"
+    lst.write_text("".join(f"{d}/\n" for d in dirs))
+    proc = qemu(lst)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert f"{len(dirs)}/{len(dirs)} vectors bit-exact" in proc.stdout

@@ -1,4 +1,7 @@
 #include "attn.h"
+#if ESNN_SIMD32
+#include <arm_acle.h>
+#endif
 
 uint64_t esnn_attn_scratch(uint8_t dim, uint16_t n, uint16_t hidden, const esnn_buffer_t *buf) {
     if (dim == ESNN_ATTN_S) return 3u * (uint64_t)buf->h * buf->w;
@@ -50,31 +53,12 @@ static uint32_t scale(uint64_t m, uint32_t xv) {
     return esnn_s32(xv) > 0 ? (uint32_t)((m * xv) >> 15) : 0u;
 }
 
-/* Element-wise pass over all T steps; may run in place (y == x). mult: one Q15 multiplier per group. */
-static void apply_all(uint8_t dim, const int64_t *mult, uint32_t T, uint32_t HW, uint32_t C, const uint32_t *x,
-                      uint32_t *y) {
-    uint32_t t, p, c;
-    for (t = 0; t < T; t++)
-        for (p = 0; p < HW; p++, x += C, y += C) {
-            if (dim == ESNN_ATTN_C) {
-                for (c = 0; c < C; c++) y[c] = scale((uint64_t)mult[c], x[c]);
-            } else {
-                const uint64_t m = (uint64_t)mult[dim == ESNN_ATTN_T ? t : p];
-                for (c = 0; c < C; c++) y[c] = scale(m, x[c]);
-            }
-        }
-}
-
-void esnn_attn(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const uint32_t *x, uint32_t *y,
-               int64_t *scratch) {
+/* int64 statistics (sum, max per group) of an int32 input, exactly as the spec writes them. */
+static void stats64(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const uint32_t *x, int64_t *sum,
+                    int64_t *mx) {
     const uint32_t C = buf->c, HW = (uint32_t)buf->h * buf->w, step = HW * C;
-    uint32_t t, p, c;
+    uint32_t t, p, c, i;
     if (op->dim == ESNN_ATTN_S) {
-        int64_t *sum = scratch, *mx = scratch + HW, *score = scratch + 2 * HW;
-        const int8_t *w1 = (const int8_t *)op->w;
-        const uint64_t N = (uint64_t)T * C;
-        const int32_t k = op->n, r = k / 2;
-        int32_t h, w, ky, kx;
         for (p = 0; p < HW; p++) {
             uint64_t s = 0;
             int64_t m = esnn_s32(x[p * C]);
@@ -87,6 +71,124 @@ void esnn_attn(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const 
             sum[p] = esnn_s64(s);
             mx[p] = m;
         }
+        return;
+    }
+    for (i = 0; i < op->n; i++) {
+        sum[i] = 0;
+        mx[i] = op->dim == ESNN_ATTN_T ? esnn_s32(x[i * step]) : esnn_s32(x[i]);
+    }
+    for (t = 0; t < T; t++)
+        for (p = 0; p < HW; p++)
+            for (c = 0; c < C; c++) {
+                int64_t v = esnn_s32(x[t * step + p * C + c]);
+                i = op->dim == ESNN_ATTN_T ? t : c;
+                sum[i] = esnn_s64((uint64_t)sum[i] + (uint64_t)v);
+                if (v > mx[i]) mx[i] = v;
+            }
+}
+
+/* Values per score group: T: C*H*W, C: T*H*W, S: T*C. */
+static uint64_t group_size(uint8_t dim, const esnn_buffer_t *buf, uint16_t T) {
+    const uint64_t HW = (uint64_t)buf->h * buf->w;
+    return dim == ESNN_ATTN_T ? HW * buf->c : dim == ESNN_ATTN_C ? (uint64_t)T * HW : (uint64_t)T * buf->c;
+}
+
+int esnn_attn_fast32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, uint32_t bound) {
+    return bound <= 65537u && group_size(op->dim, buf, T) * bound <= 0x7FFFFFFFu;
+}
+
+/* Element k of step t: int16 plane (in16, ESNN_CUR16_POS slots) or int32 values. */
+static inline int32_t elem(const uint32_t *x, uint32_t words, int in16, uint32_t t, uint32_t k) {
+    return in16 ? ((const int16_t *)(const void *)(x + t * words))[k] : (int32_t)x[t * words + k];
+}
+
+/* 32-bit statistics: every |x| <= op->bound and group_size * bound < 2^31 (esnn_attn_fast32), so no partial
+ * sum leaves int32. For C over an int16 plane, slot k holds channel ESNN_CUR16_POS(k) (an involution). */
+static void stats32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const uint32_t *x, int in16,
+                    int64_t *sum, int64_t *mx, int32_t *tmp) {
+    const uint32_t C = buf->c, HW = (uint32_t)buf->h * buf->w, words = HW * C;
+    uint32_t t, p, k;
+    if (op->dim == ESNN_ATTN_C) {
+        int32_t *s = tmp, *m = tmp + C;
+#if ESNN_SIMD32
+        if (in16) { /* word j = slots (2j, 2j + 1); one column of words at a time, sums and maxima in registers */
+            const uint32_t pw = C / 2u;
+            uint32_t j;
+            for (j = 0; j < pw; j++) {
+                int32_t slo = 0, shi = 0;
+                uint32_t mw = x[j];
+                for (t = 0; t < T; t++) {
+                    const uint32_t *q = x + t * words + j;
+                    for (p = 0; p < HW; p++, q += pw) {
+                        const uint32_t v = *q;
+                        slo += (int16_t)v;
+                        shi += (int32_t)v >> 16;
+                        (void)__ssub16((int16x2_t)v, (int16x2_t)mw);
+                        mw = (uint32_t)__sel((uint8x4_t)v, (uint8x4_t)mw);
+                    }
+                }
+                sum[ESNN_CUR16_POS(2u * j)] = slo;
+                sum[ESNN_CUR16_POS(2u * j + 1u)] = shi;
+                mx[ESNN_CUR16_POS(2u * j)] = (int16_t)mw;
+                mx[ESNN_CUR16_POS(2u * j + 1u)] = (int32_t)mw >> 16;
+            }
+            return;
+        }
+#endif
+        for (k = 0; k < C; k++) {
+            s[k] = 0;
+            m[k] = elem(x, words, in16, 0, k);
+        }
+        for (t = 0; t < T; t++)
+            for (p = 0; p < HW; p++)
+                for (k = 0; k < C; k++) {
+                    const int32_t v = elem(x, words, in16, t, p * C + k);
+                    s[k] += v;
+                    m[k] = v > m[k] ? v : m[k];
+                }
+        for (k = 0; k < C; k++) {
+            const uint32_t c = in16 ? ESNN_CUR16_POS(k) : k;
+            sum[c] = s[k];
+            mx[c] = m[k];
+        }
+        return;
+    }
+    if (op->dim == ESNN_ATTN_T) {
+        for (t = 0; t < T; t++) {
+            int32_t s = 0, m = elem(x, words, in16, t, 0);
+            for (k = 0; k < words; k++) {
+                const int32_t v = elem(x, words, in16, t, k);
+                s += v;
+                m = v > m ? v : m;
+            }
+            sum[t] = s;
+            mx[t] = m;
+        }
+        return;
+    }
+    for (p = 0; p < HW; p++) {
+        int32_t s = 0, m = elem(x, words, in16, 0, p * C);
+        for (t = 0; t < T; t++)
+            for (k = p * C; k < p * C + C; k++) {
+                const int32_t v = elem(x, words, in16, t, k);
+                s += v;
+                m = v > m ? v : m;
+            }
+        sum[p] = s;
+        mx[p] = m;
+    }
+}
+
+/* Scores from the statistics, then one Q15 multiplier per group (0..65535), as uint32 over mult[groups]. */
+static void multipliers(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, int64_t *scratch, uint32_t *mult) {
+    const uint32_t C = buf->c, HW = (uint32_t)buf->h * buf->w;
+    uint32_t p;
+    if (op->dim == ESNN_ATTN_S) {
+        int64_t *sum = scratch, *mx = scratch + HW, *score = scratch + 2 * HW;
+        const int8_t *w1 = (const int8_t *)op->w;
+        const uint64_t N = (uint64_t)T * C;
+        const int32_t k = op->n, r = k / 2;
+        int32_t h, w, ky, kx;
         for (h = 0; h < (int32_t)buf->h; h++)
             for (w = 0; w < (int32_t)buf->w; w++) {
                 uint64_t a = 0;
@@ -101,32 +203,120 @@ void esnn_attn(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const 
                     }
                 score[(uint32_t)h * buf->w + (uint32_t)w] = esnn_s64(a);
             }
-        for (p = 0; p < HW; p++) score[p] = group_mult(op, score[p], 0);
-        apply_all(op->dim, score, T, HW, C, x, y);
+        /* mult (uint32) overlays sum (int64): entry p is written after every sum[q] is read */
+        for (p = 0; p < HW; p++) mult[p] = (uint32_t)group_mult(op, score[p], 0);
         return;
     }
     {
         const uint32_t n = op->n;
         int64_t *sum = scratch, *mx = scratch + n, *z = scratch + 2 * n, *hid = scratch + 3 * n;
-        const uint64_t N = op->dim == ESNN_ATTN_T ? (uint64_t)step : (uint64_t)T * HW;
+        const uint64_t N = op->dim == ESNN_ATTN_T ? (uint64_t)HW * C : (uint64_t)T * HW;
         uint32_t i;
-        for (i = 0; i < n; i++) {
-            sum[i] = 0;
-            mx[i] = op->dim == ESNN_ATTN_T ? esnn_s32(x[i * step]) : esnn_s32(x[i]);
-        }
-        for (t = 0; t < T; t++)
-            for (p = 0; p < HW; p++)
-                for (c = 0; c < C; c++) {
-                    int64_t v = esnn_s32(x[t * step + p * C + c]);
-                    i = op->dim == ESNN_ATTN_T ? t : c;
-                    sum[i] = esnn_s64((uint64_t)sum[i] + (uint64_t)v);
-                    if (v > mx[i]) mx[i] = v;
-                }
         /* score = z(sum) + N * z(max): z(sum) into z, then z(max) into sum (sum no longer needed) */
         bottleneck(op, sum, hid, z);
         bottleneck(op, mx, hid, sum);
         for (i = 0; i < n; i++) z[i] = group_mult(op, esnn_s64((uint64_t)z[i] + N * (uint64_t)sum[i]), i);
-        apply_all(op->dim, z, T, HW, C, x, y);
+        for (i = 0; i < n; i++) mult[i] = (uint32_t)z[i]; /* mult overlays sum: entry i after z[i] */
+    }
+}
+
+/* y = max(0, floor(m x / 2^15)) for 0 <= x <= 65537 and m <= 65535: the product fits uint32. */
+static inline uint32_t scale32(uint32_t m, int32_t x) { return x > 0 ? (m * (uint32_t)x) >> 15 : 0u; }
+
+#if ESNN_SIMD32
+/* floor(a * bottom/top halfword of b / 2^16), signed 32 x 16 bits (exact). */
+static inline int32_t smulwb(int32_t a, uint32_t b) {
+    int32_t r;
+    __asm__("smulwb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline int32_t smulwt(int32_t a, uint32_t b) {
+    int32_t r;
+    __asm__("smulwt %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+#endif
+
+/* The multiplier index of element k (a slot of an in16 plane, else a channel-ordered value) at (t, p). */
+static inline uint32_t group_of(uint8_t dim, uint32_t t, uint32_t p, uint32_t k, int in16) {
+    return dim == ESNN_ATTN_T ? t : dim == ESNN_ATTN_S ? p : in16 ? ESNN_CUR16_POS(k) : k;
+}
+
+/* Element-wise pass over all T steps with 32-bit products; may run in place (y == x). in16 -> int16 plane out
+ * (op->cur16: every output <= 32767, same slots) or int32 channel-ordered out (widened backwards, so that
+ * in place no int16 value is overwritten before it is read); int32 -> int32. */
+static void apply32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const uint32_t *x, uint32_t *y,
+                    const uint32_t *mult) {
+    const uint32_t C = buf->c, HW = (uint32_t)buf->h * buf->w, words = HW * C;
+    uint32_t t, p, k;
+    if (!op->in16) {
+        for (t = 0; t < T; t++)
+            for (p = 0; p < HW; p++)
+                for (k = 0; k < C; k++) {
+                    const uint32_t i = t * words + p * C + k;
+                    y[i] = scale32(mult[group_of(op->dim, t, p, k, 0)], (int32_t)x[i]);
+                }
+        return;
+    }
+    if (op->cur16) {
+#if ESNN_SIMD32
+        if (op->dim == ESNN_ATTN_C) { /* word j: slots 2j, 2j + 1 with their multipliers in registers */
+            const uint32_t pw = C / 2u;
+            uint32_t j;
+            for (j = 0; j < pw; j++) {
+                const int32_t m0 = (int32_t)(2u * mult[ESNN_CUR16_POS(2u * j)]);
+                const int32_t m1 = (int32_t)(2u * mult[ESNN_CUR16_POS(2u * j + 1u)]);
+                for (t = 0; t < T; t++) {
+                    const uint32_t *q = x + t * words + j;
+                    uint32_t *o = y + t * words + j;
+                    for (p = 0; p < HW; p++, q += pw, o += pw) {
+                        const uint32_t v = (uint32_t)__usat16((int16x2_t)*q, 15); /* max(0, x) */
+                        *o = ((uint32_t)smulwb(m0, v) & 0xFFFFu) | ((uint32_t)smulwt(m1, v) << 16);
+                    }
+                }
+            }
+            return;
+        }
+#endif
+        for (t = 0; t < T; t++) {
+            const int16_t *q = (const int16_t *)(const void *)(x + t * words);
+            int16_t *o = (int16_t *)(void *)(y + t * words);
+            for (p = 0; p < HW; p++)
+                for (k = 0; k < C; k++)
+                    o[p * C + k] = (int16_t)scale32(mult[group_of(op->dim, t, p, k, 1)], q[p * C + k]);
+        }
+        return;
+    }
+    for (t = 0; t < T; t++) {
+        const int16_t *q = (const int16_t *)(const void *)(x + t * words);
+        uint32_t *o = y + t * words;
+        for (p = HW; p-- > 0;)
+            for (k = C; k-- > 0;) { /* channel k from slot ESNN_CUR16_POS(k) */
+                const uint32_t g = op->dim == ESNN_ATTN_T ? t : op->dim == ESNN_ATTN_S ? p : k;
+                o[p * C + k] = scale32(mult[g], q[p * C + ESNN_CUR16_POS(k)]);
+            }
+    }
+}
+
+void esnn_attn(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const uint32_t *x, uint32_t *y,
+               int64_t *scratch) {
+    const uint32_t groups = op->dim == ESNN_ATTN_S ? (uint32_t)buf->h * buf->w : op->n;
+    int64_t *sum = scratch, *mx = scratch + groups;
+    if (op->a32) { /* set by esnn_init from the input's bound; in16 implies it */
+        stats32(op, buf, T, x, op->in16, sum, mx, (int32_t *)(void *)(scratch + 2u * groups));
+        multipliers(op, buf, T, scratch, (uint32_t *)(void *)scratch);
+        apply32(op, buf, T, x, y, (const uint32_t *)(const void *)scratch);
+        return;
+    }
+    stats64(op, buf, T, x, sum, mx);
+    multipliers(op, buf, T, scratch, (uint32_t *)(void *)scratch);
+    {
+        const uint32_t *mult = (const uint32_t *)(const void *)scratch;
+        const uint32_t C = buf->c, HW = (uint32_t)buf->h * buf->w;
+        uint32_t t, p, c;
+        for (t = 0; t < T; t++)
+            for (p = 0; p < HW; p++, x += C, y += C)
+                for (c = 0; c < C; c++) y[c] = scale((uint64_t)mult[group_of(op->dim, t, p, c, 0)], x[c]);
     }
 }
 

@@ -10,7 +10,10 @@ uint64_t esnn_attn_scratch(uint8_t dim, uint16_t n, uint16_t hidden, const esnn_
 /* Reference: looks the multiplier up for every element. Both may run in place (y == x). */
 void esnn_attn_ref(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const uint32_t *x, uint32_t *y,
                    int64_t *scratch);
-/* One multiplier per group (channel / step / pixel), then one multiply per element. */
+/* 1 when every group sum of values |x| <= bound fits int32 and every product m * x (x > 0) fits uint32. */
+int esnn_attn_fast32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, uint32_t bound);
+/* One multiplier per group (channel / step / pixel), then one multiply per element: 32-bit sums and products
+ * when esnn_attn_fast32 holds for op->bound (int16 input plane with op->in16), else the int64 arithmetic. */
 void esnn_attn(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const uint32_t *x, uint32_t *y,
                int64_t *scratch);
 #endif
