@@ -1,0 +1,101 @@
+"""``edgesnn flash``: the fit check, --dry-run commands for every kind of board, and QEMU serving a port."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgesnn.cli.main import main
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL = REPO / "export" / "vectors" / "v1" / "residual_or" / "model.esnn"
+
+
+@pytest.mark.parametrize(
+    ("device", "expect"),
+    [
+        (
+            "stm32f411-nucleo",
+            [
+                r"make -C \S+/ports/stm32f411-nucleo",
+                r"openocd -f board/st_nucleo_f4.cfg -c 'program \S+/esnn_board.elf verify reset exit'",
+                r"# or: pyocd flash --target stm32f411retx",
+            ],
+        ),
+        (
+            "qemu-mps2-an386",
+            [
+                r"make -C \S+/ports/qemu-mps2-an386",
+                r"qemu-system-arm -M mps2-an386 .*-icount shift=7 .*-serial tcp:127.0.0.1:PORT,server=on",
+            ],
+        ),
+        ("host", [r"esnn_board --pty --name host"]),
+        ("rp2040-pico", [r"mpremote connect /dev/ttyACM0 cp \S+model.esnn :model.esnn"]),
+        ("nrf52840-dk", [r"no C port firmware/ports/nrf52840-dk", r"nrfjprog --program \S+esnn_board.hex"]),
+    ],
+)
+def test_dry_run_prints_commands(device, expect, capsys):
+    assert main(["flash", "--device", device, str(MODEL), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"fits {device}: RAM \d+ of \d+ B, flash 1688 of \d+ B", out), out
+    for pattern in expect:
+        assert re.search(pattern, out), (pattern, out)
+
+
+def test_model_that_does_not_fit_fails_with_required_vs_available(tmp_path, capsys):
+    profile = tmp_path / "tiny.toml"
+    profile.write_text(
+        '[device]\nname = "tiny"\ncore = "cortex-m0"\nclock_mhz = 16\nruntime = "c"\n'
+        "[memory]\nflash_kib = 2\nram_kib = 4\nreserved_flash_kib = 1\nreserved_ram_kib = 1\n"
+    )
+    assert main(["flash", "--device", str(profile), str(MODEL), "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert re.search(
+        r"does not fit tiny: RAM \d+ B required, 3072 B available; flash 1688 B required, 1024 B", err
+    )
+
+
+def test_bad_device_and_model_name_the_problem(capsys):
+    assert main(["flash", "--device", "nope", str(MODEL), "--dry-run"]) == 1
+    assert "no device profile 'nope'" in capsys.readouterr().err
+    assert main(["flash", "--device", "host", "/nonexistent.esnn", "--dry-run"]) == 1
+    assert "cannot read /nonexistent.esnn" in capsys.readouterr().err
+
+
+def test_flash_qemu_serves_a_port_until_interrupted():
+    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc (tests/run.sh installs them)")
+    from edgesnn.host import Client, SerialTransport
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgesnn", "flash", "--device", "qemu-mps2-an386", str(MODEL)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert proc.stdout is not None
+        url = None
+        for line in proc.stdout:
+            m = re.search(r"use --port (socket://127\.0\.0\.1:\d+)", line)
+            if m:
+                url = m.group(1)
+                break
+        assert url, "no --port URL printed"
+        with Client(SerialTransport(url, connect_timeout=10)) as c:
+            info = c.hello()
+        assert info.device_name == "qemu-mps2-an386" and info.model_size == MODEL.stat().st_size
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
