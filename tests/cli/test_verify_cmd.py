@@ -139,3 +139,32 @@ def test_bad_usage(capsys: pytest.CaptureFixture, tmp_path: Path):
     bad.write_bytes(b"ESNN" + bytes(60))
     code, _, err = verify(capsys, "--runtime", "reference", str(bad))
     assert code == 1 and "bad.esnn" in err
+
+
+def _need_qemu() -> None:
+    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc (tests/run.sh installs them)")
+
+
+def test_verify_on_the_qemu_board(capsys: pytest.CaptureFixture):
+    _need_qemu()
+    vector = verify_cmd.DEFAULT_VECTORS / "residual_or"
+    assert main(["verify", "--device", "qemu-mps2-an386", "--vectors", str(vector)]) == 0
+    out = capsys.readouterr().out
+    assert "residual_or  ok      ok      n/a" in out
+    assert "1/1 bit-exact (on qemu-mps2-an386)" in out
+    assert "instructions per sample on qemu-mps2-an386" in out
+
+
+def test_verify_on_a_board_holding_another_model_fails(capsys: pytest.CaptureFixture):
+    _need_qemu()
+    from edgesnn.host.launch import open_device
+
+    with open_device("qemu-mps2-an386", verify_cmd.DEFAULT_VECTORS / "t1_int8" / "model.esnn") as board:
+        url = board.url
+        board._serial.close()  # free the board's single connection for the command
+        model = verify_cmd.DEFAULT_VECTORS / "residual_or" / "model.esnn"
+        assert main(["verify", "--device", "qemu-mps2-an386", "--port", url, str(model)]) == 1
+    assert "holds another model" in capsys.readouterr().err
+    assert main(["verify", "--port", "socket://127.0.0.1:1", str(model)]) == 1
+    assert "--port needs --device" in capsys.readouterr().err
