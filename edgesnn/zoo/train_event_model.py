@@ -28,6 +28,10 @@ Phases, each resumable (run the same command again after an interruption):
 
 Then it writes ``edgesnn/zoo/emulated_fashion_mnist_or_w8_t8.pt`` and ``.log.jsonl``. All data here are
 EMULATED event streams, not recordings.
+
+The shipped model came from ``--budget-min 52 --train-images 9600 --epochs 6 --test-images 1000
+--qat-images 1024`` (chosen from throughput measured under a load of ~8 on the 2 shared cores): 33.6 min,
+held-out 81.1 % float, 82.3 % integer (QAT, int8), 1000/1000 bit-exact with ``edgesnn.reference``.
 """
 
 from __future__ import annotations
@@ -435,7 +439,7 @@ def check_exact(run: Run, net: SpikingResNet, test_ds: ScaledFrames) -> dict[str
     t0 = time.time()
     idx = torch.arange(len(test_ds))
     calib = [(model_input(x), y) for x, y in iter_batches(test_ds, idx[:256], 128)]
-    res = export_model(net, calib, load_profile(DEVICE), WEIGHT_BITS, prune=True)
+    res = export_model(net, calib, load_profile(DEVICE), WEIGHT_BITS, prune=True, qat=True)
     qat = QATNet(net, WEIGHT_BITS, static_input=False).eval()  # eval: run_int leaves the net in eval mode
     n = exact_logits = exact_counts = same_pred = right_f = right_i = 0
     pruned = bool(res.prune and res.prune.removed)

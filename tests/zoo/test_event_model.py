@@ -83,7 +83,7 @@ def test_recorded_binning_is_what_streaming_a_file_gives(shipped, tmp_path: Path
 def test_exports_pruned_and_bit_exact_and_accurate_on_held_out_streams(shipped, streams) -> None:
     model, payload = shipped
     x, y = streams
-    res = export_model(model, [(x, y)], load_profile("qemu-mps2-an386"), 8, prune=True)
+    res = export_model(model, [(x, y)], load_profile("qemu-mps2-an386"), 8, prune=True, qat=True)
     assert res.plan.schedule == "time-major"  # causal: the board runs it frame by frame
     ref = run_batch(res.blob, float_to_u8(x.transpose(0, 1), 255))
     mine = QATNet(model, 8, static_input=False).eval().run_int(x)
