@@ -135,3 +135,18 @@ def test_reset_mid_stream_is_detected(board):
     assert c.stats.resets_seen == 1
     r = c.run_sample(want["input"])  # resent from its first frame
     assert np.array_equal(r.logits, want["logits"])
+
+
+def test_host_board_reset_device(board_bin):
+    """The host board's reset: the process restarts behind the same transport and announces INFO again."""
+    from edgesnn.host.transport import ProcessTransport
+
+    want = expected(VECTOR)
+    with ProcessTransport([str(board_bin), str(VECTOR / "model.esnn")]) as t:
+        c = Client(t)
+        c.hello()
+        assert c.send_frame(0, want["input"][:100]) == 1
+        t.reset_device()
+        with pytest.raises(DeviceReset):
+            c.send_frame(1, want["input"][100:200])
+        assert np.array_equal(c.run_sample(want["input"]).logits, want["logits"])
