@@ -168,9 +168,9 @@ def measure(cfg: dict, qat: QATNet, out: Path, log: Path) -> dict:
         "accuracy_change_pp": round(100 * (right_qat / total - float_acc), 3),
         "logits_equal": equal,
         "spike_counts_equal": equal_counts,
-        "pruned_shortcuts": (report.get("prune") or {}).get("removed"),
-        "kept_shortcuts": (report.get("prune") or {}).get("kept"),
-        "prune_check": (report.get("prune") or {}).get("check"),
+        "pruned_shortcuts": (report.get("pruning") or {}).get("removed"),
+        "kept_shortcuts": (report.get("pruning") or {}).get("kept"),
+        "prune_check": (report.get("pruning") or {}).get("check"),
         "eval_seconds": round(qat_seconds, 1),
         "export": f"edgesnn export {QAT_MODEL.name} --prune --calib {cfg['dataset']} --calib-samples "
         f"{cfg['calib_samples']} --device {cfg['device']} --weight-bits {cfg['weight_bits']}",
@@ -186,7 +186,7 @@ def _steps(cfg: dict) -> int:
 
 
 def _kept_lifs(report: dict, names: tuple[str, ...]) -> set[str]:
-    removed = (report.get("prune") or {}).get("removed") or []
+    removed = (report.get("pruning") or {}).get("removed") or []
     return {n for n in names if not any(n.startswith(f"{r}.") for r in removed)}
 
 
