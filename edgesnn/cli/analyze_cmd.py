@@ -52,16 +52,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def calibration_batches(
-    name: str, split: str, root: str | None, n: int, batch_size: int, config: ModelConfig
+    name: str,
+    split: str,
+    root: str | None,
+    n: int,
+    batch_size: int,
+    config: ModelConfig,
+    payload: dict | None = None,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The first ``n`` samples of a split as ``(inputs, labels)`` batches in the model's input layout:
-    static images ``[B, C, H, W]``, event frames ``[T, B, C, H, W]``."""
+    static images ``[B, C, H, W]``, event frames ``[T, B, C, H, W]``. A checkpoint ``payload`` with a
+    recorded input contract (``edgesnn.data.input_contract``) gets frames made by that contract."""
     if n < 1:
         raise CliError(f"--calib must be >= 1, got {n}")
     if batch_size < 1:
         raise CliError(f"--batch-size must be >= 1, got {batch_size}")
     if root is not None and not Path(root).is_dir():
         raise CliError(f"--data-dir {root}: no such folder")
+    training = (payload or {}).get("training") or {}
+    if "input" in training and "binning" in training:
+        return _contract_batches(name, split, root, n, batch_size, config, payload)
     spec = dataset_spec(name)
     ds = open_dataset(name, split, root, n, T=config.T if spec.frames else None)
     if len(ds) == 0:
@@ -83,6 +93,40 @@ def calibration_batches(
     return batches
 
 
+def _contract_batches(
+    name: str, split: str, root: str | None, n: int, batch_size: int, config: ModelConfig, payload: dict
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Calibration frames for a model with a recorded event contract: emulated streams binned its way."""
+    import numpy as np
+
+    from edgesnn.data.emulator import EmulatorParams, emulate_batch
+    from edgesnn.data.images import load_fashion_mnist
+    from edgesnn.data.input_contract import InputContractError, contract_of
+
+    try:
+        contract = contract_of(payload, config.T)
+    except InputContractError as e:
+        raise CliError(str(e)) from None
+    if name != "emulated-fashion-mnist":
+        raise CliError(
+            f"this checkpoint records its own event binning ({contract.origin}); calibration data for it "
+            f"can be made from emulated-fashion-mnist, not {name!r}"
+        )
+    images = load_fashion_mnist(split, root).subset(n)
+    emu = EmulatorParams()
+    batches = []
+    for lo in range(0, len(images), batch_size):
+        imgs = images.images[lo : lo + batch_size, 0]
+        evs = emulate_batch(imgs, emu, 0, lo)
+        what = f"{name} {split}"
+        canvas = tuple(emu.canvas)
+        u8 = np.stack([contract.frames(ev, canvas, f"{what} #{lo + i}") for i, ev in enumerate(evs)])
+        x = torch.from_numpy(contract.float_input(u8)).transpose(0, 1).contiguous()  # [T, B, C, H, W]
+        y = torch.as_tensor(np.asarray(images.labels[lo : lo + batch_size]), dtype=torch.int64)
+        batches.append((x, y))
+    return batches
+
+
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -93,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{args.checkpoint}: no dataset recorded in the checkpoint; pass --data")
     try:
         batches = calibration_batches(
-            data, args.split, args.data_dir, args.calib, args.batch_size, model.config
+            data, args.split, args.data_dir, args.calib, args.batch_size, model.config, payload
         )
         analysis = analyze(
             model,

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         qat = "qat" in (payload.get("training") or {})  # QAT: dead shortcuts decided on the integer model
         _progress(f"loading {args.calib_samples} calibration samples of {args.calib} (test split)")
         calib = calibration_batches(
-            args.calib, "test", args.data_dir, args.calib_samples, args.batch_size, model.config
+            args.calib, "test", args.data_dir, args.calib_samples, args.batch_size, model.config, payload
         )
         result = export_model(model, calib, device, args.weight_bits, args.prune, _progress, qat=qat)
     except (ExportError, DeviceError, AnalysisError) as exc:

@@ -136,25 +136,33 @@ def _samples(args: argparse.Namespace, mi: Any, payload: dict | None) -> tuple[A
     }
     meta: dict[str, Any] = {}
     frames_input = args.input or args.camera or dataset_spec(args.dataset).frames
-    params = None
+    params = contract = None
     if frames_input:
-        params, origin = S.resolve_binning(mi, args.dataset, payload, overrides)
-        meta["binning"] = {**params.__dict__, "origin": origin}
-        print(f"binning: {origin}: {params}")
+        contract = S.resolve_contract(mi, args.dataset, payload, overrides)
+        params = contract.binning
+        meta["input_contract"] = contract.to_dict()
+        meta["binning"] = {**params.__dict__, "origin": contract.origin}
+        print(f"binning: {contract.origin}: {params}")
     elif any(v is not None for v in overrides.values()):
         raise CliError(f"--dataset {args.dataset} holds images: binning options do not apply")
     if args.input:
         files = S.event_files(args.input)
         meta["input"] = str(args.input)
-        src = S.event_file_samples(files, mi, params, classes=classes, clip=args.clip)
+        src = S.event_file_samples(files, mi, params, classes=classes, clip=args.clip, contract=contract)
         total = len(files)
     elif args.camera:
         meta["input"] = "camera"
-        src, total = S.camera_samples(mi, params, clip=args.clip), None
+        src, total = S.camera_samples(mi, params, clip=args.clip, contract=contract), None
     else:
         meta["input"] = f"{args.dataset} (test split)"
         src = S.dataset_samples(
-            args.dataset, mi, root=args.data_dir, limit=args.limit, params=params, clip=args.clip
+            args.dataset,
+            mi,
+            root=args.data_dir,
+            limit=args.limit,
+            params=params,
+            clip=args.clip,
+            contract=contract,
         )
         total = None
     if args.limit is not None:

@@ -228,4 +228,5 @@ def capture(model: nn.Module, static_input: bool | None = None) -> ir.Graph:
     readouts = [n for n in ctx.nodes if isinstance(n.op, ir.Readout)]
     if len(readouts) != 1 or ctx.nodes[-1] is not readouts[0]:
         raise ExportError("the model must end in exactly one readout (global average pool + FC)")
-    return ir.Graph(tuple(ctx.nodes), ctx.tensors, cfg.T, cfg.num_classes, static)
+    scale = getattr(cfg, "input_scale_num", 255)
+    return ir.Graph(tuple(ctx.nodes), ctx.tensors, cfg.T, cfg.num_classes, static, scale)

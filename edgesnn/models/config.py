@@ -51,6 +51,9 @@ class ModelConfig:
     feature_channels: int = 64
     num_feature_convs: int = 4
     stage_channels: tuple[int, ...] = (128, 256, 512)
+    # the input's integer grid on a device: a float input value is u8 / input_scale_num (images: pixel / 255;
+    # event frames from the dataset registry: raw counts, 1)
+    input_scale_num: int = 255
     lif: LIFParams = field(default_factory=LIFParams)
 
     def __post_init__(self) -> None:
@@ -85,6 +88,8 @@ class ModelConfig:
             f"must be (H, W) >= 1, got {self.input_size}",
         )
         need(len(self.stage_channels) >= 1, "stage_channels", "needs at least one stage")
+        scale = self.input_scale_num
+        need(1 <= scale <= 255, "input_scale_num", f"must be in 1..255, got {scale}")
         need(self.time_reduction >= 1, "time_reduction", "must be >= 1")
         need(self.channel_reduction >= 1, "channel_reduction", "must be >= 1")
         need(self.spatial_kernel % 2 == 1, "spatial_kernel", "must be odd")
@@ -147,7 +152,12 @@ PRESETS: dict[str, ModelConfig] = {
     "fashion-mnist": _image_preset("fashion-mnist"),
     # EMULATED event streams of Fashion-MNIST (edgesnn.data.emulator): 2 polarity channels, 34x34 canvas
     "emulated-fashion-mnist": ModelConfig(
-        name="emulated-fashion-mnist", in_channels=2, input_size=(34, 34), num_classes=10, T=16
+        name="emulated-fashion-mnist",
+        in_channels=2,
+        input_size=(34, 34),
+        num_classes=10,
+        T=16,
+        input_scale_num=1,
     ),
     "dvs-gesture": ModelConfig(
         name="dvs-gesture",
@@ -158,6 +168,7 @@ PRESETS: dict[str, ModelConfig] = {
         stem_kernel=7,
         stem_stride=2,
         stem_maxpool=True,
+        input_scale_num=1,
     ),
     "cifar10-dvs": ModelConfig(
         name="cifar10-dvs",

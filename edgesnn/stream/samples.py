@@ -1,19 +1,20 @@
 """What `edgesnn stream` sends: samples as the device takes them (u8 ``[frames, C, H, W]``), read from event
 files, a dataset's held-out split or a live camera, binned exactly as in training.
 
-Where the binning parameters come from (first that applies; ``--split-by`` & co. override single fields):
+Event input follows the model's input contract (``edgesnn.data.input_contract``), the first that applies
+(``--split-by`` & co. override single binning fields):
 
-1. ``--dataset NAME`` of an event dataset: that dataset's training binning (``dataset_binning``:
-   emulated-fashion-mnist = T causal time windows covering the 3 saccades, ``emulated_binning``; dvs-gesture
-   and cifar10-dvs = split by event number, both polarities, full sensor — the defaults of
-   ``edgesnn.data.event_datasets``);
-2. ``--checkpoint``: the dataset the checkpoint was trained on (``training.dataset``), as in 1;
+1. ``--checkpoint`` with a recorded contract (``training["input"]`` + ``training["binning"]``): its binning,
+   window origin and count saturation;
+2. ``--dataset NAME`` of an event dataset, or the dataset the checkpoint was trained on: that dataset's
+   training binning (emulated-fashion-mnist = T causal time windows covering the 3 saccades; dvs-gesture and
+   cifar10-dvs = split by event number, both polarities, full sensor);
 3. the model blob alone: ``T`` frames, ``C = 2`` → ``polarity="split"`` (``C = 1`` → ``"merge"``), area
    pooling from the sensor to the blob's ``H x W``, split by event number, event counts.
 
-``T`` is always the blob's. A float frame value ``v`` is sent as the u8 ``v * input_scale_num`` (the blob
-header's input scale, 255 for images): values off that grid or above 255 are an error naming the sample,
-unless ``clip=True`` saturates them (the float model then sees the clipped values too).
+``T`` is always the blob's. Events are sent as their counts (u8 = count; the float model sees
+``u8 / input_scale_num``); a count above 255 is an error naming the sample unless the contract saturates
+(``min(count, 255)``) or ``clip=True``. Images: a float pixel ``v`` is sent as ``v * input_scale_num``.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from typing import Any
 import numpy as np
 
 from edgesnn.cli.errors import CliError
-from edgesnn.data.binning import BinningParams, bin_events
+from edgesnn.data.binning import BinningParams
 from edgesnn.data.emulator import EmulatorParams, iter_emulated
-from edgesnn.data.event_datasets import emulated_binning
 from edgesnn.data.events.dispatch import detect_format, read_events
 from edgesnn.data.events.errors import EventFormatError, MissingDependencyError
+from edgesnn.data.input_contract import InputContract, InputContractError, contract_of, dataset_binning
 from edgesnn.data.registry import DATASETS, dataset_spec
 from edgesnn.reference import Model
 
@@ -97,42 +98,57 @@ def to_device_u8(x: np.ndarray, mi: ModelInput, what: str, clip: bool = False) -
     return q.astype(np.uint8)
 
 
+def _check_shape(u8: np.ndarray, mi: ModelInput, what: str) -> np.ndarray:
+    """Event frames ``[T, C, H, W]`` must match the blob's input exactly."""
+    if u8.ndim != 4 or u8.shape[0] != mi.frames or tuple(u8.shape[1:]) != mi.shape:
+        raise StreamInputError(
+            f"{what}: frames of shape {tuple(u8.shape)}, the model takes "
+            f"{mi.frames} x {mi.shape[0]} x {mi.shape[1]} x {mi.shape[2]} (frames x C x H x W)"
+        )
+    return u8
+
+
 # -- binning ---------------------------------------------------------------------------------------------
-
-
-def dataset_binning(name: str, T: int) -> BinningParams | None:
-    """The binning an event dataset is trained with (None for image datasets)."""
-    spec = dataset_spec(name)
-    if not spec.frames:
-        return None
-    if name == "emulated-fashion-mnist":
-        return emulated_binning(T, EmulatorParams())
-    return BinningParams(T=T)  # dvs-gesture, cifar10-dvs: split by event number (edgesnn.data.event_datasets)
 
 
 BINNING_FIELDS = ("split_by", "window_us", "polarity", "mode", "refractory_us", "baf_us")
 
 
-def resolve_binning(
+def resolve_contract(
     mi: ModelInput,
     dataset: str | None = None,
     checkpoint_payload: dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
-) -> tuple[BinningParams, str]:
-    """The binning for event input and a note saying where it came from (see the module docstring)."""
+) -> InputContract:
+    """The input contract for event input, its ``origin`` saying where it came from (module docstring)."""
     c, h, w = mi.shape
-    params: BinningParams | None = None
-    origin = ""
-    trained_on = (checkpoint_payload or {}).get("training", {}).get("dataset")
-    for name, why in ((dataset, "--dataset"), (trained_on, "the checkpoint's training dataset")):
+    training = (checkpoint_payload or {}).get("training") or {}
+    contract: InputContract | None = None
+    if "input" in training and "binning" in training:
+        try:
+            contract = contract_of(checkpoint_payload, mi.T)
+        except InputContractError as e:
+            raise StreamInputError(f"--checkpoint: {e}") from None
+        if contract.is_events and contract.scale_num != mi.scale_num:
+            raise StreamInputError(
+                f"the checkpoint's input contract says float = u8 / {contract.scale_num}, the model file's "
+                f"input scale is {mi.scale_num}: export this checkpoint again"
+            )
+    for name, why in ((dataset, "--dataset"), (training.get("dataset"), "the checkpoint's training dataset")):
+        if contract is not None and contract.is_events:
+            break
         if name and name in DATASETS:
-            params = dataset_binning(name, mi.T)
-            if params is not None:
-                origin = f"{name} training binning ({why})"
-                break
-    if params is None:
+            found = dataset_binning(name, mi.T)
+            if found is not None:
+                contract = InputContract(
+                    "events", mi.scale_num, found[0], found[1], None, None, f"{name} training binning ({why})"
+                )
+    if contract is None or not contract.is_events:
         params = BinningParams(T=mi.T, size=(h, w), polarity="split" if c == 2 else "merge")
         origin = "the model's input shape (split by event number, counts)"
+        contract = InputContract("events", mi.scale_num, params, None, None, None, origin)
+    params, origin = contract.binning, contract.origin
+    assert params is not None
     changed = {k: v for k, v in (overrides or {}).items() if v is not None}
     if changed:
         if "window_us" in changed and "split_by" not in changed:
@@ -148,7 +164,23 @@ def resolve_binning(
         raise StreamInputError(
             f"binning: polarity={params.polarity!r} gives {params.channels} channel(s), the model takes {c}"
         )
-    return params, origin
+    return dataclasses.replace(contract, binning=params, origin=origin)
+
+
+def resolve_binning(
+    mi: ModelInput,
+    dataset: str | None = None,
+    checkpoint_payload: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> tuple[BinningParams, str]:
+    """The binning for event input and a note saying where it came from (see the module docstring)."""
+    contract = resolve_contract(mi, dataset, checkpoint_payload, overrides)
+    assert contract.binning is not None
+    return contract.binning, contract.origin
+
+
+def _file_contract(mi: ModelInput, params: BinningParams) -> InputContract:
+    return InputContract("events", mi.scale_num, params, None, None, None, "binning given")
 
 
 # -- sources ---------------------------------------------------------------------------------------------
@@ -187,9 +219,12 @@ def event_file_samples(
     *,
     classes: tuple[str, ...] = (),
     clip: bool = False,
+    contract: InputContract | None = None,
 ) -> Iterator[Sample]:
-    """One sample per recording, binned whole with ``bin_events`` (the training function). A file that
-    cannot be read or binned gives a sample with ``error`` (the message names the file and the problem)."""
+    """One sample per recording, binned whole with ``bin_events`` (the training function) and turned into
+    u8 counts by the input contract (window origin, saturation; default: the first event, no saturation).
+    A file that cannot be read or binned gives a sample with ``error`` (naming the file and the problem)."""
+    contract = dataclasses.replace(contract or _file_contract(mi, params), binning=params)
     for path in paths:
         label = _label_of(Path(path), classes)
         try:
@@ -199,8 +234,7 @@ def event_file_samples(
                 xs, ys = int(rec.events["x"].max()), int(rec.events["y"].max())
                 if xs >= w or ys >= h:
                     raise StreamInputError(f"{path}: events reach x={xs}, y={ys}, outside its sensor {w}x{h}")
-            frames = bin_events(rec.events, rec.sensor_size, params)
-            u8 = to_device_u8(frames, mi, str(path), clip)
+            u8 = _check_shape(contract.frames(rec.events, rec.sensor_size, str(path), clip), mi, str(path))
         except (EventFormatError, MissingDependencyError, StreamInputError, ValueError, OSError) as e:
             msg = str(e)
             yield Sample(None, label, None, str(path), msg if str(path) in msg else f"{path}: {msg}")
@@ -216,6 +250,7 @@ def dataset_samples(
     limit: int | None = None,
     params: BinningParams | None = None,
     clip: bool = False,
+    contract: InputContract | None = None,
 ) -> Iterator[Sample]:
     """A dataset's held-out (test) split: images as they are; emulated-fashion-mnist as event streams emulated
     from the test images and binned here (so events/s is real); other event datasets from their frames."""
@@ -230,13 +265,17 @@ def dataset_samples(
         return
     if name == "emulated-fashion-mnist":
         emu = EmulatorParams()
-        params = params or emulated_binning(mi.T, emu)
+        if contract is None:
+            binning, t_start = dataset_binning(name, mi.T) or (None, 0)
+            contract = InputContract("events", mi.scale_num, params or binning, t_start)
+        elif params is not None:
+            contract = dataclasses.replace(contract, binning=params)
         images = load_fashion_mnist("test", root).subset(limit)
         for i, (ev, label) in enumerate(
             zip(iter_emulated(images.images[:, 0], emu, seed=0), images.labels, strict=True)
         ):
-            frames = bin_events(ev, tuple(emu.canvas), params, t_start=0)
-            u8 = to_device_u8(frames, mi, f"{name} test #{i}", clip)
+            what = f"{name} test #{i}"
+            u8 = _check_shape(contract.frames(ev, tuple(emu.canvas), what, clip), mi, what)
             yield Sample(u8, int(label), len(ev), f"#{i}")
         return
     from edgesnn.data.registry import open_dataset
@@ -244,13 +283,20 @@ def dataset_samples(
     ds = open_dataset(name, "test", root, limit, T=mi.T)
     for i in range(len(ds)):
         x, label = ds[i]
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x, dtype=np.float64)  # registry frames: raw counts (or 0/1), as the model was trained
         events = int(x.sum()) if params is None or params.mode == "count" else None
-        yield Sample(to_device_u8(x, mi, f"{name} test #{i}", clip), int(label), events, f"#{i}")
+        what = f"{name} test #{i}"
+        u8 = (contract or InputContract("events", 1)).counts_to_u8(np.rint(x), what, clip)
+        yield Sample(_check_shape(u8, mi, what), int(label), events, f"#{i}")
 
 
 def camera_samples(
-    mi: ModelInput, params: BinningParams, *, serial: str | None = None, clip: bool = False
+    mi: ModelInput,
+    params: BinningParams,
+    *,
+    serial: str | None = None,
+    clip: bool = False,
+    contract: InputContract | None = None,
 ) -> Iterator[Sample]:
     """Live samples from an iniVation camera: ``T`` consecutive time windows of ``params.window_us`` each,
     binned by ``edgesnn.data.sources.stream_frames`` (the training binning with T = 1 per window)."""
@@ -273,7 +319,9 @@ def camera_samples(
             frames.append(fr[0])
             events += len(win.events)
             if len(frames) == mi.T:
-                u8 = to_device_u8(np.stack(frames), mi, f"camera sample {k}", clip)
+                what = f"camera sample {k}"
+                u8 = (contract or _file_contract(mi, params)).counts_to_u8(np.stack(frames), what, clip)
+                u8 = _check_shape(u8, mi, what)
                 yield Sample(u8, None, events, f"camera {win.t_end - mi.T * params.window_us}us")
                 frames, events, k = [], 0, k + 1
 

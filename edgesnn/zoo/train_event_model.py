@@ -74,7 +74,15 @@ BINNING = BinningParams(
 T_START = "first_event"  # window 0 starts at the stream's first event, as stream_frames does
 U8_MAX = 255  # counts are sent to the device as u8, clipped here; float input = u8 / INPUT_SCALE
 INPUT_SCALE = 255  # the blob's input_scale_num
-MODEL = preset(DATASET, T=T, width=0.125, input_size=BINNING.size, attention="none", connect="OR")
+MODEL = preset(
+    DATASET,
+    T=T,
+    width=0.125,
+    input_size=BINNING.size,
+    attention="none",
+    connect="OR",
+    input_scale_num=INPUT_SCALE,
+)
 
 BATCH, LR, LOSS, SEED = 64, 5e-3, "mse", 0
 QAT_LR, WEIGHT_BITS = 1e-4, 8
