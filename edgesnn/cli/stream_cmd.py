@@ -97,6 +97,16 @@ def _float_model(path: Path, T: int, threads: int) -> Any:
     return model, payload
 
 
+def qat_model_of(model: Any, payload: dict | None, static: bool) -> Any:
+    """The checkpoint's QAT model (integer semantics of its export) when it was QAT-fine-tuned, else None."""
+    qat = ((payload or {}).get("training") or {}).get("qat")
+    if not isinstance(qat, dict):
+        return None
+    from edgesnn.qat import QATNet
+
+    return QATNet(model, int(qat.get("weight_bits", 8)), static).eval()
+
+
 def _open(args: argparse.Namespace, faults: Any) -> Any:
     from edgesnn.host.launch import open_device
     from edgesnn.host.transport import SerialTransport
@@ -214,7 +224,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         with Client(transport, timeout=args.timeout, retries=args.retries) as client:
             streamer = Streamer(
-                client, blob, float_model=float_model, max_resends=args.resends, on_outcome=on_outcome
+                client,
+                blob,
+                float_model=float_model,
+                qat_model=qat_model_of(float_model, payload, mi.static) if float_model is not None else None,
+                max_resends=args.resends,
+                on_outcome=on_outcome,
             )
             streamer.connect()
             report = streamer.run(src)

@@ -64,6 +64,9 @@ def summary_table(report: StreamReport, title: str = "") -> str:
     rows.append(("bit-exact with the reference", f"{s['bit_exact']}/{n} ({_pct(s['bit_exact'], max(n, 1))})"))
     if s["mismatches"] or s["errors"]:
         rows.append(("mismatches / errors", f"{s['mismatches']} / {s['errors']}"))
+    if s["pytorch_exact"] is not None:
+        k, m = s["pytorch_exact"], s["pytorch_exact_samples"]
+        rows.append(("logits equal to QAT PyTorch", f"{k}/{m} ({_pct(k, max(m, 1))})"))
     if s["agreement"] is not None:
         rows.append(("top-1 agreement with float", f"{_pct(s['agreement'])} of {s['agreement_samples']}"))
     if s["accuracy"] is not None:

@@ -51,6 +51,7 @@ class Outcome:
     reference_predicted: int | None
     predicted: int | None = None  # the device's
     float_predicted: int | None = None
+    pytorch_exact: bool | None = None  # the QAT PyTorch model's integer logits == the device's (when given)
     error: str | None = None
     first_diff: str = ""  # the first differing field, for a mismatch
     resends: int = 0  # times the sample was sent again after a device reset
@@ -82,6 +83,7 @@ class Outcome:
             "reference_predicted": self.reference_predicted,
             "float_predicted": self.float_predicted,
             "bit_exact": self.bit_exact,
+            "pytorch_exact": self.pytorch_exact,
             "error": self.error,
             "resends": self.resends,
             "round_trip_s": self.round_trip_s,
@@ -140,6 +142,7 @@ class StreamReport:
         done = [o for o in outs if o.predicted is not None]
         labelled = [o for o in done if o.label is not None]
         with_float = [o for o in done if o.float_predicted is not None]
+        with_qat = [o for o in done if o.pytorch_exact is not None]
         f_labelled = [o for o in with_float if o.label is not None]
         counters = [o.counter for o in done if o.counter is not None]
         events = sum(o.events or 0 for o in outs)
@@ -155,6 +158,8 @@ class StreamReport:
             "aborted": self.aborted,
             "agreement": sum(bool(o.agrees) for o in with_float) / len(with_float) if with_float else None,
             "agreement_samples": len(with_float),
+            "pytorch_exact": sum(bool(o.pytorch_exact) for o in with_qat) if with_qat else None,
+            "pytorch_exact_samples": len(with_qat),
             "accuracy": sum(o.predicted == o.label for o in labelled) / len(labelled) if labelled else None,
             "float_accuracy": (
                 sum(o.float_predicted == o.label for o in f_labelled) / len(f_labelled)
@@ -193,7 +198,8 @@ def blob_crc(blob: bytes) -> int:
 class Streamer:
     """Streams samples to one board. ``float_model``: a torch module taking the training input layout
     (static images ``[B, C, H, W]``, frames ``[T, B, C, H, W]``). ``on_outcome(sample, outcome)`` is called
-    after each sample (progress bars, saving mismatches)."""
+    after each sample (progress bars, saving mismatches). ``qat_model``: an ``edgesnn.qat.QATNet`` of the
+    same checkpoint; its integer logits (``run_int``) must equal the device's on every sample."""
 
     def __init__(
         self,
@@ -201,6 +207,7 @@ class Streamer:
         blob: bytes,
         *,
         float_model: Any = None,
+        qat_model: Any = None,
         max_resends: int = 3,
         probe_transfer: bool | None = None,
         clock_hz: float | None = None,
@@ -209,6 +216,7 @@ class Streamer:
         self.client, self.blob = client, bytes(blob)
         self.mi = ModelInput.of(load(self.blob))
         self.float_model = float_model
+        self.qat_model = qat_model
         self.max_resends = max_resends
         self.probe_transfer = probe_transfer
         self.clock_hz = clock_hz
@@ -247,6 +255,13 @@ class Streamer:
         x = x[:1] if self.mi.static else x[:, None]  # [1, C, H, W] or [T, 1, C, H, W]
         with torch.no_grad():
             return int(self.float_model(x).argmax(1)[0])
+
+    def _qat_logits(self, u8: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = torch.from_numpy(u8.astype(np.float64) / self.mi.scale_num)
+        x = x[:1] if self.mi.static else x[:, None]
+        return self.qat_model.run_int(x.float()).logits[0].numpy()
 
     def _compute_s(self, result: DeviceResult, round_trip: float, u8: np.ndarray) -> float | None:
         if result.counter_kind == Counter.NANOSECONDS:
@@ -325,6 +340,11 @@ class Streamer:
         out.device, out.predicted = result, result.predicted
         out.counter = result.counter if result.counter_kind != Counter.NONE else None
         out.first_diff = first_difference(result, ref)
+        if self.qat_model is not None:
+            want = self._qat_logits(sample.u8)
+            out.pytorch_exact = bool(np.array_equal(np.asarray(result.logits, dtype=np.int64), want))
+            if not out.pytorch_exact and not out.first_diff:
+                out.first_diff = f"logits: device {result.logits.tolist()} vs QAT PyTorch {want.tolist()}"
         out.status = MISMATCH if out.first_diff else OK
         out.compute_s = self._compute_s(result, out.round_trip_s, sample.u8)
         return out
