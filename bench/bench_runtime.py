@@ -6,7 +6,11 @@ Model: the width-1/8 Fashion-MNIST topology (T=4) exported through `edgesnn.expo
 with real Fashion-MNIST calibration images: the trained demo checkpoint (edgesnn/zoo/) when present, else
 --checkpoint (default: the demo training run's best.pt when there), else a randomly initialised network.
 
-    python bench/bench_runtime.py [--samples 4] [--attention C|none] [--checkpoint PATH]
+    python bench/bench_runtime.py [--samples 4] [--attention C|none] [--checkpoint PATH] [--profile]
+
+--profile also builds the Cortex-M4 image with -DESNN_PROFILE (firmware/bench/bench_main.c: the timer read
+before and after every op) and prints the instructions per inference of each kernel and of each spike conv
+(the hook's own cost, a few instructions per op, included). --firmware DIR measures another copy of firmware/.
 
 SOPs (synaptic operations) come from the reference interpreter's traces: every input spike of a spike conv
 times its fan-out (output channels x the output positions its kernel window reaches), plus READOUT adds
@@ -37,9 +41,6 @@ from edgesnn.reference import run as reference_run  # noqa: E402
 from tests.firmware.demo_model import DEMO_CHECKPOINT, calibration_images  # noqa: E402
 
 FIRMWARE = ROOT / "firmware"
-RUNTIME_SRC = [FIRMWARE / "runtime" / "esnn.c", *sorted((FIRMWARE / "runtime" / "kernels").glob("*.c"))]
-BENCH_SRC = FIRMWARE / "bench" / "bench_main.c"
-PORT = FIRMWARE / "ports" / "qemu-mps2-an386"
 STD = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 TRAINING_RUN_BEST = ROOT / "runs" / "zoo-fmnist" / "best.pt"
 NS_PER_INSN, NS_PER_TICK = 128, 40  # -icount shift=7: 2^7 ns per instruction; 25 MHz timer
@@ -121,29 +122,37 @@ def synaptic_ops(model: Model, x: np.ndarray) -> dict[str, int]:
     }
 
 
-def build(tmp: Path) -> tuple[Path, Path | None]:
+def sources(fw: Path) -> tuple[list[Path], Path, Path]:
+    """Runtime sources, the bench harness and the QEMU port of a firmware/ tree."""
+    runtime = [fw / "runtime" / "esnn.c", *sorted((fw / "runtime" / "kernels").glob("*.c"))]
+    return runtime, fw / "bench" / "bench_main.c", fw / "ports" / "qemu-mps2-an386"
+
+
+def build(tmp: Path, fw: Path = FIRMWARE, profile: bool = False) -> tuple[Path, Path | None]:
+    runtime_src, bench_src, port = sources(fw)
     host = tmp / "bench_host"
     cmd = [
         "cc",
         *STD,
         "-O2",
         "-g",
-        f"-I{FIRMWARE / 'runtime'}",
+        f"-I{fw / 'runtime'}",
         "-o",
         str(host),
-        str(BENCH_SRC),
-        *map(str, RUNTIME_SRC),
+        str(bench_src),
+        *map(str, runtime_src),
     ]
     subprocess.run(cmd, check=True)
     if shutil.which("arm-none-eabi-gcc") is None:
         return host, None
-    elf = tmp / "bench_m4.elf"
+    elf = tmp / ("bench_m4_profile.elf" if profile else "bench_m4.elf")
     cmd = [
         "arm-none-eabi-gcc", *STD, "-mcpu=cortex-m4", "-mthumb", "-O2",
-        "-ffunction-sections", "-fdata-sections", "-DBENCH_M4", f"-I{FIRMWARE / 'runtime'}",
+        "-ffunction-sections", "-fdata-sections", "-DBENCH_M4", f"-I{fw / 'runtime'}",
+        *(["-DESNN_PROFILE"] if profile else []),
         "--specs=nano.specs", "--specs=rdimon.specs",
-        "-T", str(PORT / "mps2_an386.ld"), "-Wl,--gc-sections", "-o", str(elf),
-        str(PORT / "startup.S"), str(BENCH_SRC), *map(str, RUNTIME_SRC),
+        "-T", str(port / "mps2_an386.ld"), "-Wl,--gc-sections", "-o", str(elf),
+        str(port / "startup.S"), str(bench_src), *map(str, runtime_src),
     ]  # fmt: skip
     subprocess.run(cmd, check=True)
     return host, elf
@@ -181,7 +190,7 @@ def breakdown(tmp: Path, mode: str, n: int, top: int = 6) -> list[tuple[str, flo
     ]
 
 
-def qemu(elf: Path, mode: str, model: Path, inputs: Path, n: int) -> tuple[float, list[int], list[float]]:
+def run_qemu(elf: Path, mode: str, model: Path, inputs: Path, n: int) -> str:
     args = ",".join(f"arg={a}" for a in ("bench", mode, model, inputs, n))
     cmd = [
         "qemu-system-arm", "-M", "mps2-an386", "-icount", "shift=7", "-display", "none", "-monitor", "none",
@@ -191,16 +200,50 @@ def qemu(elf: Path, mode: str, model: Path, inputs: Path, n: int) -> tuple[float
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         raise RuntimeError(proc.stdout + proc.stderr)
-    calib, predicted, ticks = parse_lines(proc.stdout, mode)
+    return proc.stdout
+
+
+def qemu(elf: Path, mode: str, model: Path, inputs: Path, n: int) -> tuple[float, list[int], list[float]]:
+    calib, predicted, ticks = parse_lines(run_qemu(elf, mode, model, inputs, n), mode)
     insns = [(t - calib) * NS_PER_TICK / NS_PER_INSN for t in ticks]
     return float(np.mean(insns)), predicted, insns
 
 
-def latency(host_model: bytes, net: torch.nn.Module, x: np.ndarray, reps: int) -> tuple[float, float]:
+def profile(elf: Path, model: Model, blob: Path, inputs: Path, n: int) -> None:
+    """Per-kernel and per-spike-conv Cortex-M4 instructions per inference (the -DESNN_PROFILE image)."""
+    out = run_qemu(elf, "esnn", blob, inputs, n)
+    kernels: dict[str, float] = {}
+    ops: dict[int, float] = {}
+    for name, ticks in re.findall(r"^profile (\w+) ticks (\d+)$", out, re.M):
+        kernels[name] = kernels.get(name, 0.0) + int(ticks) * NS_PER_TICK / NS_PER_INSN / n
+    for k, ticks in re.findall(r"^profile op (\d+) ticks (\d+)$", out, re.M):
+        ops[int(k)] = ops.get(int(k), 0.0) + int(ticks) * NS_PER_TICK / NS_PER_INSN / n
+    total = sum(kernels.values())
+    print("Cortex-M4 instructions per inference by kernel (-DESNN_PROFILE, M):")
+    for name, m in sorted(kernels.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<12} {m / 1e6:8.3f}  {100 * m / total:5.1f} %")
+    print(f"  {'total':<12} {total / 1e6:8.3f}")
+    print("spike convs (op: cin -> cout, kernel/stride, output; M instructions per inference):")
+    for k, op in enumerate(model.ops):
+        if isinstance(op, Conv) and op.in0 != 0 and k in ops:
+            cin, kh, kw, cout = op.weights.shape
+            _, h, w = model.buffers[op.out].shape
+            shape = f"{cin:>3} -> {cout:<3} {kh}x{kw}/{op.stride} {h:>2}x{w:<2}"
+            print(f"  op {k:<3} {shape} {ops[k] / 1e6:8.3f}")
+
+
+def latency(
+    host_model: bytes, net: torch.nn.Module, x: np.ndarray, reps: int, fw: Path = FIRMWARE
+) -> tuple[float, float]:
     """Wall seconds per inference at batch 1: the host C runtime (ctypes) and PyTorch eager (float)."""
     from edgesnn.runtime.c import CRuntime
 
-    model = CRuntime().load(host_model)  # loaded once, as on a device (validation is not per sample)
+    if fw == FIRMWARE:
+        rt = CRuntime()
+    else:
+        subprocess.run(["make", "-C", str(fw), "-j1", "host"], check=True, capture_output=True)
+        rt = CRuntime(library=fw / "build" / "host" / "libesnn.so", rebuild=False)
+    model = rt.load(host_model)  # loaded once, as on a device (validation is not per sample)
     model.predict(x[:1])
     t0 = time.perf_counter()
     for i in range(reps):
@@ -238,6 +281,9 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, help="a checkpoint of the w1/8 topology to export")
     ap.add_argument("--calib", type=int, default=32, help="calibration images for the export")
     ap.add_argument("--reps", type=int, default=20, help="latency repetitions")
+    ap.add_argument("--runs", type=int, default=5, help="latency runs (the median is reported)")
+    ap.add_argument("--profile", action="store_true", help="per-kernel Cortex-M4 instruction counts")
+    ap.add_argument("--firmware", type=Path, default=FIRMWARE, help="the firmware/ tree to measure")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -262,7 +308,7 @@ def main() -> None:
         tmp = Path(d)
         (tmp / "model.esnn").write_bytes(blob)
         x.tofile(tmp / "inputs.bin")
-        host, elf = build(tmp)
+        host, elf = build(tmp, args.firmware)
         rows: list[tuple[str, float, float]] = []
         ref_pred = [s["predicted"] for s in stats]
         if shutil.which("valgrind"):
@@ -283,6 +329,10 @@ def main() -> None:
                 f"instructions per sample {[round(p) for p in per]}"
             )
             rows.append(("Cortex-M4 -O2 (QEMU icount)", ev, dn))
+            if args.profile:
+                _, prof_elf = build(tmp, args.firmware, profile=True)
+                assert prof_elf is not None
+                profile(prof_elf, model, tmp / "model.esnn", tmp / "inputs.bin", args.samples)
         else:
             print("arm-none-eabi-gcc / qemu-system-arm missing: no Cortex-M4 counts")
 
@@ -298,10 +348,12 @@ def main() -> None:
             f"{name:<30} {ev / 1e6:>12.3f} {ev / mean['sops']:>9.2f} {dn / 1e6:>12.3f} "
             f"{dn / mean['dense_macs']:>9.2f} {ev / dn:>11.3f}"
         )
-    c_s, torch_s = latency(blob, net, x, args.reps)
+    runs = [latency(blob, net, x, args.reps, args.firmware) for _ in range(max(1, args.runs))]
+    c_s, torch_s = float(np.median([r[0] for r in runs])), float(np.median([r[1] for r in runs]))
     print(
-        f"\nhost latency at batch 1: C runtime {1e3 * c_s:.2f} ms (ctypes, model loaded once), PyTorch eager "
-        f"{1e3 * torch_s:.2f} ms: {torch_s / c_s:.1f}x"
+        f"\nhost latency at batch 1 (median of {len(runs)} runs x {args.reps}): C runtime {1e3 * c_s:.2f} ms "
+        f"(ctypes, model loaded once), PyTorch eager {1e3 * torch_s:.2f} ms: {torch_s / c_s:.1f}x "
+        f"(ratios per run: {', '.join(f'{t / c:.1f}' for c, t in runs)})"
     )
 
 

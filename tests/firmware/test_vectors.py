@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgesnn.reference import run as reference_run
-from edgesnn.runtime.c import CLI, CRuntime, CRuntimeError, build
+from edgesnn.runtime.c import CLI, FIRMWARE, CRuntime, CRuntimeError, CRuntimeUnavailable, build
 from tests.firmware.conftest import VECTORS, expected, meta
 
 IDS = [v.name for v in VECTORS]
@@ -120,3 +120,18 @@ def test_asan_ubsan_runs_every_vector_clean(asan_cli: Path, tmp_path: Path):
             assert proc.returncode == 0, f"{vector.name} {flags}: {proc.stderr}"
             assert "runtime error" not in proc.stderr and "Sanitizer" not in proc.stderr, proc.stderr
             _assert_files_equal(vector, out)
+
+
+def test_portable_kernels_run_every_vector_clean(tmp_path: Path):
+    """The portable C kernels (-DESNN_NO_ASM: no SSE2 intrinsics, no M4 asm) bit-exact under ASan/UBSan."""
+    try:
+        build("portable")
+    except CRuntimeUnavailable as e:
+        pytest.skip(f"portable build unavailable: {e}")
+    exe = FIRMWARE / "build" / "portable" / "esnn_run"
+    for vector in VECTORS:
+        out = tmp_path / vector.name
+        proc = _cli(exe, vector, out)
+        assert proc.returncode == 0, f"{vector.name}: {proc.stderr}"
+        assert "runtime error" not in proc.stderr and "Sanitizer" not in proc.stderr, proc.stderr
+        _assert_files_equal(vector, out)

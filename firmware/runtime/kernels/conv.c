@@ -204,7 +204,7 @@ static void scatter8(uint32_t *y, const uint8_t *w, uint32_t cout, const uint32_
 /* 16 outputs (8 accumulator words) per spike: ldr weight word, sxtb16 (bytes 0, 2) + sadd16, sxtb16 ror 8
  * (bytes 1, 3) + sadd16: 24 instructions per spike and 16 outputs. The acc pointer register is saved on the
  * stack and used as a temporary inside the loop. */
-static void chunk16_simd(int16_t *acc, const uint8_t *wt, const uint32_t *sp, const uint32_t *end) {
+static void chunk16_simd(int16_t *acc, uint32_t wt, const uint32_t *sp, const uint32_t *end) {
     __asm__ volatile(
         "push {%[acc]}\n\t"
         "ldm %[acc], {r4, r5, r6, r7, r8, r9, r10, r11}\n"
@@ -239,14 +239,20 @@ static void chunk16_simd(int16_t *acc, const uint8_t *wt, const uint32_t *sp, co
         : [acc] "r"(acc), [wt] "r"(wt), [end] "r"(end)
         : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
 }
-/* cout == 8: every tap of the pixel in one loop; taps[2k], taps[2k + 1] = accumulator row and weight row of
- * tap k. Per tap ldrd / ldm / stm and 6 instructions in all, per spike 14 (8 outputs). */
-static void taps8_simd(const uint32_t *taps, const uint32_t *tend, const uint32_t *sp, const uint32_t *end) {
+/* cout == 8: every tap of the pixel in one loop. taps[0] = number of taps, then per tap the byte offset of its
+ * accumulator row from `base` and its weight offset (added to the spike entries, the addresses of the spiking
+ * channels' weight blocks). Per tap ldrd / add / ldm / mov / stm / ldr / cmp / bne (8), per spike 14 (8
+ * outputs). The end of the table is kept on the stack (no register left). */
+static void taps8_simd(const uint32_t *taps, int16_t *base, const uint32_t *spk, const uint32_t *end) {
     __asm__ volatile(
+        "ldr r8, [%[taps]], #4\n\t"
+        "add r8, %[taps], r8, lsl #3\n\t"
+        "push {r8}\n"
         "2:\n\t"
         "ldrd r9, r10, [%[taps]], #8\n\t"
+        "add r9, r9, %[base]\n\t"
         "ldm r9, {r4, r5, r6, r7}\n\t"
-        "mov r11, %[sp]\n"
+        "mov r11, %[spk]\n"
         "1:\n\t"
         "ldr r12, [r11], #4\n\t"
         "add r12, r12, r10\n\t"
@@ -263,14 +269,16 @@ static void taps8_simd(const uint32_t *taps, const uint32_t *tend, const uint32_
         "cmp r11, %[end]\n\t"
         "bne 1b\n\t"
         "stm r9, {r4, r5, r6, r7}\n\t"
-        "cmp %[taps], %[tend]\n\t"
-        "bne 2b\n"
+        "ldr r8, [sp]\n\t"
+        "cmp %[taps], r8\n\t"
+        "bne 2b\n\t"
+        "add sp, sp, #4\n"
         : [taps] "+r"(taps)
-        : [tend] "r"(tend), [sp] "r"(sp), [end] "r"(end)
+        : [base] "r"(base), [spk] "r"(spk), [end] "r"(end)
         : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
 }
 /* 8 outputs (4 words) per spike: 14 instructions. */
-static void chunk8_simd(int16_t *acc, const uint8_t *wt, const uint32_t *sp, const uint32_t *end) {
+static void chunk8_simd(int16_t *acc, uint32_t wt, const uint32_t *sp, const uint32_t *end) {
     __asm__ volatile(
         "ldm %[acc], {r4, r5, r6, r7}\n"
         "1:\n\t"
@@ -305,82 +313,227 @@ static void chunk16_c(int16_t *acc, const uint8_t *wt, const uint32_t *sp, uint3
     }
 }
 
-static void scatter16(int16_t *y, const uint8_t *w, uint32_t cout, const uint32_t *sp, uint32_t ns,
-                      const uint32_t *rw, const uint32_t *ro, uint32_t nr, const uint32_t *cw, const uint32_t *co,
-                      uint32_t nc) {
-    uint32_t r, c, j;
-#if ESNN_SIMD32
-    if (cout == 8u) {
-        uint32_t taps[2u * 15u * 15u], *t = taps;
-        for (r = 0; r < nr; r++)
-            for (c = 0; c < nc; c++, t += 2) {
-                t[0] = (uint32_t)(uintptr_t)(y + ro[r] + co[c]);
-                t[1] = (uint32_t)(uintptr_t)(w + rw[r] + cw[c]);
+#if !ESNN_SIMD32
+/* Hosts (natural channel order): x86 with SSE2 (the x86-64 baseline) in intrinsics, anything else in
+ * fixed-width loops of 8 int16 lanes that compilers vectorise. Per tap, the accumulators of up to 32 channels
+ * stay in registers across the spikes. ESNN_NO_ASM selects the portable loops on x86 too (tested). */
+#if defined(__SSE2__) && !defined(ESNN_NO_ASM)
+#include <emmintrin.h>
+#define ESNN_CONV_SSE2 1
+/* int8 -> int16 sign extension: bytes into the high halves (unpack with themselves), arithmetic shift 8 */
+#define SX_LO(v) _mm_srai_epi16(_mm_unpacklo_epi8((v), (v)), 8)
+#define SX_HI(v) _mm_srai_epi16(_mm_unpackhi_epi8((v), (v)), 8)
+static void taps_host(int16_t *y, const uint8_t *w, uint32_t cout, const uint32_t *sp, uint32_t ns,
+                      const uint32_t *taps) {
+    const uint32_t nt = *taps++;
+    uint32_t t, s, j;
+    for (t = 0; t < nt; t++) {
+        int16_t *acc = y + taps[2u * t];
+        const uint8_t *wt = w + taps[2u * t + 1u];
+        j = 0;
+        for (; j + 32u <= cout; j += 32u) {
+            __m128i a0 = _mm_loadu_si128((const __m128i *)(void *)(acc + j));
+            __m128i a1 = _mm_loadu_si128((const __m128i *)(void *)(acc + j + 8u));
+            __m128i a2 = _mm_loadu_si128((const __m128i *)(void *)(acc + j + 16u));
+            __m128i a3 = _mm_loadu_si128((const __m128i *)(void *)(acc + j + 24u));
+            for (s = 0; s < ns; s++) {
+                const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(wt + j + sp[s]));
+                const __m128i u = _mm_loadu_si128((const __m128i *)(const void *)(wt + j + sp[s] + 16u));
+                a0 = _mm_add_epi16(a0, SX_LO(v));
+                a1 = _mm_add_epi16(a1, SX_HI(v));
+                a2 = _mm_add_epi16(a2, SX_LO(u));
+                a3 = _mm_add_epi16(a3, SX_HI(u));
             }
-        taps8_simd(taps, t, sp, sp + ns);
+            _mm_storeu_si128((__m128i *)(void *)(acc + j), a0);
+            _mm_storeu_si128((__m128i *)(void *)(acc + j + 8u), a1);
+            _mm_storeu_si128((__m128i *)(void *)(acc + j + 16u), a2);
+            _mm_storeu_si128((__m128i *)(void *)(acc + j + 24u), a3);
+        }
+        if (j + 16u <= cout) {
+            __m128i a0 = _mm_loadu_si128((const __m128i *)(void *)(acc + j));
+            __m128i a1 = _mm_loadu_si128((const __m128i *)(void *)(acc + j + 8u));
+            for (s = 0; s < ns; s++) {
+                const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(wt + j + sp[s]));
+                a0 = _mm_add_epi16(a0, SX_LO(v));
+                a1 = _mm_add_epi16(a1, SX_HI(v));
+            }
+            _mm_storeu_si128((__m128i *)(void *)(acc + j), a0);
+            _mm_storeu_si128((__m128i *)(void *)(acc + j + 8u), a1);
+            j += 16u;
+        }
+        if (j < cout) { /* cout % 8 == 0 (acc16) */
+            __m128i a0 = _mm_loadu_si128((const __m128i *)(void *)(acc + j));
+            for (s = 0; s < ns; s++) a0 = _mm_add_epi16(a0, SX_LO(_mm_loadl_epi64((const __m128i *)(const void *)(wt + j + sp[s]))));
+            _mm_storeu_si128((__m128i *)(void *)(acc + j), a0);
+        }
+    }
+}
+#else
+#define ESNN_CONV_SSE2 0
+/* acc[0..8) += the 8 weights at wt + sp[s] for every spike: a fixed-width loop (one vector register). */
+static void lanes8(int16_t *restrict acc, const int8_t *restrict wt, const uint32_t *restrict sp, uint32_t ns) {
+    int16_t a[8];
+    uint32_t s, k;
+    memcpy(a, acc, sizeof a);
+    for (s = 0; s < ns; s++) {
+        const int8_t *ws = wt + sp[s];
+        for (k = 0; k < 8u; k++) a[k] = (int16_t)(a[k] + ws[k]);
+    }
+    memcpy(acc, a, sizeof a);
+}
+static void lanes16(int16_t *restrict acc, const int8_t *restrict wt, const uint32_t *restrict sp, uint32_t ns) {
+    int16_t a[16];
+    uint32_t s, k;
+    memcpy(a, acc, sizeof a);
+    for (s = 0; s < ns; s++) {
+        const int8_t *ws = wt + sp[s];
+        for (k = 0; k < 16u; k++) a[k] = (int16_t)(a[k] + ws[k]);
+    }
+    memcpy(acc, a, sizeof a);
+}
+static void taps_host(int16_t *y, const uint8_t *w, uint32_t cout, const uint32_t *sp, uint32_t ns,
+                      const uint32_t *taps) {
+    const uint32_t nt = *taps++;
+    uint32_t t, j;
+    for (t = 0; t < nt; t++) {
+        int16_t *acc = y + taps[2u * t];
+        const int8_t *wt = (const int8_t *)w + taps[2u * t + 1u];
+        for (j = 0; j + 16u <= cout; j += 16u) lanes16(acc + j, wt + j, sp, ns);
+        if (j < cout) lanes8(acc + j, wt + j, sp, ns); /* cout % 8 == 0 (acc16) */
+    }
+}
+#endif
+#endif
+
+/* The taps of one pixel (table as in taps8_simd / taps_host, accumulator offsets from `base`) for the spikes
+ * of one input word. Spike entries: Cortex-M4 SIMD builds the address of the channel's weight block, hosts its
+ * offset in w. */
+static void run_taps(int16_t *base, const uint8_t *w, uint32_t cout, const uint32_t *sp, uint32_t ns,
+                     const uint32_t *taps) {
+#if ESNN_SIMD32
+    uint32_t t, j;
+    (void)w;
+    if (cout == 8u) {
+        taps8_simd(taps, base, sp, sp + ns);
         return;
     }
-#endif
-    for (r = 0; r < nr; r++)
-        for (c = 0; c < nc; c++) {
-            int16_t *acc = y + ro[r] + co[c];
-            const uint8_t *wt = w + rw[r] + cw[c];
-            j = 0;
-#if ESNN_SIMD32
-            for (; j + 16u <= cout; j += 16u) chunk16_simd(acc + j, wt + j, sp, sp + ns);
-            if (j < cout) chunk8_simd(acc + j, wt + j, sp, sp + ns);
+    for (t = 0; t < taps[0]; t++) {
+        int16_t *acc = (int16_t *)(void *)((uint8_t *)base + taps[1u + 2u * t]);
+        const uint32_t wt = taps[2u + 2u * t];
+        for (j = 0; j + 16u <= cout; j += 16u) chunk16_simd(acc + j, wt + j, sp, sp + ns);
+        if (j < cout) chunk8_simd(acc + j, wt + j, sp, sp + ns);
+    }
+    (void)chunk16_c;
 #else
-            for (; j + 16u <= cout; j += 16u) {
-                int16_t a[16];
-                uint32_t s, k;
-                memcpy(a, acc + j, sizeof a);
-                for (s = 0; s < ns; s++) {
-                    const int8_t *ws = (const int8_t *)wt + sp[s] + j;
-                    for (k = 0; k < 16u; k++) a[k] = (int16_t)(a[k] + ws[k]);
-                }
-                memcpy(acc + j, a, sizeof a);
-            }
-            if (j < cout) chunk16_c(acc + j, wt + j, sp, ns, cout - j);
+    taps_host(base, w, cout, sp, ns, taps);
+    (void)chunk16_c;
 #endif
-            (void)chunk16_c;
-        }
 }
 
-/* int16 plane y16[pixel][cout] (ESNN_CUR16_POS layout) in the output's own storage; widened in place to the
- * uint32 [pixel][cout] CURRENT layout unless op->cur16 (its one reader, a LIF, reads the int16 plane). */
-static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint32_t *x,
-                         uint32_t *y) {
-    const uint32_t cout = op->cout, s = op->stride, kh = op->kh, kw = op->kw, pad = op->pad;
-    const uint32_t wrow = kh * kw * cout, npix = (uint32_t)out->h * out->w;
-    int16_t *y16 = (int16_t *)(void *)y;
-    uint32_t rw[15], ro[15], cwo[15], coo[15], sp[32];
-    uint32_t iy, ix, g, i;
-#if ESNN_SIMD32 /* the plane as uint32 words (int16 pairs) throughout: fill, asm scatter, widening */
+#if ESNN_SIMD32
+#define ACC_UNIT 2u /* accumulator offsets in bytes (asm) */
+#else
+#define ACC_UNIT 1u /* in int16 elements */
+#endif
+
+/* Bias fill of the int16 plane: pixel 0 from the bias, then every later pixel a copy of it. */
+static void fill_bias16(const esnn_op_t *op, uint32_t npix, uint32_t *y) {
+    const uint32_t cout = op->cout, n = npix * cout / 2u; /* words; cout % 8 == 0 (acc16) */
+    uint32_t i;
+#if ESNN_SIMD32 /* int16 pairs in the ESNN_CUR16_POS layout; 4 words per store group held in registers */
+    uint32_t j;
     for (i = 0; i < cout / 2u; i++)
         y[i] = ((uint32_t)esnn_ld32(op->bias + 4u * ESNN_CUR16_POS(2u * i)) & 0xFFFFu) |
                ((uint32_t)esnn_ld32(op->bias + 4u * ESNN_CUR16_POS(2u * i + 1u)) << 16);
-    for (i = cout / 2u; i < npix * cout / 2u; i++) y[i] = y[i - cout / 2u];
-#else
-    for (i = 0; i < cout; i++) y16[ESNN_CUR16_POS(i)] = (int16_t)esnn_ld32(op->bias + 4u * i);
-    for (i = cout; i < npix * cout; i++) y16[i] = y16[i - cout];
+    for (j = 0; j < cout / 2u; j += 4u) {
+        const uint32_t b0 = y[j], b1 = y[j + 1u], b2 = y[j + 2u], b3 = y[j + 3u];
+        uint32_t *p = y + j + cout / 2u;
+        for (i = 1; i < npix; i++, p += cout / 2u) {
+            p[0] = b0;
+            p[1] = b1;
+            p[2] = b2;
+            p[3] = b3;
+        }
+    }
+    (void)n;
+#else /* doubling copies */
+    int16_t *y16 = (int16_t *)(void *)y;
+    for (i = 0; i < cout; i++) y16[i] = (int16_t)esnn_ld32(op->bias + 4u * i);
+    for (i = cout / 2u; i < n;) {
+        const uint32_t k = i <= n - i ? i : n - i;
+        memcpy(y + i, y, 4u * k);
+        i += k;
+    }
 #endif
+}
+
+/* int16 plane y16[pixel][cout] (ESNN_CUR16_POS layout) in the output's own storage; widened in place to the
+ * uint32 [pixel][cout] CURRENT layout unless op->cur16 (its one reader, a LIF, reads the int16 plane).
+ * Column taps by stride class q = (ix + pad) % s: an interior pixel (every column tap inside the output) uses
+ * its row's class table, built once per input row with offsets from the pixel's first output column; only
+ * edge pixels build their own table. */
+static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint32_t *x,
+                         uint32_t *y) {
+    const uint32_t cout = op->cout, s = op->stride, kh = op->kh, kw = op->kw, pad = op->pad, ow = out->w;
+    const uint32_t wrow = kh * kw * cout, npix = (uint32_t)out->h * ow;
+    int16_t *y16 = (int16_t *)(void *)y;
+    uint32_t rw[15], ro[15], cwo[15], coo[15], sp[32];
+    uint32_t cls[1u + 2u * 15u * 15u + 15u], et[1u + 2u * 15u * 15u], cstart[15], cm[15];
+    uint32_t iy, ix, g, i;
+#if ESNN_SIMD32
+    const uint32_t wbase = (uint32_t)(uintptr_t)op->w;
+#else
+    const uint32_t wbase = 0;
+#endif
+    fill_bias16(op, npix, y);
+    for (i = 0; i < s; i++) cm[i] = i < kw ? (kw - i + s - 1u) / s : 0u; /* column taps of class i */
     for (iy = 0; iy < in->h; iy++) {
-        const uint32_t nr = axis_taps(iy, kh, s, pad, out->h, kw * cout, (uint32_t)out->w * cout, rw, ro);
+        const uint32_t nr = axis_taps(iy, kh, s, pad, out->h, kw * cout, ow * cout, rw, ro);
         const uint32_t *px = x + iy * in->w * in->cw;
+        uint32_t q, o0, n = 0, r, m;
         if (nr == 0) continue;
-        for (ix = 0; ix < in->w; ix++, px += in->cw) {
-            uint32_t nc, have = 0;
+        for (q = 0; q < s && q < kw; q++) { /* class tables: tap (r, m) at column o0 - m of the pixel */
+            uint32_t *t = cls + n;
+            cstart[q] = n;
+            t[0] = nr * cm[q];
+            for (r = 0; r < nr; r++)
+                for (m = 0; m < cm[q]; m++, t += 2) {
+                    t[1] = (ro[r] + (cm[q] - 1u - m) * cout) * ACC_UNIT;
+                    t[2] = rw[r] + (q + m * s) * cout;
+                }
+            n += 1u + 2u * nr * cm[q];
+        }
+        q = pad % s;
+        o0 = pad / s;
+        for (ix = 0; ix < in->w; ix++, px += in->cw, o0 += (++q == s), q = q == s ? 0u : q) {
+            const uint32_t *taps;
+            int16_t *base;
+            uint32_t have = 0;
             for (g = 0; g < in->cw; g++) have |= px[g];
-            if (!have) continue;
-            nc = axis_taps(ix, kw, s, pad, out->w, cout, cout, cwo, coo);
-            if (nc == 0) continue;
+            if (!have || cm[q] == 0) continue;
+            if (o0 + 1u >= cm[q] && o0 < ow) {
+                taps = cls + cstart[q];
+                base = y16 + (o0 + 1u - cm[q]) * cout;
+            } else {
+                const uint32_t nc = axis_taps(ix, kw, s, pad, ow, cout, cout, cwo, coo);
+                uint32_t c, *t = et;
+                if (nc == 0) continue;
+                et[0] = nr * nc;
+                for (r = 0; r < nr; r++)
+                    for (c = 0; c < nc; c++, t += 2) {
+                        t[1] = (ro[r] + coo[c]) * ACC_UNIT;
+                        t[2] = rw[r] + cwo[c];
+                    }
+                taps = et;
+                base = y16;
+            }
             for (g = 0; g < in->cw; g++) {
                 uint32_t bits = px[g], ns = 0;
                 while (bits) {
-                    sp[ns++] = (g * 32u + esnn_ctz32(bits)) * wrow;
+                    sp[ns++] = wbase + (g * 32u + esnn_ctz32(bits)) * wrow;
                     bits &= bits - 1u;
                 }
-                if (ns) scatter16(y16, op->w, cout, sp, ns, rw, ro, nr, cwo, coo, nc);
+                if (ns) run_taps(base, op->w, cout, sp, ns, taps);
             }
         }
     }
