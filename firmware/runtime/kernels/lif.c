@@ -145,6 +145,47 @@ static uint32_t lif_cur16(const esnn_op_t *op, const esnn_buffer_t *buf, const u
     return count;
 }
 
+#if !ESNN_SIMD32 && defined(__SSE2__) && !defined(ESNN_NO_ASM)
+#include <emmintrin.h>
+#define ESNN_LIF_SSE2 1
+/* x86 SSE2, 8 neurons per step: U = H + ((I - H) >> s) in int32 lanes (exact), packed back to int16 (U lies
+ * between H and I); thresholds packed to int16 with saturation (every threshold <= 32767; one below -32768 is
+ * reached by every U, as -32768 is); the spike bits from the compare mask. */
+static uint32_t lif_cur16_sse2(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current,
+                               uint32_t *spikes, unsigned s) {
+    const uint32_t C = buf->c, npix = (uint32_t)buf->h * buf->w;
+    const int16_t *I16 = (const int16_t *)(const void *)current;
+    int16_t *st = (int16_t *)op->state;
+    const __m128i sh = _mm_cvtsi32_si128((int)s);
+    uint32_t p, c, b, count = 0;
+    for (p = 0; p < npix; p++, I16 += C, st += C, spikes += buf->cw) {
+        for (c = 0; c < C; c += 32u) {
+            const uint32_t nb = C - c < 32u ? C - c : 32u; /* C % 8 == 0 */
+            uint32_t word = 0;
+            for (b = 0; b < nb; b += 8u) {
+                const __m128i h = _mm_loadu_si128((const __m128i *)(void *)(st + c + b));
+                const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(I16 + c + b));
+                const __m128i hl = _mm_srai_epi32(_mm_unpacklo_epi16(h, h), 16);
+                const __m128i hh = _mm_srai_epi32(_mm_unpackhi_epi16(h, h), 16);
+                const __m128i xl = _mm_srai_epi32(_mm_unpacklo_epi16(x, x), 16);
+                const __m128i xh = _mm_srai_epi32(_mm_unpackhi_epi16(x, x), 16);
+                const __m128i ul = _mm_add_epi32(hl, _mm_sra_epi32(_mm_sub_epi32(xl, hl), sh));
+                const __m128i uh = _mm_add_epi32(hh, _mm_sra_epi32(_mm_sub_epi32(xh, hh), sh));
+                const __m128i u = _mm_packs_epi32(ul, uh);
+                const __m128i th = _mm_packs_epi32(_mm_loadu_si128((const __m128i *)(const void *)(op->bias + 4u * (c + b))),
+                                                   _mm_loadu_si128((const __m128i *)(const void *)(op->bias + 4u * (c + b) + 16u)));
+                const __m128i below = _mm_cmpgt_epi16(th, u); /* not fired */
+                _mm_storeu_si128((__m128i *)(void *)(st + c + b), _mm_and_si128(below, u));
+                word |= (uint32_t)(~_mm_movemask_epi8(_mm_packs_epi16(below, below)) & 0xFF) << b;
+            }
+            spikes[c >> 5] = word;
+            count += esnn_popcount32(word);
+        }
+    }
+    return count;
+}
+#endif
+
 #if ESNN_SIMD32
 #include <arm_acle.h>
 /* Cortex-M4 SIMD, leak 1/2 (s = 1): two neurons per instruction. Per word j of a 32-channel block (channels
@@ -206,6 +247,9 @@ uint32_t esnn_lif(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t 
         if (op->cur16) {
 #if ESNN_SIMD32
             if (s == 1) return lif_cur16_simd(op, buf, current, spikes);
+#endif
+#ifdef ESNN_LIF_SSE2
+            return lif_cur16_sse2(op, buf, current, spikes, s);
 #endif
             return lif_cur16(op, buf, current, spikes, s);
         }
