@@ -1,16 +1,24 @@
-"""The main job, end to end on this machine (grows with the project):
+"""The main job, end to end on this machine, on the emulated Cortex-M4 board (the host board when QEMU or the
+Arm toolchain is missing):
 
-1. evaluate the shipped demo model (width-1/8 SynA-C OR-Spiking ResNet21, T=4) on the full held-out
-   Fashion-MNIST set and show the firing rate of every LIF layer and IA gate, with each shortcut's fate;
-2. export it with --prune for the emulated Cortex-M4 board profile (integer .esnn) and run held-out images
-   through the C runtime, checking every result bit for bit against the Python integer reference;
-3. train a small model for a few hundred steps on real Fashion-MNIST and analyse it the same way.
+1. the shipped image model (width-1/8 SynA-C OR-Spiking ResNet21, T=4, Fashion-MNIST): held-out accuracy,
+   the firing rate of every LIF layer and IA gate, and each shortcut's fate over training (natural pruning);
+2. its QAT-fine-tuned version exported with --prune (dead shortcuts removed, BN folded, int8) for the board;
+3. flashed to the board, held-out real images streamed to it: every result checked bit for bit against the
+   integer reference and for equality with the PyTorch QAT model, top-1 agreement with the float model;
+4. the shipped event-input model (emulated DVS streams of Fashion-MNIST) exported, flashed and streamed the
+   same way, the events binned by the contract recorded in its checkpoint;
+5. the conformance vectors run on the board;
+6. optionally (--train STEPS) a short training run on real Fashion-MNIST, analysed the same way.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -18,28 +26,52 @@ from edgesnn import checkpoint
 from edgesnn.analysis.monitor import measure_firing
 from edgesnn.analysis.shortcuts import shortcut_histories
 from edgesnn.analysis.tables import firing_table
+from edgesnn.cli.errors import CliError
 from edgesnn.data.registry import open_dataset
 from edgesnn.train.trainer import TrainConfig, evaluate, train
-from edgesnn.zoo import DEMO_MODEL
+from edgesnn.zoo import DEMO_MODEL, ZOO_DIR
 
-HELP = "run the end-to-end demo (shipped model + a quick training run)"
+HELP = "run the end-to-end demo: shipped models -> export --prune -> emulated board -> streamed and checked"
+QAT_MODEL = ZOO_DIR / "fashion_mnist_synac_w8_t4_qat.pt"
+EVENT_MODEL = ZOO_DIR / "emulated_fashion_mnist_or_w8_t8.pt"
+EMULATED = "qemu-mps2-an386"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="Fashion-MNIST folder (default /usr/share/datasets/fashion-mnist)")
-    p.add_argument("--out", default="runs/demo", help="folder for the quick training run")
-    p.add_argument("--steps", type=int, default=300, help="optimiser steps of the quick training run")
-    p.add_argument("--calib", type=int, default=512, help="held-out samples for firing rates")
-    p.add_argument("--skip-train", action="store_true", help="skip the quick training run")
+    p.add_argument("--out", default="runs/demo", help="folder for the exported models, logs and training run")
+    p.add_argument(
+        "--device", default=EMULATED, choices=(EMULATED, "host"), help=f"board to run on (default {EMULATED})"
+    )
     p.add_argument(
         "--eval", type=int, help="evaluate the shipped model on the first N test images (default all)"
     )
-    p.add_argument("--check", type=int, default=200, help="held-out images run through the C runtime")
+    p.add_argument("--calib", type=int, default=512, help="held-out samples for firing rates and export")
+    p.add_argument("--images", type=int, default=100, help="held-out images streamed to the board")
+    p.add_argument("--streams", type=int, default=50, help="emulated DVS streams streamed to the board")
+    p.add_argument("--skip-verify", action="store_true", help="do not run the conformance vectors")
+    p.add_argument("--train", type=int, default=0, metavar="STEPS", help="also run a short training run")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+
+
+def pick_device(requested: str) -> str:
+    """The emulated board when QEMU and the Arm toolchain are here, else the host board (with a note)."""
+    if requested != EMULATED:
+        return requested
+    missing = [t for t in ("qemu-system-arm", "arm-none-eabi-gcc") if shutil.which(t) is None]
+    if not missing:
+        return EMULATED
+    print(
+        f"note: {' and '.join(missing)} not found, so the demo runs on the host board (the same C runtime "
+        "and protocol as a Linux process); apt-get install qemu-system-arm gcc-arm-none-eabi "
+        "libnewlib-arm-none-eabi for the emulated Cortex-M4"
+    )
+    return "host"
 
 
 def _analyse(
     model: torch.nn.Module, payload: dict, data_dir: str | None, calib: int, eval_limit: int | None
-) -> None:
+) -> float:
     test = open_dataset("fashion-mnist", "test", data_dir, eval_limit)
     t0 = time.time()
     acc = evaluate(model, test, 500, "mse")
@@ -52,80 +84,146 @@ def _analyse(
         model, (sub.get_batch(torch.arange(i, min(i + 256, len(sub))))[0] for i in range(0, len(sub), 256))
     )
     print(firing_table(mon, f"firing rates on {len(sub)} held-out images (eval mode):"))
-    log = payload.get("training", {}).get("firing_log", [])
-    histories = shortcut_histories(log)
+    histories = shortcut_histories(payload.get("training", {}).get("firing_log", []))
     if histories:
         print("shortcuts over training (from the checkpoint's firing log):")
         for h in histories:
             now = "silent" if mon.stats[h.name].dead else f"rate {mon.stats[h.name].rate:.4f}"
             print(f"  {h.name:<32} {h.status:<22} now {now}")
+    return float(acc["accuracy"])
 
 
-def _export_and_check(model: torch.nn.Module, data_dir: str | None, calib: int, n_check: int) -> None:
-    import numpy as np
-
+def _export(model: Any, payload: dict, dataset: str, args: argparse.Namespace, device: str, out: Path) -> Any:
+    from edgesnn.cli.analyze_cmd import calibration_batches
     from edgesnn.devices import load_profile
-    from edgesnn.export.agreement import to_u8
     from edgesnn.export.pipeline import export_model
-    from edgesnn.reference import run_batch
-    from edgesnn.runtime.c import CRuntime, CRuntimeUnavailable
+    from edgesnn.export.report import to_markdown
 
-    test = open_dataset("fashion-mnist", "test", data_dir)
-    calib_batches = [test.get_batch(torch.arange(i, min(i + 128, calib))) for i in range(0, calib, 128)]
-    result = export_model(model, calib_batches, load_profile("qemu-mps2-an386"), 8, prune=True)
-    removed = list(result.prune.removed) if result.prune else []
+    calib = calibration_batches(dataset, "test", args.data_dir, args.calib, 128, model.config, payload)
+    qat = "qat" in (payload.get("training") or {})
+    result = export_model(model, calib, load_profile(device), 8, prune=True, qat=qat)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.esnn").write_bytes(result.blob)
+    (out / "report.md").write_text(to_markdown(result, {"checkpoint": dataset}))
+    pruned = list(result.prune.removed) if result.prune else []
+    kept = list(result.prune.kept) if result.prune else []
     a = result.agreement
-    print(f"pruned shortcuts: {', '.join(removed) or 'none'}; schedule {result.plan.schedule}; "
-          f"RAM peak {result.plan.peak_ram_bytes:,} B, flash {result.plan.flash_bytes:,} B "
-          f"({result.device.name})")  # fmt: skip
-    print(f"float vs int8 on {a.samples} calibration images: top-1 agreement {100 * a.agreement:.1f}%, "
-          f"accuracy {100 * a.float_accuracy:.2f}% -> {100 * a.int_accuracy:.2f}%")  # fmt: skip
-    try:
-        rt = CRuntime()
-    except CRuntimeUnavailable as exc:
-        print(f"  (C runtime not available here: {exc})")
-        return
-    x, y = test.get_batch(torch.arange(calib, calib + n_check))
-    u8 = to_u8(x, 255)
-    ref = run_batch(result.blob, u8)
-    exact = 0
-    for i in range(len(u8)):
-        got = rt.run(result.blob, u8[i][None])
-        exact += bool(np.array_equal(got.logits, ref.logits[i]))
-    acc = float((np.asarray(ref.predicted) == y.numpy()).mean())
-    print(f"C runtime on {len(u8)} other held-out images: {exact}/{len(u8)} bit-exact with the reference; "
-          f"integer accuracy {100 * acc:.2f}%")  # fmt: skip
+    kept_note = f"; kept as OR: {', '.join(kept)}" if kept else ""
+    print(f"pruned shortcuts: {', '.join(pruned) or 'none'}{kept_note}")
+    plan = result.plan
+    print(
+        f"{result.model_label}, int8, schedule {plan.schedule}; RAM {plan.peak_ram_bytes:,} B of "
+        f"{result.device.model_ram_bytes:,}, flash {result.plan.flash_bytes:,} B of "
+        f"{result.device.model_flash_bytes:,} ({result.device.name}) -> {out / 'model.esnn'}"
+    )
+    print(
+        f"float vs integer on {a.samples} calibration samples: top-1 agreement {100 * a.agreement:.1f}%, "
+        f"accuracy {100 * a.float_accuracy:.2f}% -> {100 * a.int_accuracy:.2f}%"
+    )
+    return result
 
 
-def run(args: argparse.Namespace) -> int:
-    print(f"== 1. shipped demo model: {DEMO_MODEL.name}")
-    if DEMO_MODEL.is_file():
-        model, payload = checkpoint.load(DEMO_MODEL, with_payload=True)
-        print(
-            f"{model.config.label}, width {model.config.width}, T={model.config.T}, "
-            f"{sum(p.numel() for p in model.parameters()):,} parameters"
-        )
-        _analyse(model, payload, args.data_dir, args.calib, args.eval)
-        print("\n== 2. export --prune -> .esnn for qemu-mps2-an386, C runtime vs integer reference")
-        _export_and_check(model, args.data_dir, args.calib, args.check)
-    else:
-        print("  (not present in this checkout: train it with `python -m edgesnn.zoo.train_demo_model`)")
-    if args.skip_train:
-        return 0
-    print(f"\n== 3. quick training run: {args.steps} steps on real Fashion-MNIST -> {args.out}")
+def _stream(
+    blob_path: Path, model: Any, payload: dict, dataset: str, n: int, args: argparse.Namespace
+) -> Any:
+    from edgesnn.cli.stream_cmd import qat_model_of
+    from edgesnn.host.client import Client
+    from edgesnn.host.launch import open_device
+    from edgesnn.reference import load
+    from edgesnn.stream import Progress, Streamer, summary_table, write_json
+    from edgesnn.stream.samples import ModelInput, dataset_samples, limited, resolve_contract
+
+    blob = blob_path.read_bytes()
+    mi = ModelInput.of(load(blob))
+    contract = resolve_contract(mi, dataset, payload) if dataset != "fashion-mnist" else None
+    samples = dataset_samples(dataset, mi, root=args.data_dir, limit=args.calib + n, contract=contract)
+    held_out = (s for i, s in enumerate(samples) if i >= args.calib)  # not the calibration samples
+    print(f"flashing {blob_path} to {args.board} and streaming {n} held-out samples ...")
+    progress = Progress(n, desc=dataset)
+    transport = open_device(args.board, blob_path)
+    with Client(transport, timeout=5.0) as client:
+        qat = qat_model_of(model, payload, mi.static)
+        streamer = Streamer(client, blob, float_model=model, qat_model=qat, on_outcome=progress)
+        streamer.connect()
+        report = streamer.run(limited(held_out, n))
+    progress.close()
+    print(summary_table(report, f"{blob_path.parent.name} on {report.info.device_name}:"))
+    write_json(blob_path.with_name("stream.json"), report)
+    return report
+
+
+def _verify(board: str) -> bool:
+    from edgesnn.cli.main import main
+
+    return main(["verify", "--device", board]) == 0
+
+
+def _quick_train(args: argparse.Namespace, out: Path) -> None:
+    print(f"\n== 6. quick training run: {args.train} steps on real Fashion-MNIST -> {out / 'train'}")
     cfg = TrainConfig(
         dataset="fashion-mnist",
-        out_dir=args.out,
+        out_dir=str(out / "train"),
         data_dir=args.data_dir,
         model={"width": 0.125, "T": 4, "attention": "C"},
         epochs=1,
         batch_size=64,
         lr=5e-3,
-        limit_train=args.steps * 64,
+        limit_train=args.train * 64,
         limit_test=1000,
-        max_steps=args.steps,
+        max_steps=args.train,
+        threads=args.threads,
     )
     train(cfg)
-    model, payload = checkpoint.load(f"{args.out}/best.pt", with_payload=True)
+    model, payload = checkpoint.load(out / "train" / "best.pt", with_payload=True)
     _analyse(model, payload, args.data_dir, args.calib, max(args.calib, 1000))
-    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    for path in (DEMO_MODEL, QAT_MODEL, EVENT_MODEL):
+        if not path.is_file():
+            raise CliError(f"{path}: shipped model missing from this checkout (edgesnn/zoo/ has its script)")
+    out = Path(args.out)
+    args.board = pick_device(args.device)
+    t_start = time.time()
+
+    print(f"== 1. shipped image model: {DEMO_MODEL.name}")
+    model, payload = checkpoint.load(DEMO_MODEL, with_payload=True)
+    print(f"{model.config.label}, width {model.config.width}, T={model.config.T}, "
+          f"{sum(p.numel() for p in model.parameters()):,} parameters")  # fmt: skip
+    _analyse(model, payload, args.data_dir, args.calib, args.eval)
+
+    qat_model, qat_payload = checkpoint.load(QAT_MODEL, with_payload=True)
+    final = qat_payload["training"]["qat"].get("final", {})
+    print(f"\n== 2. export --prune of its QAT fine-tune ({QAT_MODEL.name}; recorded: "
+          f"{100 * final.get('qat_eval_accuracy', float('nan')):.2f}% on 10,000 test images, integer "
+          f"logits equal to PyTorch on {final.get('logits_equal', '?')}) for {args.board}")  # fmt: skip
+    image_blob = out / "image"
+    _export(qat_model, qat_payload, "fashion-mnist", args, args.board, image_blob)
+
+    print(f"\n== 3. {args.board}: held-out Fashion-MNIST images")
+    reports = [_stream(image_blob / "model.esnn", qat_model, qat_payload, "fashion-mnist", args.images, args)]
+
+    ev_model, ev_payload = checkpoint.load(EVENT_MODEL, with_payload=True)
+    cfg = ev_model.config
+    print(f"\n== 4. event-input model {EVENT_MODEL.name} ({cfg.label}, T={cfg.T}, "
+          f"{cfg.input_size[0]}x{cfg.input_size[1]}): EMULATED DVS streams")  # fmt: skip
+    event_blob = out / "events"
+    _export(ev_model, ev_payload, "emulated-fashion-mnist", args, args.board, event_blob)
+    reports.append(
+        _stream(event_blob / "model.esnn", ev_model, ev_payload, "emulated-fashion-mnist", args.streams, args)
+    )
+
+    vectors_ok = True
+    if not args.skip_verify:
+        print(f"\n== 5. conformance vectors on {args.board}")
+        vectors_ok = _verify(args.board)
+    if args.train:
+        _quick_train(args, out)
+
+    ok = vectors_ok and all(r.ok for r in reports)
+    exact = sum(r.summary()["bit_exact"] for r in reports)
+    total = sum(r.summary()["samples"] for r in reports)
+    print(f"\ndemo {'passed' if ok else 'FAILED'} in {time.time() - t_start:.0f} s: {exact}/{total} streamed "
+          f"samples bit-exact on {args.board}; outputs in {out}/")  # fmt: skip
+    return 0 if ok else 1
