@@ -80,7 +80,7 @@ class SerialTransport(Transport):
         try:
             import serial
         except ImportError as e:
-            raise HostError("pyserial is not installed: pip install 'edgesnn[boards]'") from e
+            raise HostError("pyserial is not installed: pip install pyserial (an edgesnn dependency)") from e
         self.description = url
         deadline = time.monotonic() + connect_timeout
         while True:
