@@ -2,6 +2,14 @@
 #if ESNN_SIMD32
 #include <arm_acle.h>
 #endif
+/* Hosts: x86 SSE2 (the x86-64 baseline) for the int16-plane channel statistics and apply passes; ESNN_NO_ASM
+ * selects the portable loops (tested under make portable). */
+#if !ESNN_SIMD32 && defined(__SSE2__) && !defined(ESNN_NO_ASM)
+#include <emmintrin.h>
+#define ESNN_ATTN_SSE2 1
+#else
+#define ESNN_ATTN_SSE2 0
+#endif
 
 uint64_t esnn_attn_scratch(uint8_t dim, uint16_t n, uint16_t hidden, const esnn_buffer_t *buf) {
     if (dim == ESNN_ATTN_S) return 3u * (uint64_t)buf->h * buf->w;
@@ -132,6 +140,36 @@ static void stats32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, c
                 mx[ESNN_CUR16_POS(2u * j)] = (int16_t)mw;
                 mx[ESNN_CUR16_POS(2u * j + 1u)] = (int32_t)mw >> 16;
             }
+            return;
+        }
+#endif
+#if ESNN_ATTN_SSE2
+        if (in16 && C % 8u == 0) { /* 8 channels at a time over every (t, p): int32 sums, int16 maxima */
+            uint32_t j;
+            for (j = 0; j < C; j += 8u) {
+                __m128i slo = _mm_setzero_si128(), shi = slo;
+                __m128i mv = _mm_loadu_si128((const __m128i *)(const void *)((const int16_t *)(const void *)x + j));
+                int32_t lanes[8];
+                int16_t ml[8];
+                for (t = 0; t < T; t++) {
+                    const int16_t *q = (const int16_t *)(const void *)(x + t * words) + j;
+                    for (p = 0; p < HW; p++, q += C) {
+                        const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+                        mv = _mm_max_epi16(mv, v);
+                        slo = _mm_add_epi32(slo, _mm_srai_epi32(_mm_unpacklo_epi16(v, v), 16));
+                        shi = _mm_add_epi32(shi, _mm_srai_epi32(_mm_unpackhi_epi16(v, v), 16));
+                    }
+                }
+                _mm_storeu_si128((__m128i *)(void *)lanes, slo);
+                _mm_storeu_si128((__m128i *)(void *)(lanes + 4), shi);
+                _mm_storeu_si128((__m128i *)(void *)ml, mv);
+                for (k = 0; k < 8u; k++) {
+                    sum[j + k] = lanes[k];
+                    mx[j + k] = ml[k];
+                }
+            }
+            (void)s;
+            (void)m;
             return;
         }
 #endif
@@ -272,6 +310,33 @@ static void apply32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, c
                     for (p = 0; p < HW; p++, q += pw, o += pw) {
                         const uint32_t v = (uint32_t)__usat16((int16x2_t)*q, 15); /* max(0, x) */
                         *o = ((uint32_t)smulwb(m0, v) & 0xFFFFu) | ((uint32_t)smulwt(m1, v) << 16);
+                    }
+                }
+            }
+            return;
+        }
+#endif
+#if ESNN_ATTN_SSE2
+        if (op->dim == ESNN_ATTN_C && C % 8u == 0) {
+            /* 8 channels with their multipliers m (0..65535) in one register: (m * max(0, x)) >> 15 from the
+             * high and low 16 bits of the unsigned 16 x 16 products, truncated to int16 as the C loop */
+            const __m128i zero = _mm_setzero_si128();
+            uint32_t j;
+            for (j = 0; j < C; j += 8u) {
+                const __m128i mv = _mm_set_epi16(
+                    esnn_s16((uint16_t)mult[j + 7u]), esnn_s16((uint16_t)mult[j + 6u]),
+                    esnn_s16((uint16_t)mult[j + 5u]), esnn_s16((uint16_t)mult[j + 4u]),
+                    esnn_s16((uint16_t)mult[j + 3u]), esnn_s16((uint16_t)mult[j + 2u]),
+                    esnn_s16((uint16_t)mult[j + 1u]), esnn_s16((uint16_t)mult[j]));
+                for (t = 0; t < T; t++) {
+                    const int16_t *q = (const int16_t *)(const void *)(x + t * words) + j;
+                    int16_t *o = (int16_t *)(void *)(y + t * words) + j;
+                    for (p = 0; p < HW; p++, q += C, o += C) {
+                        const __m128i v =
+                            _mm_max_epi16(_mm_loadu_si128((const __m128i *)(const void *)q), zero);
+                        const __m128i hi = _mm_mulhi_epu16(v, mv), lo = _mm_mullo_epi16(v, mv);
+                        _mm_storeu_si128((__m128i *)(void *)o,
+                                         _mm_or_si128(_mm_slli_epi16(hi, 1), _mm_srli_epi16(lo, 15)));
                     }
                 }
             }

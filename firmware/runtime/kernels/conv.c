@@ -90,6 +90,12 @@ void esnn_conv_u8(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffe
     }
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define ESNN_NOINLINE __attribute__((noinline))
+#else
+#define ESNN_NOINLINE
+#endif
+
 /* ---- event-driven spike conv ---------------------------------------------------------------------- */
 /* Sign-extended byte k (0..3) of a little-endian word: compilers turn this into one sxtb / sxtab. */
 #define SX8(v, k) ((int32_t)((((v) >> (8u * (k))) & 0xFFu) ^ 0x80u) - 0x80)
@@ -204,7 +210,7 @@ static void scatter8(uint32_t *y, const uint8_t *w, uint32_t cout, const uint32_
 /* 16 outputs (8 accumulator words) per spike: ldr weight word, sxtb16 (bytes 0, 2) + sadd16, sxtb16 ror 8
  * (bytes 1, 3) + sadd16: 24 instructions per spike and 16 outputs. The acc pointer register is saved on the
  * stack and used as a temporary inside the loop. */
-static void chunk16_simd(int16_t *acc, uint32_t wt, const uint32_t *sp, const uint32_t *end) {
+ESNN_NOINLINE static void chunk16_simd(int16_t *acc, uint32_t wt, const uint32_t *sp, const uint32_t *end) {
     __asm__ volatile(
         "push {%[acc]}\n\t"
         "ldm %[acc], {r4, r5, r6, r7, r8, r9, r10, r11}\n"
@@ -243,7 +249,7 @@ static void chunk16_simd(int16_t *acc, uint32_t wt, const uint32_t *sp, const ui
  * accumulator row from `base` and its weight offset (added to the spike entries, the addresses of the spiking
  * channels' weight blocks). Per tap ldrd / add / ldm / mov / stm / ldr / cmp / bne (8), per spike 14 (8
  * outputs). The end of the table is kept on the stack (no register left). */
-static void taps8_simd(const uint32_t *taps, int16_t *base, const uint32_t *spk, const uint32_t *end) {
+ESNN_NOINLINE static void taps8_simd(const uint32_t *taps, int16_t *base, const uint32_t *spk, const uint32_t *end) {
     __asm__ volatile(
         "ldr r8, [%[taps]], #4\n\t"
         "add r8, %[taps], r8, lsl #3\n\t"
@@ -278,7 +284,7 @@ static void taps8_simd(const uint32_t *taps, int16_t *base, const uint32_t *spk,
         : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
 }
 /* 8 outputs (4 words) per spike: 14 instructions. */
-static void chunk8_simd(int16_t *acc, uint32_t wt, const uint32_t *sp, const uint32_t *end) {
+ESNN_NOINLINE static void chunk8_simd(int16_t *acc, uint32_t wt, const uint32_t *sp, const uint32_t *end) {
     __asm__ volatile(
         "ldm %[acc], {r4, r5, r6, r7}\n"
         "1:\n\t"
@@ -323,10 +329,87 @@ static void chunk16_c(int16_t *acc, const uint8_t *wt, const uint32_t *sp, uint3
 /* int8 -> int16 sign extension: bytes into the high halves (unpack with themselves), arithmetic shift 8 */
 #define SX_LO(v) _mm_srai_epi16(_mm_unpacklo_epi8((v), (v)), 8)
 #define SX_HI(v) _mm_srai_epi16(_mm_unpackhi_epi8((v), (v)), 8)
+#define LD(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
+#define ST(p, v) _mm_storeu_si128((__m128i *)(void *)(p), (v))
+#define LD8(p) _mm_loadl_epi64((const __m128i *)(const void *)(p))
+/* cout == 8: 8 taps per pass over the spikes, their accumulators in 8 registers (one movq of weights each). */
+static void taps8_group8(int16_t *y, const uint8_t *w, const uint32_t *sp, uint32_t ns, const uint32_t *t) {
+    int16_t *const y0 = y + t[0], *const y1 = y + t[2], *const y2 = y + t[4], *const y3 = y + t[6];
+    int16_t *const y4 = y + t[8], *const y5 = y + t[10], *const y6 = y + t[12], *const y7 = y + t[14];
+    const uint8_t *const w0 = w + t[1], *const w1 = w + t[3], *const w2 = w + t[5], *const w3 = w + t[7];
+    const uint8_t *const w4 = w + t[9], *const w5 = w + t[11], *const w6 = w + t[13], *const w7 = w + t[15];
+    __m128i a0 = LD(y0), a1 = LD(y1), a2 = LD(y2), a3 = LD(y3), a4 = LD(y4), a5 = LD(y5), a6 = LD(y6);
+    __m128i a7 = LD(y7);
+    const uint32_t *const end = sp + ns;
+    for (; sp != end; sp++) {
+        const uint32_t o = *sp;
+        __m128i v;
+        v = LD8(w0 + o);
+        a0 = _mm_add_epi16(a0, SX_LO(v));
+        v = LD8(w1 + o);
+        a1 = _mm_add_epi16(a1, SX_LO(v));
+        v = LD8(w2 + o);
+        a2 = _mm_add_epi16(a2, SX_LO(v));
+        v = LD8(w3 + o);
+        a3 = _mm_add_epi16(a3, SX_LO(v));
+        v = LD8(w4 + o);
+        a4 = _mm_add_epi16(a4, SX_LO(v));
+        v = LD8(w5 + o);
+        a5 = _mm_add_epi16(a5, SX_LO(v));
+        v = LD8(w6 + o);
+        a6 = _mm_add_epi16(a6, SX_LO(v));
+        v = LD8(w7 + o);
+        a7 = _mm_add_epi16(a7, SX_LO(v));
+    }
+    ST(y0, a0);
+    ST(y1, a1);
+    ST(y2, a2);
+    ST(y3, a3);
+    ST(y4, a4);
+    ST(y5, a5);
+    ST(y6, a6);
+    ST(y7, a7);
+}
+/* cout == 16: 4 taps per pass, 2 registers each (one 16-byte load of weights per tap and spike). */
+static void taps16_group4(int16_t *y, const uint8_t *w, const uint32_t *sp, uint32_t ns, const uint32_t *t) {
+    int16_t *const y0 = y + t[0], *const y1 = y + t[2], *const y2 = y + t[4], *const y3 = y + t[6];
+    const uint8_t *const w0 = w + t[1], *const w1 = w + t[3], *const w2 = w + t[5], *const w3 = w + t[7];
+    __m128i a0 = LD(y0), b0 = LD(y0 + 8), a1 = LD(y1), b1 = LD(y1 + 8), a2 = LD(y2), b2 = LD(y2 + 8);
+    __m128i a3 = LD(y3), b3 = LD(y3 + 8);
+    const uint32_t *const end = sp + ns;
+    for (; sp != end; sp++) {
+        const uint32_t o = *sp;
+        __m128i v;
+        v = LD(w0 + o);
+        a0 = _mm_add_epi16(a0, SX_LO(v));
+        b0 = _mm_add_epi16(b0, SX_HI(v));
+        v = LD(w1 + o);
+        a1 = _mm_add_epi16(a1, SX_LO(v));
+        b1 = _mm_add_epi16(b1, SX_HI(v));
+        v = LD(w2 + o);
+        a2 = _mm_add_epi16(a2, SX_LO(v));
+        b2 = _mm_add_epi16(b2, SX_HI(v));
+        v = LD(w3 + o);
+        a3 = _mm_add_epi16(a3, SX_LO(v));
+        b3 = _mm_add_epi16(b3, SX_HI(v));
+    }
+    ST(y0, a0);
+    ST(y0 + 8, b0);
+    ST(y1, a1);
+    ST(y1 + 8, b1);
+    ST(y2, a2);
+    ST(y2 + 8, b2);
+    ST(y3, a3);
+    ST(y3 + 8, b3);
+}
 static void taps_host(int16_t *y, const uint8_t *w, uint32_t cout, const uint32_t *sp, uint32_t ns,
                       const uint32_t *taps) {
-    const uint32_t nt = *taps++;
+    uint32_t nt = *taps++;
     uint32_t t, s, j;
+    if (cout == 8u)
+        for (; nt >= 8u; nt -= 8u, taps += 16) taps8_group8(y, w, sp, ns, taps);
+    else if (cout == 16u)
+        for (; nt >= 4u; nt -= 4u, taps += 8) taps16_group4(y, w, sp, ns, taps);
     for (t = 0; t < nt; t++) {
         int16_t *acc = y + taps[2u * t];
         const uint8_t *wt = w + taps[2u * t + 1u];
@@ -467,6 +550,56 @@ static void fill_bias16(const esnn_op_t *op, uint32_t npix, uint32_t *y) {
 #endif
 }
 
+/* What the pixel loop needs of the op, read once per call. */
+typedef struct {
+    const uint8_t *w;
+    uint32_t cout, wrow, cw, pstep; /* pstep: words from one pixel of a class to the next (stride * cw) */
+} pix_ctx_t;
+
+/* n pixels of one row and stride class (input words px, px + pstep, ...; accumulator base advancing by cout
+ * int16 per pixel), all with the same tap table. Not inlined: its few live values stay in registers across
+ * the kernel calls (the asm kernels clobber r4-r11 on Cortex-M4). Spike entries of up to two words are
+ * gathered per kernel call. */
+ESNN_NOINLINE static void conv_pixels(const pix_ctx_t *k, int16_t *base, const uint32_t *px, uint32_t n,
+                                      const uint32_t *taps) {
+    const uint8_t *const w = k->w;
+    const uint32_t cout = k->cout, wrow = k->wrow, cw = k->cw, pstep = k->pstep;
+#if ESNN_SIMD32
+    const uint32_t wbase = (uint32_t)(uintptr_t)w;
+#else
+    const uint32_t wbase = 0;
+#endif
+    uint32_t sp[64];
+    if (cw == 1u) {
+        for (; n; n--, px += pstep, base += cout) {
+            uint32_t bits = *px, *e = sp, a = wbase;
+            if (!bits) continue;
+            do {
+                *e++ = a + esnn_ctz32(bits) * wrow;
+                bits &= bits - 1u;
+            } while (bits);
+            run_taps(base, w, cout, sp, (uint32_t)(e - sp), taps);
+        }
+        return;
+    }
+    for (; n; n--, px += pstep, base += cout) {
+        uint32_t g, ns = 0;
+        for (g = 0; g < cw; g++) {
+            uint32_t bits = px[g];
+            const uint32_t a = wbase + g * 32u * wrow;
+            if (ns > 32u) {
+                run_taps(base, w, cout, sp, ns, taps);
+                ns = 0;
+            }
+            while (bits) {
+                sp[ns++] = a + esnn_ctz32(bits) * wrow;
+                bits &= bits - 1u;
+            }
+        }
+        if (ns) run_taps(base, w, cout, sp, ns, taps);
+    }
+}
+
 /* int16 plane y16[pixel][cout] (ESNN_CUR16_POS layout) in the output's own storage; widened in place to the
  * uint32 [pixel][cout] CURRENT layout unless op->cur16 (its one reader, a LIF, reads the int16 plane).
  * Column taps by stride class q = (ix + pad) % s: an interior pixel (every column tap inside the output) uses
@@ -477,20 +610,22 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
     const uint32_t cout = op->cout, s = op->stride, kh = op->kh, kw = op->kw, pad = op->pad, ow = out->w;
     const uint32_t wrow = kh * kw * cout, npix = (uint32_t)out->h * ow;
     int16_t *y16 = (int16_t *)(void *)y;
-    uint32_t rw[15], ro[15], cwo[15], coo[15], sp[32];
+    const uint32_t cw = in->cw;
+    uint32_t rw[15], ro[15], cwo[15], coo[15];
     uint32_t cls[1u + 2u * 15u * 15u + 15u], et[1u + 2u * 15u * 15u], cstart[15], cm[15];
-    uint32_t iy, ix, g, i;
-#if ESNN_SIMD32
-    const uint32_t wbase = (uint32_t)(uintptr_t)op->w;
-#else
-    const uint32_t wbase = 0;
-#endif
+    uint32_t iy, i;
+    pix_ctx_t k;
+    k.w = op->w;
+    k.cout = cout;
+    k.wrow = wrow;
+    k.cw = cw;
+    k.pstep = s * cw;
     fill_bias16(op, npix, y);
     for (i = 0; i < s; i++) cm[i] = i < kw ? (kw - i + s - 1u) / s : 0u; /* column taps of class i */
     for (iy = 0; iy < in->h; iy++) {
         const uint32_t nr = axis_taps(iy, kh, s, pad, out->h, kw * cout, ow * cout, rw, ro);
-        const uint32_t *px = x + iy * in->w * in->cw;
-        uint32_t q, o0, n = 0, r, m;
+        const uint32_t *prow = x + iy * in->w * cw;
+        uint32_t q, n = 0, r, m;
         if (nr == 0) continue;
         for (q = 0; q < s && q < kw; q++) { /* class tables: tap (r, m) at column o0 - m of the pixel */
             uint32_t *t = cls + n;
@@ -503,20 +638,26 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
                 }
             n += 1u + 2u * nr * cm[q];
         }
-        q = pad % s;
-        o0 = pad / s;
-        for (ix = 0; ix < in->w; ix++, px += in->cw, o0 += (++q == s), q = q == s ? 0u : q) {
-            const uint32_t *taps;
-            int16_t *base;
-            uint32_t have = 0;
-            for (g = 0; g < in->cw; g++) have |= px[g];
-            if (!have || cm[q] == 0) continue;
-            if (o0 + 1u >= cm[q] && o0 < ow) {
-                taps = cls + cstart[q];
-                base = y16 + (o0 + 1u - cm[q]) * cout;
-            } else {
-                const uint32_t nc = axis_taps(ix, kw, s, pad, ow, cout, cout, cwo, coo);
-                uint32_t c, *t = et;
+        /* pixel ix = o0 * s + q - pad of class q; interior: cm[q] - 1 <= o0 < ow (every column tap inside) */
+        for (q = 0; q < s && q < kw; q++) {
+            /* o0 range of the row's pixels of class q: [olo, ohi) */
+            const uint32_t olo = q >= pad ? 0u : (pad - q + s - 1u) / s;
+            const uint32_t ohi = in->w + pad > q ? (in->w + pad - q - 1u) / s + 1u : 0u;
+            const uint32_t ilo = olo > cm[q] - 1u ? olo : cm[q] - 1u, ihi = ohi < ow ? ohi : ow;
+            uint32_t o0;
+            if (ilo < ihi)
+                conv_pixels(&k, y16 + (ilo + 1u - cm[q]) * cout, prow + (ilo * s + q - pad) * cw, ihi - ilo,
+                            cls + cstart[q]);
+            for (o0 = olo; o0 < ohi; o0++) {
+                const uint32_t ix = o0 * s + q - pad;
+                uint32_t nc, c, g, have = 0, *t = et;
+                if (o0 >= ilo && o0 < ihi) {
+                    o0 = ihi - 1u;
+                    continue;
+                }
+                for (g = 0; g < cw; g++) have |= prow[ix * cw + g];
+                if (!have) continue;
+                nc = axis_taps(ix, kw, s, pad, ow, cout, cout, cwo, coo);
                 if (nc == 0) continue;
                 et[0] = nr * nc;
                 for (r = 0; r < nr; r++)
@@ -524,16 +665,7 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
                         t[1] = (ro[r] + coo[c]) * ACC_UNIT;
                         t[2] = rw[r] + cwo[c];
                     }
-                taps = et;
-                base = y16;
-            }
-            for (g = 0; g < in->cw; g++) {
-                uint32_t bits = px[g], ns = 0;
-                while (bits) {
-                    sp[ns++] = wbase + (g * 32u + esnn_ctz32(bits)) * wrow;
-                    bits &= bits - 1u;
-                }
-                if (ns) run_taps(base, op->w, cout, sp, ns, taps);
+                conv_pixels(&k, y16, prow + ix * cw, 1u, et);
             }
         }
     }
