@@ -309,6 +309,68 @@ ESNN_NOINLINE static void chunk8_simd(int16_t *acc, uint32_t wt, const uint32_t 
 }
 #endif
 
+#if ESNN_SIMD32
+/* cout == 8, stride 1: the column taps m + 1 and m of one kernel row in one pass over the spikes. Their
+ * accumulators are adjacent (output columns c, c + 1: 8 words, one ldm / stm) and so are their weights (kx,
+ * kx + 1 reversed: bytes 8..15 for column c, 0..7 for column c + 1). pairs[0] = number of pairs, then per pair
+ * the byte offset of its accumulators from `base` and the weight offset of column c + 1. Per spike 24
+ * instructions for 16 outputs (two single taps: 28); per pair 14. Base, spike list, table end, table pointer
+ * and accumulator pointer live on the stack (every register holds a sum or a loop value). */
+ESNN_NOINLINE static void pairs8_simd(const uint32_t *pairs, int16_t *base, const uint32_t *spk, const uint32_t *end) {
+    __asm__ volatile(
+        "ldr r12, [%[t]], #4\n\t"
+        "add r12, %[t], r12, lsl #3\n\t"
+        "sub sp, sp, #24\n\t"
+        "str %[b], [sp]\n\t"
+        "str %[s], [sp, #4]\n\t"
+        "str r12, [sp, #8]\n"
+        "2:\n\t"
+        "ldrd r12, lr, [%[t]], #8\n\t"
+        "str %[t], [sp, #12]\n\t"
+        "ldr %[t], [sp]\n\t"
+        "add r12, r12, %[t]\n\t"
+        "str r12, [sp, #16]\n\t"
+        "ldm r12, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "mov %[b], lr\n\t"
+        "ldr %[t], [sp, #4]\n"
+        "1:\n\t"
+        "ldr r12, [%[t]], #4\n\t"
+        "add r12, r12, %[b]\n\t"
+        "ldr lr, [r12, #8]\n\t"
+        "sxtb16 %[s], lr\n\t"
+        "sadd16 r4, r4, %[s]\n\t"
+        "sxtb16 %[s], lr, ror #8\n\t"
+        "sadd16 r5, r5, %[s]\n\t"
+        "ldr lr, [r12, #12]\n\t"
+        "sxtb16 %[s], lr\n\t"
+        "sadd16 r6, r6, %[s]\n\t"
+        "sxtb16 %[s], lr, ror #8\n\t"
+        "sadd16 r7, r7, %[s]\n\t"
+        "ldr lr, [r12]\n\t"
+        "ldr r12, [r12, #4]\n\t"
+        "sxtb16 %[s], lr\n\t"
+        "sadd16 r8, r8, %[s]\n\t"
+        "sxtb16 %[s], lr, ror #8\n\t"
+        "sadd16 r9, r9, %[s]\n\t"
+        "sxtb16 %[s], r12\n\t"
+        "sadd16 r10, r10, %[s]\n\t"
+        "sxtb16 %[s], r12, ror #8\n\t"
+        "sadd16 r11, r11, %[s]\n\t"
+        "cmp %[t], %[e]\n\t"
+        "bne 1b\n\t"
+        "ldr r12, [sp, #16]\n\t"
+        "stm r12, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "ldr %[t], [sp, #12]\n\t"
+        "ldr r12, [sp, #8]\n\t"
+        "cmp %[t], r12\n\t"
+        "bne 2b\n\t"
+        "add sp, sp, #24\n"
+        : [t] "+r"(pairs), [b] "+r"(base), [s] "+r"(spk)
+        : [e] "r"(end)
+        : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+#endif
+
 /* acc[0..n) += weight rows wt + sp[s] for every spike s (n = 8 or 16), int16, in the ESNN_CUR16_POS layout. */
 static void chunk16_c(int16_t *acc, const uint8_t *wt, const uint32_t *sp, uint32_t ns, uint32_t n) {
     uint32_t s, k;
@@ -554,6 +616,7 @@ static void fill_bias16(const esnn_op_t *op, uint32_t npix, uint32_t *y) {
 typedef struct {
     const uint8_t *w;
     uint32_t cout, wrow, cw, pstep; /* pstep: words from one pixel of a class to the next (stride * cw) */
+    const uint32_t *pairs;          /* Cortex-M4 cout 8, stride 1, interior pixels: pairs8_simd table or 0 */
 } pix_ctx_t;
 
 /* n pixels of one row and stride class (input words px, px + pstep, ...; accumulator base advancing by cout
@@ -578,6 +641,13 @@ ESNN_NOINLINE static void conv_pixels(const pix_ctx_t *k, int16_t *base, const u
                 *e++ = a + esnn_ctz32(bits) * wrow;
                 bits &= bits - 1u;
             } while (bits);
+#if ESNN_SIMD32
+            if (cout == 8u) { /* the asm kernels directly */
+                if (k->pairs) pairs8_simd(k->pairs, base, sp, e);
+                if (taps[0]) taps8_simd(taps, base, sp, e);
+                continue;
+            }
+#endif
             run_taps(base, w, cout, sp, (uint32_t)(e - sp), taps);
         }
         return;
@@ -638,6 +708,28 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
                 }
             n += 1u + 2u * nr * cm[q];
         }
+        k.pairs = 0;
+#if ESNN_SIMD32
+        if (cout == 8u && s == 1u && cw == 1u && cm[0] >= 2u) {
+            /* one class: its table becomes the single taps (m = cm - 1 when cm is odd, <= 15 of them), the pairs
+             * (m + 1, m) follow at cls + 31 (at most 1 + 2 * 15 * 7 entries) */
+            uint32_t *t = cls + 31, *u = cls + 1u, np = cm[0] / 2u;
+            t[0] = nr * np;
+            for (r = 0; r < nr; r++) {
+                for (m = 0; m + 1u < cm[0]; m += 2u, t += 2) {
+                    t[1] = (ro[r] + (cm[0] - 2u - m) * cout) * ACC_UNIT;
+                    t[2] = rw[r] + m * cout;
+                }
+                if (cm[0] & 1u) {
+                    u[0] = (ro[r] + 0u) * ACC_UNIT; /* m = cm - 1: column 0 */
+                    u[1] = rw[r] + (cm[0] - 1u) * cout;
+                    u += 2;
+                }
+            }
+            cls[0] = (uint32_t)(u - cls - 1) / 2u;
+            k.pairs = cls + 31;
+        }
+#endif
         /* pixel ix = o0 * s + q - pad of class q; interior: cm[q] - 1 <= o0 < ow (every column tap inside) */
         for (q = 0; q < s && q < kw; q++) {
             /* o0 range of the row's pixels of class q: [olo, ohi) */
@@ -665,7 +757,12 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
                         t[1] = (ro[r] + coo[c]) * ACC_UNIT;
                         t[2] = rw[r] + cwo[c];
                     }
-                conv_pixels(&k, y16, prow + ix * cw, 1u, et);
+                {
+                    const uint32_t *pairs = k.pairs;
+                    k.pairs = 0;
+                    conv_pixels(&k, y16, prow + ix * cw, 1u, et);
+                    k.pairs = pairs;
+                }
             }
         }
     }
