@@ -237,6 +237,80 @@ static uint32_t lif_cur16_simd(const esnn_op_t *op, const esnn_buffer_t *buf, co
     }
     return count;
 }
+/* C == 8 (one spike word per pixel): lif_cur16_simd with its 4 words unrolled and the 4 packed thresholds in
+ * registers; counts flushed every 2^14 pixels (cnt <= 2^14 x 4 x 256). */
+#define LIF_WORD(j)                                                                                             \
+    do {                                                                                                        \
+        const int16x2_t u = __shadd16((int16x2_t)hp[j], (int16x2_t)ip[j]);                                    \
+        (void)__ssub16(u, (int16x2_t)th##j);                                                                    \
+        hp[j] = (uint32_t)__sel(0, (uint8x4_t)u);                                                               \
+        t = (uint32_t)__sel((uint8x4_t)0x80008000u, 0);                                                        \
+        cnt = __usada8((uint8x4_t)t, 0, cnt);                                                                   \
+        a = (a >> 1) | t;                                                                                       \
+    } while (0)
+static uint32_t lif_cur16_simd8(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current,
+                                uint32_t *spikes) {
+    const uint32_t npix = (uint32_t)buf->h * buf->w;
+    const uint32_t th0 = ((uint32_t)esnn_ld32(op->bias) & 0xFFFFu) | ((uint32_t)esnn_ld32(op->bias + 8u) << 16);
+    const uint32_t th1 = ((uint32_t)esnn_ld32(op->bias + 4u) & 0xFFFFu) | ((uint32_t)esnn_ld32(op->bias + 12u) << 16);
+    const uint32_t th2 = ((uint32_t)esnn_ld32(op->bias + 16u) & 0xFFFFu) | ((uint32_t)esnn_ld32(op->bias + 24u) << 16);
+    const uint32_t th3 = ((uint32_t)esnn_ld32(op->bias + 20u) & 0xFFFFu) | ((uint32_t)esnn_ld32(op->bias + 28u) << 16);
+    const uint32_t *ip = current;
+    uint32_t *hp = (uint32_t *)op->state, *sp = spikes;
+    uint32_t p0, count = 0;
+    for (p0 = 0; p0 < npix; p0 += 0x4000u) {
+        const uint32_t n = npix - p0 < 0x4000u ? npix - p0 : 0x4000u;
+        uint32_t p, cnt = 0;
+        for (p = 0; p < n; p++, ip += 4, hp += 4, sp++) {
+            uint32_t a = 0, t, x;
+            LIF_WORD(0);
+            LIF_WORD(1);
+            LIF_WORD(2);
+            LIF_WORD(3);
+            x = ((a >> 12) & 0xFu) | ((a >> 28) << 4);
+            t = (x ^ (x >> 2)) & 0x0C0C0C0Cu;
+            *sp = x ^ t ^ (t << 2);
+        }
+        count += cnt >> 7;
+    }
+    return count;
+}
+/* C == 16: 8 words unrolled, the same way (the packed thresholds on the stack when registers run out). */
+static uint32_t lif_cur16_simd16(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current,
+                                 uint32_t *spikes) {
+    const uint32_t npix = (uint32_t)buf->h * buf->w;
+#define TH(j) ((uint32_t)esnn_ld32(op->bias + 4u * (4u * ((j) >> 1) + ((j) & 1u))) & 0xFFFFu) | \
+              ((uint32_t)esnn_ld32(op->bias + 4u * (4u * ((j) >> 1) + ((j) & 1u) + 2u)) << 16)
+    const uint32_t th0 = TH(0), th1 = TH(1), th2 = TH(2), th3 = TH(3), th4 = TH(4), th5 = TH(5), th6 = TH(6);
+    const uint32_t th7 = TH(7);
+#undef TH
+    const uint32_t *ip = current;
+    uint32_t *hp = (uint32_t *)op->state, *sp = spikes;
+    uint32_t p0, count = 0;
+    for (p0 = 0; p0 < npix; p0 += 0x4000u) {
+        const uint32_t n = npix - p0 < 0x4000u ? npix - p0 : 0x4000u;
+        uint32_t p, cnt = 0;
+        for (p = 0; p < n; p++, ip += 8, hp += 8, sp++) {
+            uint32_t a = 0, t, x;
+            LIF_WORD(0);
+            LIF_WORD(1);
+            LIF_WORD(2);
+            LIF_WORD(3);
+            LIF_WORD(4);
+            LIF_WORD(5);
+            LIF_WORD(6);
+            LIF_WORD(7);
+            x = ((a >> 8) & 0xFFu) | ((a >> 24) << 8);
+            t = (x ^ (x >> 4)) & 0x00F000F0u;
+            x ^= t ^ (t << 4);
+            t = (x ^ (x >> 2)) & 0x0C0C0C0Cu;
+            *sp = x ^ t ^ (t << 2);
+        }
+        count += cnt >> 7;
+    }
+    return count;
+}
+#undef LIF_WORD
 #endif
 
 uint32_t esnn_lif(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current, uint32_t *spikes) {
@@ -246,7 +320,10 @@ uint32_t esnn_lif(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t 
         while ((1u << (16u - s)) != m) s--;
         if (op->cur16) {
 #if ESNN_SIMD32
-            if (s == 1) return lif_cur16_simd(op, buf, current, spikes);
+            if (s == 1)
+                return buf->c == 8u    ? lif_cur16_simd8(op, buf, current, spikes)
+                       : buf->c == 16u ? lif_cur16_simd16(op, buf, current, spikes)
+                                       : lif_cur16_simd(op, buf, current, spikes);
 #endif
 #ifdef ESNN_LIF_SSE2
             return lif_cur16_sse2(op, buf, current, spikes, s);
