@@ -119,26 +119,35 @@ static void stats32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, c
     if (op->dim == ESNN_ATTN_C) {
         int32_t *s = tmp, *m = tmp + C;
 #if ESNN_SIMD32
-        if (in16) { /* word j = slots (2j, 2j + 1); one column of words at a time, sums and maxima in registers */
+        if (in16) { /* words j, j + 1 = slots 2j .. 2j + 3 (C % 8 == 0): two columns of words at a time, sums and
+                     * maxima in registers */
             const uint32_t pw = C / 2u;
             uint32_t j;
-            for (j = 0; j < pw; j++) {
-                int32_t slo = 0, shi = 0;
-                uint32_t mw = x[j];
+            for (j = 0; j < pw; j += 2u) {
+                int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                uint32_t m0 = x[j], m1 = x[j + 1u];
                 for (t = 0; t < T; t++) {
-                    const uint32_t *q = x + t * words + j;
-                    for (p = 0; p < HW; p++, q += pw) {
-                        const uint32_t v = *q;
-                        slo += (int16_t)v;
-                        shi += (int32_t)v >> 16;
-                        (void)__ssub16((int16x2_t)v, (int16x2_t)mw);
-                        mw = (uint32_t)__sel((uint8x4_t)v, (uint8x4_t)mw);
+                    const uint32_t *q = x + t * words + j, *const qe = q + HW * pw;
+                    for (; q != qe; q += pw) {
+                        const uint32_t v0 = q[0], v1 = q[1];
+                        s0 += (int16_t)v0;
+                        s1 += (int32_t)v0 >> 16;
+                        (void)__ssub16((int16x2_t)v0, (int16x2_t)m0);
+                        m0 = (uint32_t)__sel((uint8x4_t)v0, (uint8x4_t)m0);
+                        s2 += (int16_t)v1;
+                        s3 += (int32_t)v1 >> 16;
+                        (void)__ssub16((int16x2_t)v1, (int16x2_t)m1);
+                        m1 = (uint32_t)__sel((uint8x4_t)v1, (uint8x4_t)m1);
                     }
                 }
-                sum[ESNN_CUR16_POS(2u * j)] = slo;
-                sum[ESNN_CUR16_POS(2u * j + 1u)] = shi;
-                mx[ESNN_CUR16_POS(2u * j)] = (int16_t)mw;
-                mx[ESNN_CUR16_POS(2u * j + 1u)] = (int32_t)mw >> 16;
+                sum[ESNN_CUR16_POS(2u * j)] = s0;
+                sum[ESNN_CUR16_POS(2u * j + 1u)] = s1;
+                sum[ESNN_CUR16_POS(2u * j + 2u)] = s2;
+                sum[ESNN_CUR16_POS(2u * j + 3u)] = s3;
+                mx[ESNN_CUR16_POS(2u * j)] = (int16_t)m0;
+                mx[ESNN_CUR16_POS(2u * j + 1u)] = (int32_t)m0 >> 16;
+                mx[ESNN_CUR16_POS(2u * j + 2u)] = (int16_t)m1;
+                mx[ESNN_CUR16_POS(2u * j + 3u)] = (int32_t)m1 >> 16;
             }
             return;
         }
@@ -298,18 +307,22 @@ static void apply32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, c
     }
     if (op->cur16) {
 #if ESNN_SIMD32
-        if (op->dim == ESNN_ATTN_C) { /* word j: slots 2j, 2j + 1 with their multipliers in registers */
+        if (op->dim == ESNN_ATTN_C) { /* words j, j + 1 (C % 8 == 0): 4 slots with their multipliers in registers */
             const uint32_t pw = C / 2u;
             uint32_t j;
-            for (j = 0; j < pw; j++) {
+            for (j = 0; j < pw; j += 2u) {
                 const int32_t m0 = (int32_t)(2u * mult[ESNN_CUR16_POS(2u * j)]);
                 const int32_t m1 = (int32_t)(2u * mult[ESNN_CUR16_POS(2u * j + 1u)]);
+                const int32_t m2 = (int32_t)(2u * mult[ESNN_CUR16_POS(2u * j + 2u)]);
+                const int32_t m3 = (int32_t)(2u * mult[ESNN_CUR16_POS(2u * j + 3u)]);
                 for (t = 0; t < T; t++) {
-                    const uint32_t *q = x + t * words + j;
+                    const uint32_t *q = x + t * words + j, *const qe = q + HW * pw;
                     uint32_t *o = y + t * words + j;
-                    for (p = 0; p < HW; p++, q += pw, o += pw) {
-                        const uint32_t v = (uint32_t)__usat16((int16x2_t)*q, 15); /* max(0, x) */
-                        *o = ((uint32_t)smulwb(m0, v) & 0xFFFFu) | ((uint32_t)smulwt(m1, v) << 16);
+                    for (; q != qe; q += pw, o += pw) {
+                        const uint32_t v0 = (uint32_t)__usat16((int16x2_t)q[0], 15); /* max(0, x) */
+                        const uint32_t v1 = (uint32_t)__usat16((int16x2_t)q[1], 15);
+                        o[0] = ((uint32_t)smulwb(m0, v0) & 0xFFFFu) | ((uint32_t)smulwt(m1, v0) << 16);
+                        o[1] = ((uint32_t)smulwb(m2, v1) & 0xFFFFu) | ((uint32_t)smulwt(m3, v1) << 16);
                     }
                 }
             }
