@@ -316,7 +316,8 @@ ESNN_NOINLINE static void chunk8_simd(int16_t *acc, uint32_t wt, const uint32_t 
  * the byte offset of its accumulators from `base` and the weight offset of column c + 1. Per spike 24
  * instructions for 16 outputs (two single taps: 28); per pair 14. Base, spike list, table end, table pointer
  * and accumulator pointer live on the stack (every register holds a sum or a loop value). */
-ESNN_NOINLINE static void pairs8_simd(const uint32_t *pairs, int16_t *base, const uint32_t *spk, const uint32_t *end) {
+ESNN_NOINLINE static void pairs8_simd(const uint32_t *pairs, int16_t *base, const uint32_t *spk,
+                                      const uint32_t *end) {
     __asm__ volatile(
         "ldr r12, [%[t]], #4\n\t"
         "add r12, %[t], r12, lsl #3\n\t"
@@ -366,6 +367,62 @@ ESNN_NOINLINE static void pairs8_simd(const uint32_t *pairs, int16_t *base, cons
         "bne 2b\n\t"
         "add sp, sp, #24\n"
         : [t] "+r"(pairs), [b] "+r"(base), [s] "+r"(spk)
+        : [e] "r"(end)
+        : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+/* cout == 16: every tap of the pixel (table as in taps8_simd) with its 16 accumulators (8 words) in registers:
+ * the loop of pairs8_simd with the weight words in order. Per spike 24 instructions for 16 outputs, per tap 14. */
+ESNN_NOINLINE static void taps16_simd(const uint32_t *taps, int16_t *base, const uint32_t *spk,
+                                      const uint32_t *end) {
+    __asm__ volatile(
+        "ldr r12, [%[t]], #4\n\t"
+        "add r12, %[t], r12, lsl #3\n\t"
+        "sub sp, sp, #24\n\t"
+        "str %[b], [sp]\n\t"
+        "str %[s], [sp, #4]\n\t"
+        "str r12, [sp, #8]\n"
+        "2:\n\t"
+        "ldrd r12, lr, [%[t]], #8\n\t"
+        "str %[t], [sp, #12]\n\t"
+        "ldr %[t], [sp]\n\t"
+        "add r12, r12, %[t]\n\t"
+        "str r12, [sp, #16]\n\t"
+        "ldm r12, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "mov %[b], lr\n\t"
+        "ldr %[t], [sp, #4]\n"
+        "1:\n\t"
+        "ldr r12, [%[t]], #4\n\t"
+        "add r12, r12, %[b]\n\t"
+        "ldr lr, [r12]\n\t"
+        "sxtb16 %[s], lr\n\t"
+        "sadd16 r4, r4, %[s]\n\t"
+        "sxtb16 %[s], lr, ror #8\n\t"
+        "sadd16 r5, r5, %[s]\n\t"
+        "ldr lr, [r12, #4]\n\t"
+        "sxtb16 %[s], lr\n\t"
+        "sadd16 r6, r6, %[s]\n\t"
+        "sxtb16 %[s], lr, ror #8\n\t"
+        "sadd16 r7, r7, %[s]\n\t"
+        "ldr lr, [r12, #8]\n\t"
+        "ldr r12, [r12, #12]\n\t"
+        "sxtb16 %[s], lr\n\t"
+        "sadd16 r8, r8, %[s]\n\t"
+        "sxtb16 %[s], lr, ror #8\n\t"
+        "sadd16 r9, r9, %[s]\n\t"
+        "sxtb16 %[s], r12\n\t"
+        "sadd16 r10, r10, %[s]\n\t"
+        "sxtb16 %[s], r12, ror #8\n\t"
+        "sadd16 r11, r11, %[s]\n\t"
+        "cmp %[t], %[e]\n\t"
+        "bne 1b\n\t"
+        "ldr r12, [sp, #16]\n\t"
+        "stm r12, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "ldr %[t], [sp, #12]\n\t"
+        "ldr r12, [sp, #8]\n\t"
+        "cmp %[t], r12\n\t"
+        "bne 2b\n\t"
+        "add sp, sp, #24\n"
+        : [t] "+r"(taps), [b] "+r"(base), [s] "+r"(spk)
         : [e] "r"(end)
         : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
 }
@@ -617,7 +674,25 @@ typedef struct {
     const uint8_t *w;
     uint32_t cout, wrow, cw, pstep; /* pstep: words from one pixel of a class to the next (stride * cw) */
     const uint32_t *pairs;          /* Cortex-M4 cout 8, stride 1, interior pixels: pairs8_simd table or 0 */
+    uint32_t t16;                   /* Cortex-M4 cout 16: every table run by taps16_simd */
 } pix_ctx_t;
+
+/* The taps of one pixel for one list of spike entries. */
+static inline void pixel_taps(const pix_ctx_t *k, int16_t *base, const uint32_t *sp, uint32_t ns,
+                              const uint32_t *taps) {
+#if ESNN_SIMD32
+    if (k->t16) {
+        taps16_simd(taps, base, sp, sp + ns);
+        return;
+    }
+    if (k->cout == 8u) {
+        if (k->pairs) pairs8_simd(k->pairs, base, sp, sp + ns);
+        if (taps[0]) taps8_simd(taps, base, sp, sp + ns);
+        return;
+    }
+#endif
+    run_taps(base, k->w, k->cout, sp, ns, taps);
+}
 
 /* n pixels of one row and stride class (input words px, px + pstep, ...; accumulator base advancing by cout
  * int16 per pixel), all with the same tap table. Not inlined: its few live values stay in registers across
@@ -625,10 +700,9 @@ typedef struct {
  * gathered per kernel call. */
 ESNN_NOINLINE static void conv_pixels(const pix_ctx_t *k, int16_t *base, const uint32_t *px, uint32_t n,
                                       const uint32_t *taps) {
-    const uint8_t *const w = k->w;
     const uint32_t cout = k->cout, wrow = k->wrow, cw = k->cw, pstep = k->pstep;
 #if ESNN_SIMD32
-    const uint32_t wbase = (uint32_t)(uintptr_t)w;
+    const uint32_t wbase = (uint32_t)(uintptr_t)k->w;
 #else
     const uint32_t wbase = 0;
 #endif
@@ -641,14 +715,7 @@ ESNN_NOINLINE static void conv_pixels(const pix_ctx_t *k, int16_t *base, const u
                 *e++ = a + esnn_ctz32(bits) * wrow;
                 bits &= bits - 1u;
             } while (bits);
-#if ESNN_SIMD32
-            if (cout == 8u) { /* the asm kernels directly */
-                if (k->pairs) pairs8_simd(k->pairs, base, sp, e);
-                if (taps[0]) taps8_simd(taps, base, sp, e);
-                continue;
-            }
-#endif
-            run_taps(base, w, cout, sp, (uint32_t)(e - sp), taps);
+            pixel_taps(k, base, sp, (uint32_t)(e - sp), taps);
         }
         return;
     }
@@ -658,7 +725,7 @@ ESNN_NOINLINE static void conv_pixels(const pix_ctx_t *k, int16_t *base, const u
             uint32_t bits = px[g];
             const uint32_t a = wbase + g * 32u * wrow;
             if (ns > 32u) {
-                run_taps(base, w, cout, sp, ns, taps);
+                pixel_taps(k, base, sp, ns, taps);
                 ns = 0;
             }
             while (bits) {
@@ -666,7 +733,7 @@ ESNN_NOINLINE static void conv_pixels(const pix_ctx_t *k, int16_t *base, const u
                 bits &= bits - 1u;
             }
         }
-        if (ns) run_taps(base, w, cout, sp, ns, taps);
+        if (ns) pixel_taps(k, base, sp, ns, taps);
     }
 }
 
@@ -692,6 +759,7 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
     k.pstep = s * cw;
     fill_bias16(op, npix, y);
     for (i = 0; i < s; i++) cm[i] = i < kw ? (kw - i + s - 1u) / s : 0u; /* column taps of class i */
+    k.t16 = ESNN_SIMD32 && cout == 16u;
     for (iy = 0; iy < in->h; iy++) {
         const uint32_t nr = axis_taps(iy, kh, s, pad, out->h, kw * cout, ow * cout, rw, ro);
         const uint32_t *prow = x + iy * in->w * cw;
