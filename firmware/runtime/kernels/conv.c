@@ -698,6 +698,32 @@ static inline void pixel_taps(const pix_ctx_t *k, int16_t *base, const uint32_t 
  * int16 per pixel), all with the same tap table. Not inlined: its few live values stay in registers across
  * the kernel calls (the asm kernels clobber r4-r11 on Cortex-M4). Spike entries of up to two words are
  * gathered per kernel call. */
+#if ESNN_SIMD32
+/* One spike word per pixel (cw == 1), the kernel fixed per call: mode 0 taps8_simd, 1 pairs8_simd then
+ * taps8_simd (when the table has single taps), 2 taps16_simd. Inlined with a constant mode: the loop holds
+ * only pointers in registers. */
+static inline void pixels_w1_simd(const uint32_t *px, const uint32_t *pxe, uint32_t pstep, int16_t *base,
+                                  uint32_t bstep, uint32_t wbase, uint32_t wrow, const uint32_t *taps,
+                                  const uint32_t *pairs, int mode) {
+    uint32_t sp[32];
+    for (; px != pxe; px += pstep, base += bstep) {
+        uint32_t bits = *px, *e = sp;
+        if (!bits) continue;
+        do {
+            *e++ = wbase + esnn_ctz32(bits) * wrow;
+            bits &= bits - 1u;
+        } while (bits);
+        if (mode == 2)
+            taps16_simd(taps, base, sp, e);
+        else if (mode == 1) {
+            pairs8_simd(pairs, base, sp, e);
+            if (taps[0]) taps8_simd(taps, base, sp, e);
+        } else
+            taps8_simd(taps, base, sp, e);
+    }
+}
+#endif
+
 ESNN_NOINLINE static void conv_pixels(const pix_ctx_t *k, int16_t *base, const uint32_t *px, uint32_t n,
                                       const uint32_t *taps) {
     const uint32_t cout = k->cout, wrow = k->wrow, cw = k->cw, pstep = k->pstep;
@@ -708,6 +734,18 @@ ESNN_NOINLINE static void conv_pixels(const pix_ctx_t *k, int16_t *base, const u
 #endif
     uint32_t sp[64];
     if (cw == 1u) {
+#if ESNN_SIMD32
+        if (k->t16 || cout == 8u) {
+            const uint32_t *pxe = px + n * pstep;
+            if (k->t16)
+                pixels_w1_simd(px, pxe, pstep, base, cout, wbase, wrow, taps, 0, 2);
+            else if (k->pairs)
+                pixels_w1_simd(px, pxe, pstep, base, cout, wbase, wrow, taps, k->pairs, 1);
+            else
+                pixels_w1_simd(px, pxe, pstep, base, cout, wbase, wrow, taps, 0, 0);
+            return;
+        }
+#endif
         for (; n; n--, px += pstep, base += cout) {
             uint32_t bits = *px, *e = sp, a = wbase;
             if (!bits) continue;
