@@ -177,7 +177,7 @@ def callgrind(host: Path, mode: str, model: Path, inputs: Path, n: int, tmp: Pat
     return total / n, parse_lines(proc.stdout, mode)[1]
 
 
-def breakdown(tmp: Path, mode: str, n: int, top: int = 6) -> list[tuple[str, float, float]]:
+def breakdown(tmp: Path, mode: str, n: int, top: int = 12) -> list[tuple[str, float, float]]:
     """Top functions of a callgrind run: (function, M instructions per inference, % of the total)."""
     if shutil.which("callgrind_annotate") is None:
         return []
