@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgesnn.host.errors import HostError
-from edgesnn.host.transport import SerialTransport, Transport
+from edgesnn.host.transport import SerialTransport, Transport, stop_process
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 BOARD = "qemu-mps2-an386"
@@ -187,13 +187,7 @@ class QemuProcess:
         return data.decode(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         with contextlib.suppress(OSError):
             self._log.close()
         self._dir.cleanup()

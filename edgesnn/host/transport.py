@@ -31,6 +31,17 @@ class Trace:
         print("\n".join(lines), file=self.out, flush=True)
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate a board process, killing it when it does not exit within 5 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
 class Transport(ABC):
     description = "transport"
 
@@ -186,13 +197,7 @@ class ProcessTransport(Transport):
         self._start()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         for fd in {self._rfd, self._wfd, self._stderr[0]}:
             with contextlib.suppress(OSError):
                 os.close(fd)

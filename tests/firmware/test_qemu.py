@@ -76,7 +76,6 @@ def test_demo_model_bit_exact_under_qemu(tmp_path: Path):
     with cout 8..64, int16 current planes read by the SIMD LIF, ATTN reading and writing int16 planes):
     logits, spike counts and every final LIF state bit-exact with the reference, dense and sparse inputs."""
     from edgesnn.reference import parse
-    from edgesnn.reference import run as reference_run
     from tests.firmware.demo_model import demo_blob
 
     assert make("qemu-image").returncode == 0
@@ -86,27 +85,13 @@ def test_demo_model_bit_exact_under_qemu(tmp_path: Path):
     dirs = []
     for scale in (255, 40):
         x = rng.integers(0, scale + 1, (1 if m.static_input else m.T, *m.input.shape), dtype=np.uint8)
-        want = reference_run(blob, x)
-        d = tmp_path / f"demo_{scale}"
-        d.mkdir()
-        (d / "model.esnn").write_bytes(blob)
-        (d / "input.bin").write_bytes(x.tobytes())
-        (d / "logits.bin").write_bytes(np.asarray(want.logits, "<i4").tobytes())
-        (d / "spike_counts.bin").write_bytes(np.asarray(want.spike_counts, "<u4").tobytes())
-        states = np.concatenate([np.asarray(s, "<i4").ravel() for s in want.final_state])
-        (d / "final_state.bin").write_bytes(states.tobytes())
-        dirs.append(d)
-    lst = tmp_path / "list.txt"
-    lst.write_text("".join(f"{d}/\n" for d in dirs))
-    proc = qemu(lst)
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    assert "2/2 vectors bit-exact" in proc.stdout
+        dirs.append(write_vector(tmp_path / f"demo_{scale}", blob, x))
+    run_vectors_under_qemu(tmp_path, dirs)
 
 
 def test_attn_paths_bit_exact_under_qemu(tmp_path: Path):
     """Every ATTN arithmetic path (tests/firmware/test_attn_paths.py: int16 plane in/out with the Cortex-M4
     SIMD kernels, int16 in and int32 out, int64) for T, C and S, MA and IA, bit-exact under QEMU."""
-    from edgesnn.reference import run as reference_run
     from edgesnn.reference.writer import to_bytes
     from tests.firmware.test_attn_paths import CASES, H, W, attn_model
 
@@ -116,16 +101,26 @@ def test_attn_paths_bit_exact_under_qemu(tmp_path: Path):
     for k, case in enumerate(CASES):
         blob = to_bytes(attn_model(*case))
         x = rng.integers(0, 256, (1, 1, H, W), dtype=np.uint8)
-        want = reference_run(blob, x)
-        d = tmp_path / f"attn_{k}"
-        d.mkdir()
-        (d / "model.esnn").write_bytes(blob)
-        (d / "input.bin").write_bytes(x.tobytes())
-        (d / "logits.bin").write_bytes(np.asarray(want.logits, "<i4").tobytes())
-        (d / "spike_counts.bin").write_bytes(np.asarray(want.spike_counts, "<u4").tobytes())
-        states = np.concatenate([np.asarray(s, "<i4").ravel() for s in want.final_state])
-        (d / "final_state.bin").write_bytes(states.tobytes())
-        dirs.append(d)
+        dirs.append(write_vector(tmp_path / f"attn_{k}", blob, x))
+    run_vectors_under_qemu(tmp_path, dirs)
+
+
+def write_vector(d: Path, blob: bytes, x: np.ndarray) -> Path:
+    """A vector folder (FORMAT.md section 4 layout) whose expected files are the reference's outputs."""
+    from edgesnn.reference import run as reference_run
+
+    want = reference_run(blob, x)
+    d.mkdir()
+    (d / "model.esnn").write_bytes(blob)
+    (d / "input.bin").write_bytes(x.tobytes())
+    (d / "logits.bin").write_bytes(np.asarray(want.logits, "<i4").tobytes())
+    (d / "spike_counts.bin").write_bytes(np.asarray(want.spike_counts, "<u4").tobytes())
+    states = np.concatenate([np.asarray(s, "<i4").ravel() for s in want.final_state])
+    (d / "final_state.bin").write_bytes(states.tobytes())
+    return d
+
+
+def run_vectors_under_qemu(tmp_path: Path, dirs: list[Path]) -> None:
     lst = tmp_path / "list.txt"
     lst.write_text("".join(f"{d}/\n" for d in dirs))
     proc = qemu(lst)
