@@ -112,4 +112,6 @@ def _pruning_line(p: dict[str, Any] | None) -> str:
     kept = f"; kept (alive, OR node): {', '.join(p['kept'])}" if p["kept"] else ""
     removed = ", ".join(p["removed"]) or "none"
     check = " (verified identical)" if p["check"] and p["check"]["identical"] else ""
+    if not p["removed"]:
+        return f"none{kept}"
     return f"{p['label']}: {removed}{check}{kept}"
