@@ -37,6 +37,7 @@ APT = {
     "make": "build-essential",
     "cc": "build-essential",
 }
+RESET_BOOT_S = 5.0  # a reset board announces itself within this (else it is power-cycled)
 BOOT_TIMEOUT_S = 10.0
 
 
@@ -205,6 +206,7 @@ class QemuTransport(Transport):
         self, elf: Path | str, *, icount: bool = True, connect_timeout: float = BOOT_TIMEOUT_S
     ) -> None:
         super().__init__()
+        self._elf, self._icount = elf, icount
         self.qemu = QemuProcess(elf, icount=icount)
         self.description = f"qemu-system-arm mps2-an386 ({self.qemu.url})"
         self._held = b""
@@ -231,7 +233,13 @@ class QemuTransport(Transport):
                 )
             data += self._serial.read(0.1)
         data = data.lstrip(b"\x00")
+        self._last_boot = data[: data.index(b"\x00") + 1]
         return data[data.index(b"\x00") + 1 :]
+
+    def _boot_frame(self, timeout: float) -> bytes:
+        """Everything up to and including the boot INFO frame (kept, so the client sees the reset)."""
+        rest = self._await_boot(timeout)
+        return self._last_boot + rest
 
     def _write(self, data: bytes) -> None:
         self._check_alive()
@@ -253,8 +261,26 @@ class QemuTransport(Transport):
             raise HostError(f"{self.description} exited with status {status}{why}: {self.qemu.log_text()}")
 
     def reset_device(self) -> None:
+        """Reset the board (monitor `system_reset`) and wait for its boot announcement, which stays in the
+        input for the client to see. QEMU's UART can stop reading the socket when bytes arrive while the
+        rebooting guest has RX disabled; a board that does not announce itself within RESET_BOOT_S is
+        power-cycled (QEMU restarted on the same image) instead."""
         self._check_alive()
         self.qemu.monitor("system_reset")
+        data = b""
+        deadline = time.monotonic() + RESET_BOOT_S
+        while b"\x00" not in data.lstrip(b"\x00") and time.monotonic() < deadline:
+            data += self._serial.read(0.1)
+        if b"\x00" in data.lstrip(b"\x00"):
+            self._held += data
+            return
+        with contextlib.suppress(Exception):
+            self._serial.close()
+        self.qemu.stop()
+        self.qemu = QemuProcess(self._elf, icount=self._icount)
+        self.description = f"qemu-system-arm mps2-an386 ({self.qemu.url})"
+        self._serial = SerialTransport(self.qemu.url, connect_timeout=BOOT_TIMEOUT_S)
+        self._held = self._boot_frame(BOOT_TIMEOUT_S)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

