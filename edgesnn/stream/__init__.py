@@ -15,11 +15,11 @@ from edgesnn.stream.samples import (
     Sample,
     StreamInputError,
     camera_samples,
-    dataset_binning,
     dataset_samples,
     event_file_samples,
     event_files,
     resolve_binning,
+    resolve_contract,
     to_device_u8,
 )
 
@@ -32,7 +32,6 @@ __all__ = [
     "StreamReport",
     "Streamer",
     "camera_samples",
-    "dataset_binning",
     "dataset_samples",
     "event_file_samples",
     "event_files",
@@ -40,6 +39,7 @@ __all__ = [
     "plot_confusion",
     "report_json",
     "resolve_binning",
+    "resolve_contract",
     "save_outcome",
     "stream",
     "summary_table",
