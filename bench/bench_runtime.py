@@ -83,13 +83,14 @@ def fanout(n_in: int, n_out: int, k: int, stride: int, pad: int) -> np.ndarray:
     return counts
 
 
-def synaptic_ops(model: Model, x: np.ndarray) -> dict[str, int]:
-    """SOPs of one sample from the reference traces, the first layer's dense MACs and the dense ANN MACs."""
+def synaptic_ops(model: Model, x: np.ndarray, per_op: dict[int, int] | None = None) -> dict[str, int]:
+    """SOPs of one sample from the reference traces, the first layer's dense MACs and the dense ANN MACs.
+    per_op, when given, accumulates each spike conv's SOPs under its op index."""
     res = reference_run(model, x, trace=True)
     assert res.traces is not None
     producer = {op.out: k for k, op in enumerate(model.ops) if not isinstance(op, Readout)}
     sops = first_macs = dense_macs = spikes_in = 0
-    for op in model.ops:
+    for k, op in enumerate(model.ops):
         if isinstance(op, Conv):
             cin, kh, kw, cout = op.weights.shape
             _, h_in, w_in = model.buffers[op.in0].shape
@@ -103,7 +104,10 @@ def synaptic_ops(model: Model, x: np.ndarray) -> dict[str, int]:
             per_pixel = np.outer(
                 fanout(h_in, h_out, kh, op.stride, op.pad), fanout(w_in, w_out, kw, op.stride, op.pad)
             )
-            sops += int((spikes.sum(axis=(0, 1)) * per_pixel).sum()) * cout
+            op_sops = int((spikes.sum(axis=(0, 1)) * per_pixel).sum()) * cout
+            sops += op_sops
+            if per_op is not None:
+                per_op[k] = per_op.get(k, 0) + op_sops
             spikes_in += int(spikes.sum())
         elif isinstance(op, Readout):
             spikes = res.traces[producer[op.in0]].astype(np.int64)
@@ -209,8 +213,9 @@ def qemu(elf: Path, mode: str, model: Path, inputs: Path, n: int) -> tuple[float
     return float(np.mean(insns)), predicted, insns
 
 
-def profile(elf: Path, model: Model, blob: Path, inputs: Path, n: int) -> None:
-    """Per-kernel and per-spike-conv Cortex-M4 instructions per inference (the -DESNN_PROFILE image)."""
+def profile(elf: Path, model: Model, blob: Path, inputs: Path, n: int, op_sops: dict[int, int]) -> None:
+    """Per-kernel and per-spike-conv Cortex-M4 instructions per inference (the -DESNN_PROFILE image);
+    op_sops: each spike conv's SOPs summed over the n samples."""
     out = run_qemu(elf, "esnn", blob, inputs, n)
     kernels: dict[str, float] = {}
     ops: dict[int, float] = {}
@@ -223,13 +228,21 @@ def profile(elf: Path, model: Model, blob: Path, inputs: Path, n: int) -> None:
     for name, m in sorted(kernels.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<12} {m / 1e6:8.3f}  {100 * m / total:5.1f} %")
     print(f"  {'total':<12} {total / 1e6:8.3f}")
-    print("spike convs (op: cin -> cout, kernel/stride, output; M instructions per inference):")
+    print("spike convs (op: cin -> cout, kernel/stride, output; M instructions per inference, per SOP):")
     for k, op in enumerate(model.ops):
         if isinstance(op, Conv) and op.in0 != 0 and k in ops:
             cin, kh, kw, cout = op.weights.shape
             _, h, w = model.buffers[op.out].shape
             shape = f"{cin:>3} -> {cout:<3} {kh}x{kw}/{op.stride} {h:>2}x{w:<2}"
-            print(f"  op {k:<3} {shape} {ops[k] / 1e6:8.3f}")
+            per_sop = ops[k] * n / op_sops[k] if op_sops.get(k) else float("nan")
+            print(f"  op {k:<3} {shape} {ops[k] / 1e6:8.3f} {per_sop:6.2f}")
+    print("other ops (M instructions per inference; LIF/ATTN: per neuron-step):")
+    for k, op in enumerate(model.ops):
+        if k in ops and not (isinstance(op, Conv) and op.in0 != 0):
+            c, h, w = model.buffers[op.out].shape if not isinstance(op, Readout) else (0, 0, 0)
+            neuron_op = c and type(op).__name__ in ("Lif", "Attn")
+            per = f"{ops[k] / (c * h * w * model.T):6.2f}" if neuron_op else ""
+            print(f"  op {k:<3} {type(op).__name__:<8} {c:>3}x{h:>2}x{w:<2} {ops[k] / 1e6:8.3f} {per}")
 
 
 def latency(
@@ -296,7 +309,8 @@ def main() -> None:
     planned, unplanned = arena_bytes(blob)
     print(f"arena: {planned} B planned, {unplanned} B without buffer reuse ({planned / unplanned:.2f}x)")
 
-    stats = [synaptic_ops(model, xi) for xi in x]
+    op_sops: dict[int, int] = {}
+    stats = [synaptic_ops(model, xi, op_sops) for xi in x]
     mean = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
     rate = mean["spikes"] / mean["neurons_steps"]
     print(
@@ -332,7 +346,7 @@ def main() -> None:
             if args.profile:
                 _, prof_elf = build(tmp, args.firmware, profile=True)
                 assert prof_elf is not None
-                profile(prof_elf, model, tmp / "model.esnn", tmp / "inputs.bin", args.samples)
+                profile(prof_elf, model, tmp / "model.esnn", tmp / "inputs.bin", args.samples, op_sops)
         else:
             print("arm-none-eabi-gcc / qemu-system-arm missing: no Cortex-M4 counts")
 
