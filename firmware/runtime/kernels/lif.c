@@ -313,6 +313,99 @@ static uint32_t lif_cur16_simd16(const esnn_op_t *op, const esnn_buffer_t *buf, 
 #undef LIF_WORD
 #endif
 
+#if ESNN_SIMD32 && defined(__GNUC__) && defined(__thumb2__)
+#define ESNN_LIF_ASM 1
+/* Spikes in a byte (the spike count of an 8-channel pixel: one ldrb instead of a popcount). */
+#define POP2(n) (n), (n) + 1, (n) + 1, (n) + 2
+#define POP4(n) POP2(n), POP2((n) + 1), POP2((n) + 1), POP2((n) + 2)
+#define POP6(n) POP4(n), POP4((n) + 1), POP4((n) + 1), POP4((n) + 2)
+static const uint8_t lif_pop8[256] = {POP6(0), POP6(1), POP6(1), POP6(2)};
+#undef POP2
+#undef POP4
+#undef POP6
+
+/* One neuron of lif_i32_c8 (S = I + H in r4..r7, threshold 2 * th in r8..r11): U = S >> 1 fires when
+ * S >= 2 * th; the state register gets 0 or U and the spike word r3 the bit. */
+#define LIF32_N(S, T, BIT)                                                                                      \
+    "cmp " S ", " T "\n\t"                                                                                     \
+    "itte ge\n\t"                                                                                              \
+    "movge " T ", #0\n\t"                                                                                      \
+    "orrge r3, r3, #" BIT "\n\t"                                                                               \
+    "asrlt " T ", " S ", #1\n\t"
+/* Four neurons: currents and states by one ldm each, S = I + H, the thresholds (TH: one ldm or two ldrd from
+ * the stack), the new states by one stm. */
+#define LIF32_4(TH, B0, B1, B2, B3)                                                                             \
+    "ldm r0!, {r4, r5, r6, r7}\n\t"                                                                            \
+    "ldm r1, {r8, r9, r10, r11}\n\t"                                                                           \
+    "add r4, r8\n\t"                                                                                           \
+    "add r5, r9\n\t"                                                                                           \
+    "add r6, r10\n\t"                                                                                          \
+    "add r7, r11\n\t" TH LIF32_N("r4", "r8", B0) LIF32_N("r5", "r9", B1) LIF32_N("r6", "r10", B2)             \
+        LIF32_N("r7", "r11", B3) "stm r1!, {r8, r9, r10, r11}\n\t"
+typedef struct {
+    const int32_t *I;
+    int32_t *H;
+    uint32_t *spikes;
+    const int32_t *end; /* I + 8 * npix, npix >= 1 */
+    const uint8_t *pop;
+    uint32_t count;
+    int32_t th2[8]; /* 2 * threshold, clamped to int32 */
+} lif32_args_t;
+/* int32 currents with |I| < 2^30, 32-bit state, leak 1/2, C == 8 (one spike word per pixel), Cortex-M4:
+ * U = H + floor((I - H) / 2) = floor((I + H) / 2) with I + H exact in int32 (|H| < 2^30 as well, see
+ * lif_small); U >= th <=> I + H >= 2 * th, and clamping 2 * th to int32 keeps that (|I + H| < 2^31 - 1). The
+ * thresholds live on the stack (sp[0..31]), with the args pointer (sp[32]) and the end (sp[36]). */
+static void lif_i32_c8_m4(lif32_args_t *a) {
+    register lif32_args_t *r0 __asm__("r0") = a;
+    __asm__ volatile("ldr r3, [r0, #12]\n\t"
+                     "push {r0, r3}\n\t"
+                     "add r1, r0, #24\n\t"
+                     "ldm r1, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+                     "push {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+                     "ldr lr, [r0, #16]\n\t"
+                     "ldr r12, [r0, #20]\n\t"
+                     "ldm r0, {r0, r1, r2}\n"
+                     "1:\n\t"
+                     "movs r3, #0\n\t"
+                     LIF32_4("ldm sp, {r8, r9, r10, r11}\n\t", "1", "2", "4", "8")
+                     LIF32_4("ldrd r8, r9, [sp, #16]\n\tldrd r10, r11, [sp, #24]\n\t", "16", "32", "64", "128")
+                     "str r3, [r2], #4\n\t"
+                     "ldrb r3, [lr, r3]\n\t"
+                     "add r12, r3\n\t"
+                     "ldr r3, [sp, #36]\n\t"
+                     "cmp r0, r3\n\t"
+                     "bne 1b\n\t"
+                     "ldr r0, [sp, #32]\n\t"
+                     "add sp, sp, #40\n\t"
+                     "str r12, [r0, #20]\n"
+                     : "+r"(r0)
+                     :
+                     : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc",
+                       "memory");
+}
+#undef LIF32_N
+#undef LIF32_4
+static uint32_t lif_i32_c8(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current,
+                           uint32_t *spikes) {
+    const uint32_t npix = (uint32_t)buf->h * buf->w;
+    lif32_args_t a;
+    uint32_t c;
+    if (npix == 0) return 0;
+    for (c = 0; c < 8u; c++) {
+        const int32_t th = esnn_ld32(op->bias + 4u * c);
+        a.th2[c] = th > 0x3FFFFFFF ? 0x7FFFFFFF : th < -0x40000000 ? (-0x7FFFFFFF - 1) : 2 * th;
+    }
+    a.I = (const int32_t *)(const void *)current;
+    a.H = (int32_t *)op->state;
+    a.spikes = spikes;
+    a.end = a.I + 8u * npix;
+    a.pop = lif_pop8;
+    a.count = 0;
+    lif_i32_c8_m4(&a);
+    return a.count;
+}
+#endif
+
 uint32_t esnn_lif(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current, uint32_t *spikes) {
     const uint32_t m = op->leak_mul;
     unsigned s = 16;
@@ -331,6 +424,9 @@ uint32_t esnn_lif(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t 
             return lif_cur16(op, buf, current, spikes, s);
         }
         if (op->bound < (1u << 30)) {
+#ifdef ESNN_LIF_ASM
+            if (s == 1 && op->state_bits == 32 && buf->c == 8u) return lif_i32_c8(op, buf, current, spikes);
+#endif
             if (op->state_bits == 32) return lif_small(op, buf, current, spikes, 0, 0, s);
             return op->bound <= 32767u ? lif_small(op, buf, current, spikes, 1, 0, s)
                                        : lif_small(op, buf, current, spikes, 1, 1, s);

@@ -1,0 +1,120 @@
+"""The LIF kernel's paths for int32 currents (firmware/runtime/kernels/lif.c), bit-exact against the reference
+interpreter on the host build (fast and reference kernels), under ASan/UBSan and under QEMU (the Cortex-M4
+kernels): currents bounded below 2^30 (32-bit arithmetic; with leak 1/2, 8 channels and a 32-bit state the
+Cortex-M4 assembly kernel), unbounded currents (int64), power-of-two and other leaks, 16- and 32-bit states.
+Currents reach +-(2^30 - 1) and thresholds sit at the edges of the 32-bit comparison (2^30 - 1, 2^30,
+2^31 - 1) and at 1."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesnn.reference import run as reference_run
+from edgesnn.reference.layout import BufferKind
+from edgesnn.reference.model import Buffer, Conv, Lif, Model, Readout
+from edgesnn.reference.writer import to_bytes
+from edgesnn.runtime.c import CRuntime
+
+T = 6
+LIMIT = 2**30 - 1  # the largest current bound that takes the 32-bit paths
+
+
+def lif_model(c: int, hw: tuple[int, int], leak_mul: int, state_bits: int, bounded: bool, seed: int = 0) -> Model:
+    """u8 [1, H, W] frames -> conv (int16 weights, 3x3, pad 1) -> LIF -> readout; the conv bias puts the
+    current bound at exactly 2^30 - 1 (bounded) or past it."""
+    rng = np.random.default_rng(seed)
+    h, w = hw
+    bufs = [Buffer(BufferKind.INPUT_U8, 1, h, w), Buffer(BufferKind.CURRENT, c, h, w)]
+    bufs += [Buffer(BufferKind.SPIKES, c, h, w)]
+    wt = rng.integers(-32767, 32768, (1, 3, 3, c)).astype(np.int16)
+    wt[..., 0] = 32767  # channel 0 reaches +(2^30 - 1) on a bright frame, channel 1 -(2^30 - 1)
+    wt[..., 1] = -32767
+    room = LIMIT - 255 * np.abs(wt.astype(np.int64)).sum(axis=(0, 1, 2))
+    bias = (room * rng.choice([-1, 1], c) * rng.uniform(0, 1, c)).astype(np.int64)
+    bias[0], bias[1] = room[0], -room[1]
+    if not bounded:
+        bias[2] = room[2] + 1
+    th = rng.integers(1, 2**29, c).astype(np.int64)
+    th[:6] = [LIMIT, 2**30, 2**31 - 1, 1, 2**29, LIMIT - 1]
+    wr = rng.integers(-128, 128, (c, 5)).astype(np.int8)
+    ops = [
+        Conv(0, 1, wt, bias.astype(np.int32), 1, 1, 16),
+        Lif(1, 2, th.astype(np.int32), leak_mul, state_bits),
+        Readout(2, wr, rng.integers(-99, 99, 5).astype(np.int32), 8),
+    ]
+    return Model(T, 5, bufs, ops)
+
+
+CASES = [
+    (8, (5, 7), 32768, 32, True),  # Cortex-M4: the assembly kernel
+    (8, (1, 1), 32768, 32, True),  # one pixel
+    (8, (3, 4), 16384, 32, True),
+    (8, (3, 4), 32768, 16, True),
+    (16, (3, 4), 32768, 32, True),
+    (40, (2, 3), 32768, 32, True),
+    (8, (3, 4), 40000, 32, True),
+    (8, (3, 4), 32768, 32, False),
+    (8, (3, 4), 32768, 16, False),
+]
+IDS = [f"c{c}-{h}x{w}-leak{m}-state{b}-{'bounded' if k else 'int64'}" for c, (h, w), m, b, k in CASES]
+
+
+def frames(seed: int, hw: tuple[int, int]) -> list[np.ndarray]:
+    """Bright, dark and mixed frame sequences (the currents swing between the bounds)."""
+    rng = np.random.default_rng(seed)
+    bright = np.full((T, 1, *hw), 255, np.uint8)
+    bright[1::3] = 0
+    return [bright, rng.integers(0, 256, (T, 1, *hw), dtype=np.uint8)]
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_lif_paths_bit_exact(rt: CRuntime, case):
+    blob = to_bytes(lif_model(*case))
+    fired = 0
+    for x in frames(1, case[1]):
+        want = reference_run(blob, x)
+        fired += int(want.spike_counts[0])
+        for kernels in ("fast", "reference"):
+            got = rt.run(blob, x, kernels=kernels)
+            np.testing.assert_array_equal(got.logits, want.logits)
+            np.testing.assert_array_equal(got.spike_counts, want.spike_counts)
+            for a, b in zip(got.final_state, want.final_state, strict=True):
+                np.testing.assert_array_equal(a, b.reshape(-1))
+    assert 0 < fired < 2 * T * case[0] * case[1][0] * case[1][1], "the LIF neither silent nor saturated"
+
+
+def test_lif_paths_asan_clean(asan_cli: Path, tmp_path: Path):
+    for k, case in enumerate(CASES):
+        blob = to_bytes(lif_model(*case))
+        (tmp_path / "m.esnn").write_bytes(blob)
+        x = frames(2, case[1])[1]
+        x.tofile(tmp_path / "x.bin")
+        want = reference_run(blob, x)
+        for flags in ((), ("--ref",)):
+            out = tmp_path / f"out{k}{''.join(flags)}"
+            out.mkdir()
+            cmd = [str(asan_cli), *flags, "-o", str(out), str(tmp_path / "m.esnn"), str(tmp_path / "x.bin")]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            assert proc.returncode == 0, f"{IDS[k]} {flags}: {proc.stderr}"
+            assert "runtime error" not in proc.stderr and "Sanitizer" not in proc.stderr, proc.stderr
+            np.testing.assert_array_equal(np.fromfile(out / "logits.bin", dtype="<i4"), want.logits)
+
+
+def test_lif_paths_bit_exact_under_qemu(tmp_path: Path):
+    """Every case above on the Cortex-M4 build: logits, spike counts and final states."""
+    from tests.firmware.test_qemu import NEEDED, make, run_vectors_under_qemu, write_vector
+
+    if any(shutil.which(t) is None for t in NEEDED):
+        pytest.skip("needs arm-none-eabi-gcc, qemu-system-arm and make (tests/run.sh installs them)")
+    assert make("qemu-image").returncode == 0
+    dirs = []
+    for k, case in enumerate(CASES):
+        blob = to_bytes(lif_model(*case))
+        for j, x in enumerate(frames(3, case[1])):
+            dirs.append(write_vector(tmp_path / f"lif_{k}_{j}", blob, x))
+    run_vectors_under_qemu(tmp_path, dirs)
