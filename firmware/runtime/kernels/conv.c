@@ -396,6 +396,196 @@ ESNN_NOINLINE static void taps16_simd(const uint32_t *taps, int16_t *base, const
 }
 #endif
 
+#if ESNN_SIMD32
+/* ---- 3x3, stride 1, pad 1, interior input pixels: spike-outer scatter with the 9 taps unrolled ----------------
+ * Each spike of an input pixel adds its 9 weight rows to the 3x3 block of outputs around it. With the taps at
+ * fixed offsets (immediates) and ldm / stm moving 8 accumulator words per instruction, no tap table and no
+ * per-tap loop is needed: per spike and 16 outputs ldm, 2 ldrd, 8 sxtab16, stm (about 0.8 instructions per
+ * SOP), plus a few per spike and per pixel. Output (iy + 1 - ky, ix + 1 - kx) gets tap (ky, kx), so the top
+ * output row takes kernel row 2 and the left column kernel column 2. Needs 4-aligned weights (ldrd).
+ * Zero input words cost 5 instructions (r1, r2: word pointer and end). State on the stack: [sp] weights,
+ * [sp, #4] row step, [sp, #8] word pointer past the current pixel, [sp, #12] end, [sp, #16] accbase: the
+ * accumulators of a pixel's top-left output are accbase + (pointer past its word) * cout / 2 (mod 2^32),
+ * [sp, #20] those of the current pixel. In the spike loop r3: spikes left, r2: the spike's weight block,
+ * r0: accumulator pointer, r1: row step. */
+typedef struct {
+    uint32_t w, rstep, px, pxend, accbase;
+} k3_args_t;
+
+/* cout 8: output columns ix - 1 and ix in one ldm / stm (8 words), ix + 1 by ldrd / strd. R: kernel row offset. */
+#define K3_ROW8(R)                                                                                              \
+    "ldm r0, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"                                                        \
+    "ldrd r12, lr, [r2, #(" R "+16)]\n\t"                                                                   \
+    "sxtab16 r4, r4, r12\n\t"                                                                               \
+    "sxtab16 r5, r5, r12, ror #8\n\t"                                                                       \
+    "sxtab16 r6, r6, lr\n\t"                                                                                \
+    "sxtab16 r7, r7, lr, ror #8\n\t"                                                                        \
+    "ldrd r12, lr, [r2, #(" R "+8)]\n\t"                                                                    \
+    "sxtab16 r8, r8, r12\n\t"                                                                               \
+    "sxtab16 r9, r9, r12, ror #8\n\t"                                                                       \
+    "sxtab16 r10, r10, lr\n\t"                                                                              \
+    "sxtab16 r11, r11, lr, ror #8\n\t"                                                                      \
+    "stm r0, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"                                                        \
+    "ldrd r4, r5, [r0, #32]\n\t"                                                                            \
+    "ldrd r6, r7, [r0, #40]\n\t"                                                                            \
+    "ldrd r12, lr, [r2, #(" R ")]\n\t"                                                                      \
+    "sxtab16 r4, r4, r12\n\t"                                                                               \
+    "sxtab16 r5, r5, r12, ror #8\n\t"                                                                       \
+    "sxtab16 r6, r6, lr\n\t"                                                                                \
+    "sxtab16 r7, r7, lr, ror #8\n\t"                                                                        \
+    "strd r4, r5, [r0, #32]\n\t"                                                                            \
+    "strd r6, r7, [r0, #40]\n\t"
+/* cout 8, edge columns: two output columns (one ldm / stm) from the kernel columns at bytes A and B of row R. */
+#define K3_PAIR8(R, A, B)                                                                                       \
+    "ldm r0, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"                                                        \
+    "ldrd r12, lr, [r2, #(" R "+" A ")]\n\t"                                                                \
+    "sxtab16 r4, r4, r12\n\t"                                                                               \
+    "sxtab16 r5, r5, r12, ror #8\n\t"                                                                       \
+    "sxtab16 r6, r6, lr\n\t"                                                                                \
+    "sxtab16 r7, r7, lr, ror #8\n\t"                                                                        \
+    "ldrd r12, lr, [r2, #(" R "+" B ")]\n\t"                                                                \
+    "sxtab16 r8, r8, r12\n\t"                                                                               \
+    "sxtab16 r9, r9, r12, ror #8\n\t"                                                                       \
+    "sxtab16 r10, r10, lr\n\t"                                                                              \
+    "sxtab16 r11, r11, lr, ror #8\n\t"                                                                      \
+    "stm r0, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+/* 16 outputs at r0 from the 16 weights at byte W of the block; r0 moves on by 32 bytes. */
+#define K3_C16(W)                                                                                               \
+    "ldm r0, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"                                                        \
+    "ldrd r12, lr, [r2, #(" W ")]\n\t"                                                                      \
+    "sxtab16 r4, r4, r12\n\t"                                                                               \
+    "sxtab16 r5, r5, r12, ror #8\n\t"                                                                       \
+    "sxtab16 r6, r6, lr\n\t"                                                                                \
+    "sxtab16 r7, r7, lr, ror #8\n\t"                                                                        \
+    "ldrd r12, lr, [r2, #(" W "+8)]\n\t"                                                                    \
+    "sxtab16 r8, r8, r12\n\t"                                                                               \
+    "sxtab16 r9, r9, r12, ror #8\n\t"                                                                       \
+    "sxtab16 r10, r10, lr\n\t"                                                                              \
+    "sxtab16 r11, r11, lr, ror #8\n\t"                                                                      \
+    "stm r0, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"                                                        \
+    "add r0, r0, #32\n\t"
+/* cout 16 / 32: the output columns in 16-output chunks, then down one output row (r1: the row step less the
+ * bytes the columns moved r0). Full rows take kernel columns 2, 1, 0; the left edge pixel (ix = 0) only 1, 0
+ * (from output column 0), the right one (ix = W - 1) only 2, 1. */
+#define K3_ROW16(R) K3_C16(R "+32") K3_C16(R "+16") K3_C16(R) "add r0, r0, r1\n\t"
+#define K3_LEFT16(R) K3_C16(R "+16") K3_C16(R) "add r0, r0, r1\n\t"
+#define K3_RIGHT16(R) K3_C16(R "+32") K3_C16(R "+16") "add r0, r0, r1\n\t"
+#define K3_ROW32(R) K3_C16(R "+64") K3_C16(R "+80") K3_C16(R "+32") K3_C16(R "+48") K3_C16(R) K3_C16(R "+16") \
+    "add r0, r0, r1\n\t"
+#define K3_LEFT32(R) K3_C16(R "+32") K3_C16(R "+48") K3_C16(R) K3_C16(R "+16") "add r0, r0, r1\n\t"
+#define K3_RIGHT32(R) K3_C16(R "+64") K3_C16(R "+80") K3_C16(R "+32") K3_C16(R "+48") "add r0, r0, r1\n\t"
+#define K3_LEFT8(R) K3_PAIR8(R, "8", "0")
+#define K3_RIGHT8(R) K3_PAIR8(R, "16", "8")
+/* Pixel loop and spike loop around the rows. SHIFTS: the two shifts whose sum times ci is the block offset
+ * (ci * 9 * cout). */
+#define K3_LOOP(SH1, SH2, PS, ROWS)                                                                             \
+    "ldm r0, {r1, r2, r3, r12, lr}\n\t"                                                                     \
+    "sub sp, sp, #24\n\t"                                                                                   \
+    "stm sp, {r1, r2, r3, r12, lr}\n\t"                                                                     \
+    "mov r1, r3\n\t"                                                                                        \
+    "mov r2, r12\n"                                                                                         \
+    "4:\n\t"                                                                                                \
+    "cmp r1, r2\n\t"                                                                                        \
+    "beq 9f\n\t"                                                                                            \
+    "ldr r3, [r1], #4\n\t"                                                                                  \
+    "cmp r3, #0\n\t"                                                                                        \
+    "beq 4b\n\t"                                                                                            \
+    "str r1, [sp, #8]\n\t"                                                                                  \
+    "ldr r0, [sp, #16]\n\t"                                                                                 \
+    "add r0, r0, r1, lsl #" PS "\n\t"                                                                       \
+    "str r0, [sp, #20]\n"                                                                                   \
+    "1:\n\t"                                                                                                \
+    "rbit r12, r3\n\t"                                                                                      \
+    "clz r12, r12\n\t"                                                                                      \
+    "sub r1, r3, #1\n\t"                                                                                    \
+    "and r3, r3, r1\n\t"                                                                                    \
+    "ldr r2, [sp]\n\t"                                                                                      \
+    "add r2, r2, r12, lsl #" SH1 "\n\t"                                                                     \
+    "add r2, r2, r12, lsl #" SH2 "\n\t"                                                                     \
+    "ldr r1, [sp, #4]\n\t"                                                                                  \
+    "ldr r0, [sp, #20]\n\t"                                                                                 \
+    ROWS                                                                                                    \
+    "cmp r3, #0\n\t"                                                                                        \
+    "bne 1b\n\t"                                                                                            \
+    "ldrd r1, r2, [sp, #8]\n\t"                                                                             \
+    "b 4b\n"                                                                                                \
+    "9:\n\t"                                                                                                \
+    "add sp, sp, #24\n"
+
+/* One kernel per (cout, row case, column case): rows 1 .. H-2 take kernel rows 2, 1, 0; row 0 only 1, 0 (its
+ * accumulator pointer starts at output row 0); row H-1 only 2, 1. Columns as K3_ROW16 says. */
+#define K3_ASM(SH1, SH2, PS, ROWS)                                                                              \
+    do {                                                                                                        \
+        register const k3_args_t *r0 __asm__("r0") = a;                                                         \
+        __asm__ volatile(K3_LOOP(SH1, SH2, PS, ROWS)                                                            \
+                         : "+r"(r0)                                                                             \
+                         :                                                                                      \
+                         : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr",     \
+                           "cc", "memory");                                                                     \
+    } while (0)
+#define K3_NEXT "add r0, r0, r1\n\t"
+/* row cases of cout 8 (rows apart by K3_NEXT) and of cout 16 / 32 (each row moves on itself) */
+#define K3_FULL8(X) X("48") K3_NEXT X("24") K3_NEXT X("0")
+#define K3_TOP8(X) X("24") K3_NEXT X("0")
+#define K3_BOTTOM8(X) X("48") K3_NEXT X("24")
+#define K3_FULL16(X) X("96") X("48") X("0")
+#define K3_TOP16(X) X("48") X("0")
+#define K3_BOTTOM16(X) X("96") X("48")
+#define K3_FULL32(X) X("192") X("96") X("0")
+#define K3_TOP32(X) X("96") X("0")
+#define K3_BOTTOM32(X) X("192") X("96")
+#define K3_FN(NAME, SH1, SH2, PS, ROWS) \
+    static void NAME(const k3_args_t *a) { K3_ASM(SH1, SH2, PS, ROWS); }
+K3_FN(k3_8_ff, "6", "3", "2", K3_FULL8(K3_ROW8))
+K3_FN(k3_8_tf, "6", "3", "2", K3_TOP8(K3_ROW8))
+K3_FN(k3_8_bf, "6", "3", "2", K3_BOTTOM8(K3_ROW8))
+K3_FN(k3_8_fl, "6", "3", "2", K3_FULL8(K3_LEFT8))
+K3_FN(k3_8_tl, "6", "3", "2", K3_TOP8(K3_LEFT8))
+K3_FN(k3_8_bl, "6", "3", "2", K3_BOTTOM8(K3_LEFT8))
+K3_FN(k3_8_fr, "6", "3", "2", K3_FULL8(K3_RIGHT8))
+K3_FN(k3_8_tr, "6", "3", "2", K3_TOP8(K3_RIGHT8))
+K3_FN(k3_8_br, "6", "3", "2", K3_BOTTOM8(K3_RIGHT8))
+K3_FN(k3_16_ff, "7", "4", "3", K3_FULL16(K3_ROW16))
+K3_FN(k3_16_tf, "7", "4", "3", K3_TOP16(K3_ROW16))
+K3_FN(k3_16_bf, "7", "4", "3", K3_BOTTOM16(K3_ROW16))
+K3_FN(k3_16_fl, "7", "4", "3", K3_FULL16(K3_LEFT16))
+K3_FN(k3_16_tl, "7", "4", "3", K3_TOP16(K3_LEFT16))
+K3_FN(k3_16_bl, "7", "4", "3", K3_BOTTOM16(K3_LEFT16))
+K3_FN(k3_16_fr, "7", "4", "3", K3_FULL16(K3_RIGHT16))
+K3_FN(k3_16_tr, "7", "4", "3", K3_TOP16(K3_RIGHT16))
+K3_FN(k3_16_br, "7", "4", "3", K3_BOTTOM16(K3_RIGHT16))
+K3_FN(k3_32_ff, "8", "5", "4", K3_FULL32(K3_ROW32))
+K3_FN(k3_32_tf, "8", "5", "4", K3_TOP32(K3_ROW32))
+K3_FN(k3_32_bf, "8", "5", "4", K3_BOTTOM32(K3_ROW32))
+K3_FN(k3_32_fl, "8", "5", "4", K3_FULL32(K3_LEFT32))
+K3_FN(k3_32_tl, "8", "5", "4", K3_TOP32(K3_LEFT32))
+K3_FN(k3_32_bl, "8", "5", "4", K3_BOTTOM32(K3_LEFT32))
+K3_FN(k3_32_fr, "8", "5", "4", K3_FULL32(K3_RIGHT32))
+K3_FN(k3_32_tr, "8", "5", "4", K3_TOP32(K3_RIGHT32))
+K3_FN(k3_32_br, "8", "5", "4", K3_BOTTOM32(K3_RIGHT32))
+/* [cout 8, 16, 32][row case: full, top, bottom][column case: full, left, right] */
+static void (*const k3_kernels[3][3][3])(const k3_args_t *) = {
+    {{k3_8_ff, k3_8_fl, k3_8_fr}, {k3_8_tf, k3_8_tl, k3_8_tr}, {k3_8_bf, k3_8_bl, k3_8_br}},
+    {{k3_16_ff, k3_16_fl, k3_16_fr}, {k3_16_tf, k3_16_tl, k3_16_tr}, {k3_16_bf, k3_16_bl, k3_16_br}},
+    {{k3_32_ff, k3_32_fl, k3_32_fr}, {k3_32_tf, k3_32_tl, k3_32_tr}, {k3_32_bf, k3_32_bl, k3_32_br}}};
+enum { K3_FULL = 0, K3_TOP = 1, K3_BOTTOM = 2, K3_LEFT = 1, K3_RIGHT = 2 };
+
+/* Pixels ix0 .. ix1 - 1 of input row iy (spike words prow) with one row and column case. */
+static void k3_run(const uint8_t *w, int16_t *y16, uint32_t cout, uint32_t ow, uint32_t h, uint32_t iy,
+                   const uint32_t *prow, uint32_t ix0, uint32_t ix1, int cols) {
+    const int rows = iy == 0 ? K3_TOP : iy + 1u == h ? K3_BOTTOM : K3_FULL;
+    const uint32_t oy0 = iy == 0 ? 0u : iy - 1u, ox0 = cols == K3_LEFT ? ix0 : ix0 - 1u; /* first output */
+    const uint32_t ncols = cols == K3_FULL ? 3u : 2u;
+    k3_args_t a;
+    a.w = (uint32_t)(uintptr_t)w;
+    a.rstep = cout == 8u ? 2u * ow * cout : 2u * (ow - ncols) * cout;
+    a.px = (uint32_t)(uintptr_t)(prow + ix0);
+    a.pxend = (uint32_t)(uintptr_t)(prow + ix1);
+    a.accbase = (uint32_t)(uintptr_t)(y16 + (oy0 * ow + ox0) * cout) - (a.px + 4u) * (cout / 2u);
+    k3_kernels[cout == 8u ? 0 : cout == 16u ? 1 : 2][rows][cols](&a);
+}
+#endif
+
 /* acc[0..n) += weight rows wt + sp[s] for every spike s (n = 8 or 16), int16, in the ESNN_CUR16_POS layout. */
 static void chunk16_c(int16_t *acc, const uint8_t *wt, const uint32_t *sp, uint32_t ns, uint32_t n) {
     uint32_t s, k;
@@ -758,6 +948,9 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
     uint32_t cls[1u + 2u * 15u * 15u + 15u], et[1u + 2u * 15u * 15u], cstart[15], cm[15];
     uint32_t iy, i;
     pix_ctx_t k;
+#if ESNN_SIMD32
+    int k3;
+#endif
     k.w = op->w;
     k.cout = cout;
     k.wrow = wrow;
@@ -766,10 +959,24 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
     fill_bias16(op, npix, y);
     for (i = 0; i < s; i++) cm[i] = i < kw ? (kw - i + s - 1u) / s : 0u; /* column taps of class i */
     k.t16 = ESNN_SIMD32 && cout == 16u;
+#if ESNN_SIMD32
+    /* 3x3 / stride 1 / pad 1 "same" convs with one spike word per pixel: interior rows by the unrolled kernels */
+    k3 = kh == 3u && kw == 3u && s == 1u && pad == 1u && cw == 1u && out->h == in->h && ow == in->w &&
+         in->h >= 2u && in->w >= 3u &&
+         (cout == 8u || cout == 16u || cout == 32u) && ((uintptr_t)op->w & 3u) == 0 && ((uintptr_t)y & 3u) == 0;
+#endif
     for (iy = 0; iy < in->h; iy++) {
         const uint32_t nr = axis_taps(iy, kh, s, pad, out->h, kw * cout, ow * cout, rw, ro);
         const uint32_t *prow = x + iy * in->w * cw;
         uint32_t q, n = 0, r, m;
+#if ESNN_SIMD32
+        if (k3) { /* the row's interior pixels, then its two edge pixels; no tap tables */
+            k3_run(op->w, y16, cout, ow, in->h, iy, prow, 1, in->w - 1u, K3_FULL);
+            k3_run(op->w, y16, cout, ow, in->h, iy, prow, 0, 1, K3_LEFT);
+            k3_run(op->w, y16, cout, ow, in->h, iy, prow, in->w - 1u, in->w, K3_RIGHT);
+            continue;
+        }
+#endif
         if (nr == 0) continue;
         for (q = 0; q < s && q < kw; q++) { /* class tables: tap (r, m) at column o0 - m of the pixel */
             uint32_t *t = cls + n;
