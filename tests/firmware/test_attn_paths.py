@@ -6,7 +6,9 @@ int64 arithmetic (int16 weights: no bound small enough)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +23,20 @@ from edgesnn.runtime.c import CRuntime
 T, C, H, W = 4, 8, 6, 6
 
 
-def attn_model(dim: AttnDim, kind: AttnKind, lif_bits: int, wide: bool, seed: int = 0) -> Model:
-    """u8 [1, H, W] -> static conv -> LIF -> spike conv (C outputs) -> ATTN -> LIF -> readout."""
+def attn_model(
+    dim: AttnDim,
+    kind: AttnKind,
+    lif_bits: int,
+    wide: bool,
+    seed: int = 0,
+    shape: tuple[int, int, int] = (C, H, W),
+    spread: bool = False,
+) -> Model:
+    """u8 [1, H, W] -> static conv -> LIF -> spike conv (C outputs) -> ATTN -> LIF -> readout. spread: C
+    attention whose scores span many magnitudes (full-range weights, shift 0, breakpoints and thresholds
+    log-spread over +-10^13) with MA levels 0 and 2^15 among the others (the pass/zero multipliers)."""
     rng = np.random.default_rng(seed)
+    C, H, W = shape  # noqa: N806
     cur, spk = BufferKind.CURRENT, BufferKind.SPIKES
     bufs = [Buffer(BufferKind.INPUT_U8, 1, H, W), Buffer(cur, C, H, W), Buffer(spk, C, H, W)]
     bufs += [Buffer(cur, C, H, W), Buffer(cur, C, H, W), Buffer(spk, C, H, W)]
@@ -31,21 +44,35 @@ def attn_model(dim: AttnDim, kind: AttnKind, lif_bits: int, wide: bool, seed: in
         w2 = rng.integers(-30000, 30001, (C, 3, 3, C)).astype(np.int16)
         b2, bits = rng.integers(-2000, 2001, C).astype(np.int32), 16
         th = rng.integers(1, 60000, C).astype(np.int32)
+    elif spread:  # |conv output| <= 15000 + 9 C lim <= 25000: int16 planes in (acc16) and out (40000 / 2^15)
+        lim = min(90, max(1, 10000 // (9 * C)))
+        w2 = rng.integers(-lim, lim + 1, (C, 3, 3, C)).astype(np.int8)
+        b2, bits = rng.integers(-5000, 15001, C).astype(np.int32), 8
+        th = rng.integers(1, 30000, C).astype(np.int32)
     else:
         w2 = rng.integers(-60, 91, (C, 3, 3, C)).astype(np.int8)
         b2, bits = rng.integers(-100, 101, C).astype(np.int32), 8
         th = rng.integers(1, 300, C).astype(np.int32)
     n = {AttnDim.T: T, AttnDim.C: C, AttnDim.S: 3}[dim]
-    hidden = 0 if dim == AttnDim.S else 2
-    w1 = rng.integers(-20, 21, (2, 3, 3) if dim == AttnDim.S else (hidden, n)).astype(np.int8)
-    w2a = None if dim == AttnDim.S else rng.integers(-20, 21, (n, hidden)).astype(np.int8)
+    hidden = 0 if dim == AttnDim.S else max(2, n // 4) if spread else 2
+    wmax = 128 if spread else 21
+    w1 = rng.integers(0 if spread else -wmax, wmax, (2, 3, 3) if dim == AttnDim.S else (hidden, n)).astype(np.int8)
+    w2a = None if dim == AttnDim.S else rng.integers(-wmax, wmax, (n, hidden)).astype(np.int8)
     scale = 10**7 if wide else 10**4
+    groups = 1 if dim == AttnDim.S else n
+
+    def spread_values(k: int) -> np.ndarray:
+        return (rng.choice([-1, 1], k) * 10.0 ** rng.uniform(0, 13, k)).astype(np.int64)
+
     if kind == AttnKind.MA:
-        table = np.sort(rng.integers(-scale, scale, 15)).astype(np.int64)
-        levels = rng.integers(0, 65536, 16).astype(np.uint16)
+        table = np.sort(spread_values(31) if spread else rng.integers(-scale, scale, 15)).astype(np.int64)
+        levels = rng.integers(0, 65536, len(table) + 1).astype(np.uint16)
+        if spread:
+            levels = np.where(rng.random(len(levels)) < 0.5, rng.choice([0, 32768], len(levels)), levels % 32769)
+            levels = levels.astype(np.uint16)
         levels[-1] = 65535 if wide else 40000  # > 2^15: outputs above the input
     else:
-        table = rng.integers(-scale, scale, 1 if dim == AttnDim.S else n).astype(np.int64)
+        table = (spread_values(groups) if spread else rng.integers(-scale, scale, groups)).astype(np.int64)
         levels = None
     w0, b0 = rng.integers(-40, 80, (1, 3, 3, C)).astype(np.int8), rng.integers(-50, 50, C).astype(np.int32)
     wr, br = rng.integers(-128, 128, (C, 5)).astype(np.int8), rng.integers(-99, 99, 5).astype(np.int32)
@@ -53,7 +80,7 @@ def attn_model(dim: AttnDim, kind: AttnKind, lif_bits: int, wide: bool, seed: in
         Conv(0, 1, w0, b0, 1, 1, 8, static=True),
         Lif(1, 2, rng.integers(1, 4000, C).astype(np.int32), 32768, 32),
         Conv(2, 3, w2, b2, 1, 1, bits),
-        Attn(3, 4, dim, kind, w1, table, w2a, levels, shift=0 if dim == AttnDim.S else 3),
+        Attn(3, 4, dim, kind, w1, table, w2a, levels, shift=0 if dim == AttnDim.S or spread else 3),
         Lif(4, 5, th, 32768, lif_bits),
         Readout(5, wr, br, 8),
     ]
@@ -102,3 +129,76 @@ def test_attn_paths_asan_clean(asan_cli: Path, tmp_path: Path):
             assert "runtime error" not in proc.stderr and "Sanitizer" not in proc.stderr, proc.stderr
             logits = np.fromfile(out / "logits.bin", dtype="<i4")
             np.testing.assert_array_equal(logits, want.logits)
+
+
+# C attention over int16 planes (the Cortex-M4 SIMD statistics, bottleneck and apply passes): every row stride
+# the kernel specialises (C = 8 .. 64) and a generic one (128), even and odd H * W, MA and IA, int16 and int32
+# out; scores across many magnitudes, so that the second-layer values pass 2^31 and multipliers mix 0, 2^15
+# and the rest.
+SPREAD = [
+    (kind, lif_bits, shape)
+    for kind in (AttnKind.MA, AttnKind.IA)
+    for lif_bits, shape in ((16, (8, 5, 5)), (16, (16, 6, 6)), (16, (32, 7, 7)), (16, (64, 6, 6)),
+                            (16, (128, 3, 5)), (32, (32, 5, 3)))
+]  # fmt: skip
+SPREAD_IDS = [f"{k.name}-lif{b}-{c}x{h}x{w}" for k, b, (c, h, w) in SPREAD]
+
+
+def spread_model(kind: AttnKind, lif_bits: int, shape: tuple[int, int, int], x: np.ndarray, seed: int = 0) -> Model:
+    """The spread model with its breakpoints (MA) or thresholds (IA) moved onto the scores input x gives: every
+    channel's score equal to one of them or one below, so that a score off by one changes its multiplier."""
+    m = attn_model(AttnDim.C, kind, lif_bits, False, seed=seed, shape=shape, spread=True)
+    op = m.ops[3]
+    cur = reference_run(m, x, trace=True).traces[2].astype(object)  # the ATTN's input [T, C, H, W]
+    N = cur.shape[0] * cur.shape[2] * cur.shape[3]  # noqa: N806
+
+    def z(v: list[int]) -> list[int]:
+        w1, w2 = op.w1.astype(object), op.w2.astype(object)
+        hid = [max(0, int(sum(w1[j] * v)) >> op.shift) for j in range(w1.shape[0])]
+        return [int(sum(w2[i] * hid)) for i in range(w2.shape[0])]
+
+    zs = z(cur.sum(axis=(0, 2, 3)))
+    zm = z(cur.max(axis=(0, 2, 3)))
+    scores = [a + N * b for a, b in zip(zs, zm, strict=True)]
+    rng = np.random.default_rng(seed + 100)
+    table = np.array([sc + (i % 2) for i, sc in enumerate(scores)], dtype=np.int64)
+    if kind == AttnKind.MA:
+        table = np.sort(table)
+        levels = np.where(rng.random(len(table) + 1) < 0.4, rng.choice([0, 32768], len(table) + 1),
+                          rng.integers(1, 40001, len(table) + 1)).astype(np.uint16)  # fmt: skip
+        op = replace(op, table=table, levels=levels)
+    else:
+        op = replace(op, table=table)
+    return replace(m, ops=(*m.ops[:3], op, *m.ops[4:]))
+
+
+@pytest.mark.parametrize(("kind", "lif_bits", "shape"), SPREAD, ids=SPREAD_IDS)
+def test_attn_c_spread_bit_exact(rt: CRuntime, kind, lif_bits, shape):
+    rng = np.random.default_rng(3)
+    for scale in (255, 60):
+        x = rng.integers(0, scale + 1, (1, 1, *shape[1:]), dtype=np.uint8)
+        blob = to_bytes(spread_model(kind, lif_bits, shape, x))
+        want = reference_run(blob, x)
+        for kernels in ("fast", "reference"):
+            got = rt.run(blob, x, kernels=kernels)
+            np.testing.assert_array_equal(got.logits, want.logits)
+            np.testing.assert_array_equal(got.spike_counts, want.spike_counts)
+            for a, b in zip(got.final_state, want.final_state, strict=True):
+                np.testing.assert_array_equal(a, b.reshape(-1))
+
+
+def test_attn_c_spread_bit_exact_under_qemu(tmp_path: Path):
+    """The SPREAD models under qemu-system-arm (the Cortex-M4 SIMD paths), 3 inputs each."""
+    from tests.firmware import test_qemu as q
+
+    if any(shutil.which(t) is None for t in q.NEEDED):
+        pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm")
+    assert q.make("qemu-image").returncode == 0
+    rng = np.random.default_rng(4)
+    dirs = []
+    for k, case in enumerate(SPREAD):
+        for scale in (255, 60, 20):
+            x = rng.integers(0, scale + 1, (1, 1, *case[2][1:]), dtype=np.uint8)
+            blob = to_bytes(spread_model(*case, x, seed=k))
+            dirs.append(q.write_vector(tmp_path / f"spread_{k}_{scale}", blob, x))
+    q.run_vectors_under_qemu(tmp_path, dirs)

@@ -34,6 +34,44 @@ static void bottleneck(const esnn_op_t *op, const int64_t *v, int64_t *hid, int6
     }
 }
 
+/* score[i] = z(sum)[i] + N * z(max)[i] when every sum and max fits int32 (op->a32), into z[n]. z is linear
+ * modulo 2^64, so this is sum_j w2[i][j] * h[j] with h[j] = hid(sum)[j] + N * hid(max)[j]: one second layer
+ * instead of two. First layer: 32 x 32 -> 64-bit MACs (smlal on Cortex-M4; |sum| < 2^31 * 128 * n, no
+ * overflow). Second layer: h = hi * 2^32 + lo with lo the signed low word (hi adjusted for it), so that
+ * w * h = w * lo + 2^32 * (w * hi) modulo 2^64: one 32 x 32 -> 64 MAC and one 32-bit MAC per weight. */
+static void bottleneck32(const esnn_op_t *op, const int64_t *sum, const int64_t *mx, uint64_t N, uint32_t *h,
+                         int64_t *z) {
+    const int8_t *w1 = (const int8_t *)op->w, *w2 = (const int8_t *)op->w2;
+    const uint32_t n = op->n, hidden = op->hidden;
+    uint32_t i, j, k;
+    for (j = 0; j < hidden; j++) {
+        const int8_t *w = w1 + j * n;
+        int64_t as = 0, am = 0, hs, hm;
+        uint64_t v;
+        for (k = 0; k < n; k++) {
+            const int32_t wk = w[k];
+            as += (int64_t)wk * (int32_t)sum[k];
+            am += (int64_t)wk * (int32_t)mx[k];
+        }
+        hs = esnn_asr64(as, op->shift);
+        hm = esnn_asr64(am, op->shift);
+        v = (uint64_t)(hs > 0 ? hs : 0) + N * (uint64_t)(hm > 0 ? hm : 0);
+        h[2u * j] = (uint32_t)v;                                              /* lo, read as int32 */
+        h[2u * j + 1u] = (uint32_t)(v >> 32) + ((uint32_t)v >> 31);           /* hi + (lo < 0) */
+    }
+    for (i = 0; i < n; i++) {
+        const int8_t *w = w2 + i * hidden;
+        uint64_t a = 0;
+        uint32_t b = 0;
+        for (j = 0; j < hidden; j++) {
+            const int32_t wj = w[j];
+            a += (uint64_t)((int64_t)wj * esnn_s32(h[2u * j]));
+            b += (uint32_t)wj * h[2u * j + 1u];
+        }
+        z[i] = esnn_s64(a + ((uint64_t)b << 32));
+    }
+}
+
 /* Number of breakpoints b (non-decreasing) with score >= b. */
 static uint32_t staircase(const uint8_t *table, uint32_t K, int64_t score) {
     uint32_t lo = 0, hi = K;
@@ -110,6 +148,157 @@ static inline int32_t elem(const uint32_t *x, uint32_t words, int in16, uint32_t
     return in16 ? ((const int16_t *)(const void *)(x + t * words))[k] : (int32_t)x[t * words + k];
 }
 
+#if ESNN_SIMD32
+#define ESNN_ATTN_INLINE static inline __attribute__((always_inline))
+/* floor(a * bottom/top halfword of b / 2^16), signed 32 x 16 bits (exact). */
+static inline int32_t smulwb(int32_t a, uint32_t b) {
+    int32_t r;
+    __asm__("smulwb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline int32_t smulwt(int32_t a, uint32_t b) {
+    int32_t r;
+    __asm__("smulwt %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+/* Bottom halfword of lo, top halfword from the bottom halfword of hi. */
+static inline uint32_t pkhbt16(int32_t lo, int32_t hi) {
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+static inline uint32_t max16x2(uint32_t v, uint32_t m) { /* per halfword: GE from v - m, then pick */
+    (void)__ssub16((int16x2_t)v, (int16x2_t)m);
+    return (uint32_t)__sel((uint8x4_t)v, (uint8x4_t)m);
+}
+
+/* Sums and maxima of the int16 pairs of words q[0], q[1] over T steps (each `words` words from the last) of
+ * `rows` rows of pw words (pw a constant where the caller passes one): two rows per iteration. s: slots 0..3
+ * in order; m: the two max words. */
+ESNN_ATTN_INLINE void stats_cols(const uint32_t *q, uint32_t T, uint32_t words, uint32_t rows, uint32_t pw,
+                                 int32_t *s, uint32_t *m) {
+    const uint32_t *const q0 = q, *qe;
+    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    uint32_t m0 = q[0], m1 = q[1], t;
+    for (t = 0; t < T; t++) {
+        q = q0 + t * words;
+        qe = q + (rows & ~1u) * pw;
+        for (; q != qe; q += 2u * pw) {
+            const uint32_t v0 = q[0], v1 = q[1], u0 = q[pw], u1 = q[pw + 1u];
+            s0 += (int16_t)v0;
+            s1 += (int32_t)v0 >> 16;
+            s2 += (int16_t)v1;
+            s3 += (int32_t)v1 >> 16;
+            m0 = max16x2(v0, m0);
+            m1 = max16x2(v1, m1);
+            s0 += (int16_t)u0;
+            s1 += (int32_t)u0 >> 16;
+            s2 += (int16_t)u1;
+            s3 += (int32_t)u1 >> 16;
+            m0 = max16x2(u0, m0);
+            m1 = max16x2(u1, m1);
+        }
+        if (rows & 1u) {
+            const uint32_t v0 = q[0], v1 = q[1];
+            s0 += (int16_t)v0;
+            s1 += (int32_t)v0 >> 16;
+            s2 += (int16_t)v1;
+            s3 += (int32_t)v1 >> 16;
+            m0 = max16x2(v0, m0);
+            m1 = max16x2(v1, m1);
+        }
+    }
+    s[0] = s0;
+    s[1] = s1;
+    s[2] = s2;
+    s[3] = s3;
+    m[0] = m0;
+    m[1] = m1;
+}
+
+/* One word of 2 slots: max(0, x) by usat16, then (2m * x) >> 16 = (m * x) >> 15 per halfword (smulw: exact,
+ * every output <= 32767 as cur16 guarantees). */
+static inline uint32_t scale16x2(uint32_t v, int32_t ma, int32_t mb) {
+    const uint32_t p = (uint32_t)__usat16((int16x2_t)v, 15);
+    return pkhbt16(smulwb(ma, p), smulwt(mb, p));
+}
+
+/* o[W] = a, o[W + 1] = b in one strd (GCC pairs these stores and loads only at times). */
+#define ESNN_STRD(o, W, a, b) \
+    __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(o), "r"(a), "r"(b), "i"(4 * (W)) : "memory")
+/* a = q[W], b = q[W + 1] in one ldrd; volatile keeps it before the ESNN_STRD that follows (in place). */
+#define ESNN_LDRD(q, W, a, b) __asm__ volatile("ldrd %0, %1, [%2, %3]" : "=r"(a), "=r"(b) : "r"(q), "i"(4 * (W)))
+
+/* Output word of input word v: multipliers ma, mb (2m) per halfword, or with gate (every m 0 or 2^15: pass or
+ * zero, no multiply) max(0, x) masked by mk. */
+ESNN_ATTN_INLINE uint32_t out16x2(uint32_t v, int32_t ma, int32_t mb, uint32_t mk, int gate) {
+    return gate ? (uint32_t)__usat16((int16x2_t)v, 15) & mk : scale16x2(v, ma, mb);
+}
+
+/* Apply the multipliers m[0..3] (slots 0..3) to words q[0], q[1] of `rows` rows of pw words, into o (one
+ * step); cpw: pw is a constant (ldrd/strd with immediate offsets). */
+ESNN_ATTN_INLINE void apply_cols(const uint32_t *q, uint32_t *o, uint32_t rows, uint32_t pw, const uint32_t *m,
+                                 int cpw, int gate) {
+    const uint32_t *const qe = q + (rows & ~1u) * pw;
+    const int32_t m0 = (int32_t)(2u * m[0]), m1 = (int32_t)(2u * m[1]), m2 = (int32_t)(2u * m[2]),
+                  m3 = (int32_t)(2u * m[3]);
+    const uint32_t k0 = (m[0] ? 0xFFFFu : 0u) | (m[1] ? 0xFFFF0000u : 0u),
+                   k1 = (m[2] ? 0xFFFFu : 0u) | (m[3] ? 0xFFFF0000u : 0u);
+    for (; q != qe; q += 2u * pw, o += 2u * pw) {
+        uint32_t v0, v1, u0, u1;
+        if (cpw) {
+            ESNN_LDRD(q, 0, v0, v1);
+            ESNN_LDRD(q, pw, u0, u1);
+            ESNN_STRD(o, 0, out16x2(v0, m0, m1, k0, gate), out16x2(v1, m2, m3, k1, gate));
+            ESNN_STRD(o, pw, out16x2(u0, m0, m1, k0, gate), out16x2(u1, m2, m3, k1, gate));
+        } else {
+            v0 = q[0];
+            v1 = q[1];
+            u0 = q[pw];
+            u1 = q[pw + 1u];
+            o[0] = out16x2(v0, m0, m1, k0, gate);
+            o[1] = out16x2(v1, m2, m3, k1, gate);
+            o[pw] = out16x2(u0, m0, m1, k0, gate);
+            o[pw + 1u] = out16x2(u1, m2, m3, k1, gate);
+        }
+    }
+    if (rows & 1u) {
+        const uint32_t v0 = q[0], v1 = q[1];
+        o[0] = out16x2(v0, m0, m1, k0, gate);
+        o[1] = out16x2(v1, m2, m3, k1, gate);
+    }
+}
+/* One out-of-line copy per row stride (words) 4, 8, 16, 32 (C = 8 .. 64) and one for any stride: each loop
+ * gets the registers to itself and constant ldrd/strd offsets. gate_*: apply_* for multipliers 0 / 2^15. */
+#define ESNN_ATTN_COLS(PW, NAME, CPW)                                                                     \
+    static __attribute__((noinline)) void stats_##NAME(const uint32_t *q, uint32_t T, uint32_t words,     \
+                                                       uint32_t rows, uint32_t pw, int32_t *s,            \
+                                                       uint32_t *m) {                                     \
+        (void)pw;                                                                                         \
+        stats_cols(q, T, words, rows, PW, s, m);                                                          \
+    }                                                                                                     \
+    static __attribute__((noinline)) void apply_##NAME(const uint32_t *q, uint32_t *o, uint32_t T,        \
+                                                       uint32_t words, uint32_t rows, uint32_t pw,        \
+                                                       const uint32_t *m) {                               \
+        uint32_t t;                                                                                       \
+        (void)pw;                                                                                         \
+        for (t = 0; t < T; t++) apply_cols(q + t * words, o + t * words, rows, PW, m, CPW, 0);            \
+    }                                                                                                     \
+    static __attribute__((noinline)) void gate_##NAME(const uint32_t *q, uint32_t *o, uint32_t T,         \
+                                                      uint32_t words, uint32_t rows, uint32_t pw,         \
+                                                      const uint32_t *m) {                                \
+        uint32_t t;                                                                                       \
+        (void)pw;                                                                                         \
+        for (t = 0; t < T; t++) apply_cols(q + t * words, o + t * words, rows, PW, m, CPW, 1);            \
+    }
+ESNN_ATTN_COLS(4u, pw4, 1)
+ESNN_ATTN_COLS(8u, pw8, 1)
+ESNN_ATTN_COLS(16u, pw16, 1)
+ESNN_ATTN_COLS(32u, pw32, 1)
+ESNN_ATTN_COLS(pw, any, 0)
+#undef ESNN_ATTN_COLS
+#endif
+
 /* 32-bit statistics: every |x| <= op->bound and group_size * bound < 2^31 (esnn_attn_fast32), so no partial
  * sum leaves int32. For C over an int16 plane, slot k holds channel ESNN_CUR16_POS(k) (an involution). */
 static void stats32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const uint32_t *x, int in16,
@@ -119,35 +308,28 @@ static void stats32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, c
     if (op->dim == ESNN_ATTN_C) {
         int32_t *s = tmp, *m = tmp + C;
 #if ESNN_SIMD32
-        if (in16) { /* words j, j + 1 = slots 2j .. 2j + 3 (C % 8 == 0): two columns of words at a time, sums and
-                     * maxima in registers */
+        if (in16) { /* 2 words (4 slots) at a time over the T * HW rows, with a constant row stride for C = 8 ..
+                     * 64 (ldrd with immediate offsets) */
             const uint32_t pw = C / 2u;
             uint32_t j;
             for (j = 0; j < pw; j += 2u) {
-                int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-                uint32_t m0 = x[j], m1 = x[j + 1u];
-                for (t = 0; t < T; t++) {
-                    const uint32_t *q = x + t * words + j, *const qe = q + HW * pw;
-                    for (; q != qe; q += pw) {
-                        const uint32_t v0 = q[0], v1 = q[1];
-                        s0 += (int16_t)v0;
-                        s1 += (int32_t)v0 >> 16;
-                        (void)__ssub16((int16x2_t)v0, (int16x2_t)m0);
-                        m0 = (uint32_t)__sel((uint8x4_t)v0, (uint8x4_t)m0);
-                        s2 += (int16_t)v1;
-                        s3 += (int32_t)v1 >> 16;
-                        (void)__ssub16((int16x2_t)v1, (int16x2_t)m1);
-                        m1 = (uint32_t)__sel((uint8x4_t)v1, (uint8x4_t)m1);
-                    }
+                int32_t sv[4];
+                uint32_t mv[2];
+                switch (pw) {
+                case 4u: stats_pw4(x + j, T, words, HW, 4u, sv, mv); break;
+                case 8u: stats_pw8(x + j, T, words, HW, 8u, sv, mv); break;
+                case 16u: stats_pw16(x + j, T, words, HW, 16u, sv, mv); break;
+                case 32u: stats_pw32(x + j, T, words, HW, 32u, sv, mv); break;
+                default: stats_any(x + j, T, words, HW, pw, sv, mv); break;
                 }
-                sum[ESNN_CUR16_POS(2u * j)] = s0;
-                sum[ESNN_CUR16_POS(2u * j + 1u)] = s1;
-                sum[ESNN_CUR16_POS(2u * j + 2u)] = s2;
-                sum[ESNN_CUR16_POS(2u * j + 3u)] = s3;
-                mx[ESNN_CUR16_POS(2u * j)] = (int16_t)m0;
-                mx[ESNN_CUR16_POS(2u * j + 1u)] = (int32_t)m0 >> 16;
-                mx[ESNN_CUR16_POS(2u * j + 2u)] = (int16_t)m1;
-                mx[ESNN_CUR16_POS(2u * j + 3u)] = (int32_t)m1 >> 16;
+                sum[ESNN_CUR16_POS(2u * j)] = sv[0];
+                sum[ESNN_CUR16_POS(2u * j + 1u)] = sv[1];
+                sum[ESNN_CUR16_POS(2u * j + 2u)] = sv[2];
+                sum[ESNN_CUR16_POS(2u * j + 3u)] = sv[3];
+                mx[ESNN_CUR16_POS(2u * j)] = (int16_t)mv[0];
+                mx[ESNN_CUR16_POS(2u * j + 1u)] = (int32_t)mv[0] >> 16;
+                mx[ESNN_CUR16_POS(2u * j + 2u)] = (int16_t)mv[1];
+                mx[ESNN_CUR16_POS(2u * j + 3u)] = (int32_t)mv[1] >> 16;
             }
             return;
         }
@@ -259,6 +441,11 @@ static void multipliers(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t 
         int64_t *sum = scratch, *mx = scratch + n, *z = scratch + 2 * n, *hid = scratch + 3 * n;
         const uint64_t N = op->dim == ESNN_ATTN_T ? (uint64_t)HW * C : (uint64_t)T * HW;
         uint32_t i;
+        if (op->a32) { /* scores into z; mult overlays sum, read only by the first layer */
+            bottleneck32(op, sum, mx, N, (uint32_t *)(void *)hid, z);
+            for (i = 0; i < n; i++) mult[i] = (uint32_t)group_mult(op, z[i], i);
+            return;
+        }
         /* score = z(sum) + N * z(max): z(sum) into z, then z(max) into sum (sum no longer needed) */
         bottleneck(op, sum, hid, z);
         bottleneck(op, mx, hid, sum);
@@ -270,19 +457,6 @@ static void multipliers(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t 
 /* y = max(0, floor(m x / 2^15)) for 0 <= x <= 65537 and m <= 65535: the product fits uint32. */
 static inline uint32_t scale32(uint32_t m, int32_t x) { return x > 0 ? (m * (uint32_t)x) >> 15 : 0u; }
 
-#if ESNN_SIMD32
-/* floor(a * bottom/top halfword of b / 2^16), signed 32 x 16 bits (exact). */
-static inline int32_t smulwb(int32_t a, uint32_t b) {
-    int32_t r;
-    __asm__("smulwb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-static inline int32_t smulwt(int32_t a, uint32_t b) {
-    int32_t r;
-    __asm__("smulwt %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-#endif
 
 /* The multiplier index of element k (a slot of an in16 plane, else a channel-ordered value) at (t, p). */
 static inline uint32_t group_of(uint8_t dim, uint32_t t, uint32_t p, uint32_t k, int in16) {
@@ -307,23 +481,22 @@ static void apply32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, c
     }
     if (op->cur16) {
 #if ESNN_SIMD32
-        if (op->dim == ESNN_ATTN_C) { /* words j, j + 1 (C % 8 == 0): 4 slots with their multipliers in registers */
+        if (op->dim == ESNN_ATTN_C) { /* 2 words (4 slots) at a time over the T * HW rows, multipliers in
+                                       * registers; constant row strides for C = 8 .. 64 */
             const uint32_t pw = C / 2u;
             uint32_t j;
             for (j = 0; j < pw; j += 2u) {
-                const int32_t m0 = (int32_t)(2u * mult[ESNN_CUR16_POS(2u * j)]);
-                const int32_t m1 = (int32_t)(2u * mult[ESNN_CUR16_POS(2u * j + 1u)]);
-                const int32_t m2 = (int32_t)(2u * mult[ESNN_CUR16_POS(2u * j + 2u)]);
-                const int32_t m3 = (int32_t)(2u * mult[ESNN_CUR16_POS(2u * j + 3u)]);
-                for (t = 0; t < T; t++) {
-                    const uint32_t *q = x + t * words + j, *const qe = q + HW * pw;
-                    uint32_t *o = y + t * words + j;
-                    for (; q != qe; q += pw, o += pw) {
-                        const uint32_t v0 = (uint32_t)__usat16((int16x2_t)q[0], 15); /* max(0, x) */
-                        const uint32_t v1 = (uint32_t)__usat16((int16x2_t)q[1], 15);
-                        o[0] = ((uint32_t)smulwb(m0, v0) & 0xFFFFu) | ((uint32_t)smulwt(m1, v0) << 16);
-                        o[1] = ((uint32_t)smulwb(m2, v1) & 0xFFFFu) | ((uint32_t)smulwt(m3, v1) << 16);
-                    }
+                uint32_t m[4], gate = 1;
+                for (k = 0; k < 4u; k++) {
+                    m[k] = mult[ESNN_CUR16_POS(2u * j + k)];
+                    gate &= m[k] == 0 || m[k] == 32768u; /* IA, or MA at its 0 / 1.0 levels */
+                }
+                switch (pw) {
+                case 4u: (gate ? gate_pw4 : apply_pw4)(x + j, y + j, T, words, HW, 4u, m); break;
+                case 8u: (gate ? gate_pw8 : apply_pw8)(x + j, y + j, T, words, HW, 8u, m); break;
+                case 16u: (gate ? gate_pw16 : apply_pw16)(x + j, y + j, T, words, HW, 16u, m); break;
+                case 32u: (gate ? gate_pw32 : apply_pw32)(x + j, y + j, T, words, HW, 32u, m); break;
+                default: (gate ? gate_any : apply_any)(x + j, y + j, T, words, HW, pw, m); break;
                 }
             }
             return;
