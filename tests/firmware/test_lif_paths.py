@@ -3,7 +3,9 @@ interpreter on the host build (fast and reference kernels), under ASan/UBSan and
 kernels): currents bounded below 2^30 (32-bit arithmetic; with leak 1/2, 8 channels and a 32-bit state the
 Cortex-M4 assembly kernel), unbounded currents (int64), power-of-two and other leaks, 16- and 32-bit states.
 Currents reach +-(2^30 - 1) and thresholds sit at the edges of the 32-bit comparison (2^30 - 1, 2^30,
-2^31 - 1) and at 1."""
+2^31 - 1) and at 1. The int16 current planes (an acc16 spike conv feeding a 16-bit LIF: the SIMD kernels, the
+Cortex-M4 assembly for 8, 16, 32 and 64 channels) with currents at +-32767, thresholds 1 and 32767 and odd
+pixel counts."""
 
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ T = 6
 LIMIT = 2**30 - 1  # the largest current bound that takes the 32-bit paths
 
 
-def lif_model(c: int, hw: tuple[int, int], leak_mul: int, state_bits: int, bounded: bool, seed: int = 0) -> Model:
+def lif_model(
+    c: int, hw: tuple[int, int], leak_mul: int, state_bits: int, bounded: bool, seed: int = 0
+) -> Model:
     """u8 [1, H, W] frames -> conv (int16 weights, 3x3, pad 1) -> LIF -> readout; the conv bias puts the
     current bound at exactly 2^30 - 1 (bounded) or past it."""
     rng = np.random.default_rng(seed)
@@ -48,6 +52,51 @@ def lif_model(c: int, hw: tuple[int, int], leak_mul: int, state_bits: int, bound
         Readout(2, wr, rng.integers(-99, 99, 5).astype(np.int32), 8),
     ]
     return Model(T, 5, bufs, ops)
+
+
+def cur16_model(c: int, hw: tuple[int, int], seed: int = 0) -> Model:
+    """u8 [1, H, W] -> static conv -> LIF -> spike conv (int8, bound <= 32767: int16 plane) -> 16-bit LIF with
+    leak 1/2 (reads the plane) -> readout; channels 0 and 1 of the plane reach +32767 and -32767."""
+    rng = np.random.default_rng(seed)
+    h, w = hw
+    cur, spk = BufferKind.CURRENT, BufferKind.SPIKES
+    bufs = [Buffer(BufferKind.INPUT_U8, 1, h, w), Buffer(cur, c, h, w), Buffer(spk, c, h, w)]
+    bufs += [Buffer(cur, c, h, w), Buffer(spk, c, h, w)]
+    w0, b0 = rng.integers(-40, 80, (1, 3, 3, c)).astype(np.int8), rng.integers(-50, 50, c).astype(np.int32)
+    w2 = rng.integers(-40, 41, (c, 3, 3, c)).astype(np.int8)
+    room = 32767 - np.abs(w2.astype(np.int64)).sum(axis=(0, 1, 2))
+    b2 = rng.integers(-200, 300, c).astype(np.int32)
+    b2[0], b2[1] = room[0], -room[1]
+    th = rng.integers(1, 400, c).astype(np.int32)
+    th[:4] = [32767, 1, 32766, 2]
+    wr, br = rng.integers(-128, 128, (c, 5)).astype(np.int8), rng.integers(-99, 99, 5).astype(np.int32)
+    ops = [
+        Conv(0, 1, w0, b0, 1, 1, 8, static=True),
+        Lif(1, 2, rng.integers(1, 4000, c).astype(np.int32), 32768, 32),
+        Conv(2, 3, w2, b2, 1, 1, 8),
+        Lif(3, 4, th, 32768, 16),
+        Readout(4, wr, br, 8),
+    ]
+    return Model(T, 5, bufs, ops, layer_major=True, static_input=True)
+
+
+CUR16 = [(8, (5, 7)), (8, (1, 1)), (8, (2, 3)), (16, (3, 5)), (32, (3, 3)), (64, (1, 3))]
+CUR16_IDS = [f"cur16-c{c}-{h}x{w}" for c, (h, w) in CUR16]
+
+
+@pytest.mark.parametrize("case", CUR16, ids=CUR16_IDS)
+def test_lif_cur16_bit_exact(rt: CRuntime, case):
+    blob = to_bytes(cur16_model(*case))
+    rng = np.random.default_rng(4)
+    for scale in (255, 60):
+        x = rng.integers(0, scale + 1, (1, 1, *case[1]), dtype=np.uint8)
+        want = reference_run(blob, x)
+        for kernels in ("fast", "reference"):
+            got = rt.run(blob, x, kernels=kernels)
+            np.testing.assert_array_equal(got.logits, want.logits)
+            np.testing.assert_array_equal(got.spike_counts, want.spike_counts)
+            for a, b in zip(got.final_state, want.final_state, strict=True):
+                np.testing.assert_array_equal(a, b.reshape(-1))
 
 
 CASES = [
@@ -106,7 +155,8 @@ def test_lif_paths_asan_clean(asan_cli: Path, tmp_path: Path):
 
 
 def test_lif_paths_bit_exact_under_qemu(tmp_path: Path):
-    """Every case above on the Cortex-M4 build: logits, spike counts and final states."""
+    """Every case above (both model families) on the Cortex-M4 build: logits, spike counts and final
+    states."""
     from tests.firmware.test_qemu import NEEDED, make, run_vectors_under_qemu, write_vector
 
     if any(shutil.which(t) is None for t in NEEDED):
@@ -117,4 +167,11 @@ def test_lif_paths_bit_exact_under_qemu(tmp_path: Path):
         blob = to_bytes(lif_model(*case))
         for j, x in enumerate(frames(3, case[1])):
             dirs.append(write_vector(tmp_path / f"lif_{k}_{j}", blob, x))
+    rng = np.random.default_rng(5)
+    for k, case in enumerate(CUR16):
+        blob = to_bytes(cur16_model(*case))
+        assert reference_run(blob, np.zeros((1, 1, *case[1]), np.uint8)).spike_counts.size == 2
+        for j, scale in enumerate((255, 60)):
+            x = rng.integers(0, scale + 1, (1, 1, *case[1]), dtype=np.uint8)
+            dirs.append(write_vector(tmp_path / f"cur16_{k}_{j}", blob, x))
     run_vectors_under_qemu(tmp_path, dirs)

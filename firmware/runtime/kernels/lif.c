@@ -237,80 +237,6 @@ static uint32_t lif_cur16_simd(const esnn_op_t *op, const esnn_buffer_t *buf, co
     }
     return count;
 }
-/* C == 8 (one spike word per pixel): lif_cur16_simd with its 4 words unrolled and the 4 packed thresholds in
- * registers; counts flushed every 2^14 pixels (cnt <= 2^14 x 4 x 256). */
-#define LIF_WORD(j)                                                                                             \
-    do {                                                                                                        \
-        const int16x2_t u = __shadd16((int16x2_t)hp[j], (int16x2_t)ip[j]);                                    \
-        (void)__ssub16(u, (int16x2_t)th##j);                                                                    \
-        hp[j] = (uint32_t)__sel(0, (uint8x4_t)u);                                                               \
-        t = (uint32_t)__sel((uint8x4_t)0x80008000u, 0);                                                        \
-        cnt = __usada8((uint8x4_t)t, 0, cnt);                                                                   \
-        a = (a >> 1) | t;                                                                                       \
-    } while (0)
-static uint32_t lif_cur16_simd8(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current,
-                                uint32_t *spikes) {
-    const uint32_t npix = (uint32_t)buf->h * buf->w;
-    const uint32_t th0 = ((uint32_t)esnn_ld32(op->bias) & 0xFFFFu) | ((uint32_t)esnn_ld32(op->bias + 8u) << 16);
-    const uint32_t th1 = ((uint32_t)esnn_ld32(op->bias + 4u) & 0xFFFFu) | ((uint32_t)esnn_ld32(op->bias + 12u) << 16);
-    const uint32_t th2 = ((uint32_t)esnn_ld32(op->bias + 16u) & 0xFFFFu) | ((uint32_t)esnn_ld32(op->bias + 24u) << 16);
-    const uint32_t th3 = ((uint32_t)esnn_ld32(op->bias + 20u) & 0xFFFFu) | ((uint32_t)esnn_ld32(op->bias + 28u) << 16);
-    const uint32_t *ip = current;
-    uint32_t *hp = (uint32_t *)op->state, *sp = spikes;
-    uint32_t p0, count = 0;
-    for (p0 = 0; p0 < npix; p0 += 0x4000u) {
-        const uint32_t n = npix - p0 < 0x4000u ? npix - p0 : 0x4000u;
-        uint32_t p, cnt = 0;
-        for (p = 0; p < n; p++, ip += 4, hp += 4, sp++) {
-            uint32_t a = 0, t, x;
-            LIF_WORD(0);
-            LIF_WORD(1);
-            LIF_WORD(2);
-            LIF_WORD(3);
-            x = ((a >> 12) & 0xFu) | ((a >> 28) << 4);
-            t = (x ^ (x >> 2)) & 0x0C0C0C0Cu;
-            *sp = x ^ t ^ (t << 2);
-        }
-        count += cnt >> 7;
-    }
-    return count;
-}
-/* C == 16: 8 words unrolled, the same way (the packed thresholds on the stack when registers run out). */
-static uint32_t lif_cur16_simd16(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current,
-                                 uint32_t *spikes) {
-    const uint32_t npix = (uint32_t)buf->h * buf->w;
-#define TH(j) ((uint32_t)esnn_ld32(op->bias + 4u * (4u * ((j) >> 1) + ((j) & 1u))) & 0xFFFFu) | \
-              ((uint32_t)esnn_ld32(op->bias + 4u * (4u * ((j) >> 1) + ((j) & 1u) + 2u)) << 16)
-    const uint32_t th0 = TH(0), th1 = TH(1), th2 = TH(2), th3 = TH(3), th4 = TH(4), th5 = TH(5), th6 = TH(6);
-    const uint32_t th7 = TH(7);
-#undef TH
-    const uint32_t *ip = current;
-    uint32_t *hp = (uint32_t *)op->state, *sp = spikes;
-    uint32_t p0, count = 0;
-    for (p0 = 0; p0 < npix; p0 += 0x4000u) {
-        const uint32_t n = npix - p0 < 0x4000u ? npix - p0 : 0x4000u;
-        uint32_t p, cnt = 0;
-        for (p = 0; p < n; p++, ip += 8, hp += 8, sp++) {
-            uint32_t a = 0, t, x;
-            LIF_WORD(0);
-            LIF_WORD(1);
-            LIF_WORD(2);
-            LIF_WORD(3);
-            LIF_WORD(4);
-            LIF_WORD(5);
-            LIF_WORD(6);
-            LIF_WORD(7);
-            x = ((a >> 8) & 0xFFu) | ((a >> 24) << 8);
-            t = (x ^ (x >> 4)) & 0x00F000F0u;
-            x ^= t ^ (t << 4);
-            t = (x ^ (x >> 2)) & 0x0C0C0C0Cu;
-            *sp = x ^ t ^ (t << 2);
-        }
-        count += cnt >> 7;
-    }
-    return count;
-}
-#undef LIF_WORD
 #endif
 
 #if ESNN_SIMD32 && defined(__GNUC__) && defined(__thumb2__)
@@ -404,6 +330,146 @@ static uint32_t lif_i32_c8(const esnn_op_t *op, const esnn_buffer_t *buf, const 
     lif_i32_c8_m4(&a);
     return a.count;
 }
+
+/* int16 planes (op->cur16), leak 1/2, C = 8, 16, 32 or 64, Cortex-M4: lif_cur16_simd in blocks of 8 channels
+ * (4 words, channels (4g + e, 4g + e + 2) in word 2g + e), each block's currents, states and packed
+ * thresholds loaded by one ldm / two ldrd and its states stored by one stm. The spike marks sel(K, 0), K =
+ * 0x80002000 (bit 13: low half, 31: high half), are gathered into r4 by a >> 1, 3, 1 between the words so that
+ * channel c of the block lands at bit 8 + c (low halves) or 24 + c (high halves); one fold by 16 and a
+ * uxtb (ror 8) give the block's spike byte, a byte table its spike count. Registers: r0 currents, r1 states,
+ * r2 spikes, r3 zero, r12 K, lr count; the stack holds the packed thresholds (sp[0..]) then the args
+ * pointer, the table and the end of the currents (ARGS, ARGS + 4, ARGS + 8). */
+#define C16_WORD(T, U, SH)                                                                                      \
+    "ssub16 " T ", " U ", " T "\n\t"                                                                            \
+    "sel " U ", r3, " U "\n\t"                                                                                  \
+    "sel " T ", r12, r3\n\t"                                                                                    \
+    "orr r4, " T ", r4, lsr #" SH "\n\t"
+#define C16_BLOCK(TH, TAB, STORE)                                                                               \
+    "ldm r0!, {r4, r5, r6, r7}\n\t"                                                                            \
+    "ldm r1, {r8, r9, r10, r11}\n\t"                                                                           \
+    "shadd16 r8, r8, r4\n\t"                                                                                   \
+    "shadd16 r9, r9, r5\n\t"                                                                                   \
+    "shadd16 r10, r10, r6\n\t"                                                                                 \
+    "shadd16 r11, r11, r7\n\t" TH                                                                              \
+    "ssub16 r4, r8, r4\n\t"                                                                                    \
+    "sel r8, r3, r8\n\t"                                                                                       \
+    "sel r4, r12, r3\n\t" C16_WORD("r5", "r9", "1") C16_WORD("r6", "r10", "3") C16_WORD("r7", "r11", "1")     \
+    "stm r1!, {r8, r9, r10, r11}\n\t"                                                                          \
+    "orr r4, r4, r4, lsr #16\n\t"                                                                              \
+    "uxtb r4, r4, ror #8\n\t"                                                                                  \
+    "ldr r5, [sp, #" TAB "]\n\t"                                                                               \
+    "ldrb r5, [r5, r4]\n\t"                                                                                    \
+    "add lr, r5\n\t" STORE
+/* thresholds of block b (16 bytes at sp + 16 b) */
+#define C16_TH0 "ldm sp, {r4, r5, r6, r7}\n\t"
+#define C16_TH(OFF, OFF8) "ldrd r4, r5, [sp, #" OFF "]\n\tldrd r6, r7, [sp, #" OFF8 "]\n\t"
+/* PUSH: copies the packed thresholds from args->th (offset 28) to the stack, last chunk first */
+#define C16_ENTER(PUSH)                                                                                         \
+    "ldr r3, [r0, #12]\n\t"                                                                                    \
+    "ldr r2, [r0, #16]\n\t"                                                                                    \
+    "push {r0, r2, r3}\n\t" PUSH                                                                               \
+    "ldr lr, [r0, #20]\n\t"                                                                                    \
+    "ldr r4, [r0, #24]\n\t"                                                                                    \
+    "movs r3, #0\n\t"                                                                                          \
+    "movw r12, #0x2000\n\t"                                                                                    \
+    "movt r12, #0x8000\n\t"                                                                                    \
+    "ldm r0, {r0, r1, r2}\n\t"
+#define C16_PUSH8(OFF)                                                                                          \
+    "add r1, r0, #" OFF "\n\t"                                                                                 \
+    "ldm r1, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"                                                           \
+    "push {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+#define C16_NEXT(END) "ldr r5, [sp, #" END "]\n\tcmp r0, r5\n\tbne 1b\n\t"
+#define C16_LEAVE(ARGS, SP)                                                                                     \
+    "ldr r0, [sp, #" ARGS "]\n\t"                                                                              \
+    "add sp, sp, #" SP "\n\t"                                                                                  \
+    "str lr, [r0, #20]\n"
+#define C16_CLOBBER "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory"
+typedef struct {
+    const uint32_t *I;
+    uint32_t *H;
+    uint32_t *spikes;
+    const uint32_t *end; /* npix >= 1 */
+    const uint8_t *pop;
+    uint32_t count;
+    uint32_t odd;    /* C == 8: npix is odd (the loop of two pixels starts at its second) */
+    uint32_t th[32]; /* packed thresholds, word j of block b at 4 b + j */
+} lif16_args_t;
+static void lif_cur16_c8_m4(lif16_args_t *a) {
+    register lif16_args_t *r0 __asm__("r0") = a;
+    __asm__ volatile(C16_ENTER("add r1, r0, #28\n\tldm r1, {r4, r5, r6, r7}\n\tpush {r4, r5, r6, r7}\n\t")
+                     "cbnz r4, 2f\n"
+                     "1:\n\t" C16_BLOCK(C16_TH0, "20", "str r4, [r2], #4\n")
+                     "2:\n\t" C16_BLOCK(C16_TH0, "20", "str r4, [r2], #4\n\t")
+                     C16_NEXT("24") C16_LEAVE("16", "28")
+                     : "+r"(r0) : : C16_CLOBBER);
+}
+static void lif_cur16_c16_m4(lif16_args_t *a) {
+    register lif16_args_t *r0 __asm__("r0") = a;
+    __asm__ volatile(C16_ENTER(C16_PUSH8("28"))
+                     "1:\n\t" C16_BLOCK(C16_TH0, "36", "strb r4, [r2], #1\n\t")
+                     C16_BLOCK(C16_TH("16", "24"), "36", "strb r4, [r2], #1\n\t")
+                     "strh r3, [r2], #2\n\t"
+                     C16_NEXT("40") C16_LEAVE("32", "44")
+                     : "+r"(r0) : : C16_CLOBBER);
+}
+static void lif_cur16_c32_m4(lif16_args_t *a) {
+    register lif16_args_t *r0 __asm__("r0") = a;
+    __asm__ volatile(C16_ENTER(C16_PUSH8("60") C16_PUSH8("28"))
+                     "1:\n\t" C16_BLOCK(C16_TH0, "68", "strb r4, [r2], #1\n\t")
+                     C16_BLOCK(C16_TH("16", "24"), "68", "strb r4, [r2], #1\n\t")
+                     C16_BLOCK(C16_TH("32", "40"), "68", "strb r4, [r2], #1\n\t")
+                     C16_BLOCK(C16_TH("48", "56"), "68", "strb r4, [r2], #1\n\t")
+                     C16_NEXT("72") C16_LEAVE("64", "76")
+                     : "+r"(r0) : : C16_CLOBBER);
+}
+static void lif_cur16_c64_m4(lif16_args_t *a) {
+    register lif16_args_t *r0 __asm__("r0") = a;
+    __asm__ volatile(C16_ENTER(C16_PUSH8("124") C16_PUSH8("92") C16_PUSH8("60") C16_PUSH8("28"))
+                     "1:\n\t" C16_BLOCK(C16_TH0, "132", "strb r4, [r2], #1\n\t")
+                     C16_BLOCK(C16_TH("16", "24"), "132", "strb r4, [r2], #1\n\t")
+                     C16_BLOCK(C16_TH("32", "40"), "132", "strb r4, [r2], #1\n\t")
+                     C16_BLOCK(C16_TH("48", "56"), "132", "strb r4, [r2], #1\n\t")
+                     C16_BLOCK(C16_TH("64", "72"), "132", "strb r4, [r2], #1\n\t")
+                     C16_BLOCK(C16_TH("80", "88"), "132", "strb r4, [r2], #1\n\t")
+                     C16_BLOCK(C16_TH("96", "104"), "132", "strb r4, [r2], #1\n\t")
+                     C16_BLOCK(C16_TH("112", "120"), "132", "strb r4, [r2], #1\n\t")
+                     C16_NEXT("136") C16_LEAVE("128", "140")
+                     : "+r"(r0) : : C16_CLOBBER);
+}
+#undef C16_WORD
+#undef C16_BLOCK
+#undef C16_TH0
+#undef C16_TH
+#undef C16_ENTER
+#undef C16_PUSH8
+#undef C16_NEXT
+#undef C16_LEAVE
+#undef C16_CLOBBER
+/* C == 8, 16, 32 or 64 (the caller checks); the spike words of a pixel are written bytewise (cw words). */
+static uint32_t lif_cur16_m4(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current,
+                             uint32_t *spikes) {
+    const uint32_t C = buf->c, npix = (uint32_t)buf->h * buf->w;
+    lif16_args_t a;
+    uint32_t j;
+    if (npix == 0) return 0;
+    for (j = 0; j < C / 2u; j++) {
+        const uint32_t lo = 8u * (j >> 2) + 4u * ((j >> 1) & 1u) + (j & 1u);
+        a.th[j] = ((uint32_t)esnn_ld32(op->bias + 4u * lo) & 0xFFFFu) |
+                  ((uint32_t)esnn_ld32(op->bias + 4u * (lo + 2u)) << 16);
+    }
+    a.I = current;
+    a.H = (uint32_t *)op->state;
+    a.spikes = spikes;
+    a.end = current + C / 2u * npix;
+    a.pop = lif_pop8;
+    a.count = 0;
+    a.odd = npix & 1u;
+    if (C == 8u) lif_cur16_c8_m4(&a);
+    else if (C == 16u) lif_cur16_c16_m4(&a);
+    else if (C == 32u) lif_cur16_c32_m4(&a);
+    else lif_cur16_c64_m4(&a);
+    return a.count;
+}
 #endif
 
 uint32_t esnn_lif(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current, uint32_t *spikes) {
@@ -412,11 +478,12 @@ uint32_t esnn_lif(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t 
     if ((m & (m - 1u)) == 0) { /* 2^(16 - s) */
         while ((1u << (16u - s)) != m) s--;
         if (op->cur16) {
+#ifdef ESNN_LIF_ASM
+            if (s == 1 && (buf->c == 8u || buf->c == 16u || buf->c == 32u || buf->c == 64u))
+                return lif_cur16_m4(op, buf, current, spikes);
+#endif
 #if ESNN_SIMD32
-            if (s == 1)
-                return buf->c == 8u    ? lif_cur16_simd8(op, buf, current, spikes)
-                       : buf->c == 16u ? lif_cur16_simd16(op, buf, current, spikes)
-                                       : lif_cur16_simd(op, buf, current, spikes);
+            if (s == 1) return lif_cur16_simd(op, buf, current, spikes);
 #endif
 #ifdef ESNN_LIF_SSE2
             return lif_cur16_sse2(op, buf, current, spikes, s);
