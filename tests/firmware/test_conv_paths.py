@@ -3,7 +3,8 @@ interpreter on the host build (fast and reference kernels) and under QEMU. On Co
 pad 1 conv with 8, 16 or 32 output channels and at most 32 input channels takes the unrolled spike-outer
 kernels: one variant per row case (first, last, other rows) and column case (first, last, other columns). The
 cases cover every variant, single-row and single-column maps and maps too small for them (the fallbacks),
-dense and sparse firing, and a 40-channel input (two spike words per pixel, the tap-table path)."""
+dense and sparse firing, and the layers the unrolled kernels do not take (stride 2, two spike words per pixel,
+64 outputs), which on Cortex-M4 run spike-outer over tap tables."""
 
 from __future__ import annotations
 
@@ -57,7 +58,10 @@ CASES = [
     (8, 8, (4, 2), 1, True),  # two columns: fallback
     (8, 24, (4, 4), 1, True),  # 24 outputs: fallback
     (40, 16, (3, 4), 1, True),  # two spike words per pixel: fallback
-    (8, 16, (7, 6), 2, True),  # stride 2: fallback
+    (8, 16, (7, 6), 2, True),  # stride 2: the spike-outer tap-table kernels (cout 16, 32, 64)
+    (16, 32, (6, 5), 2, False),
+    (64, 64, (3, 4), 1, True),  # two spike words per pixel, 64 outputs
+    (32, 64, (5, 5), 2, True),
 ]
 IDS = [f"{ci}to{co}-{h}x{w}-s{s}-{'dense' if d else 'sparse'}" for ci, co, (h, w), s, d in CASES]
 

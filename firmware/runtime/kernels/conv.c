@@ -62,16 +62,78 @@ void esnn_conv_spike_ref(const esnn_op_t *op, const esnn_buffer_t *in, const esn
             }
 }
 
+#if ESNN_SIMD32
+#include <arm_acle.h>
+/* Cortex-M4, 8-bit weights, cout % 4 == 0, at most 64 taps (cin * kh * kw): the outputs whose window lies inside
+ * the input, 4 channels at a time in registers. Per non-zero input value: one ldr of 4 weights, two sxtb16
+ * and four smlabb / smlabt (one MAC each, wrapping 32-bit adds as the reference's uint32 sums). Returns 0 when
+ * the op does not qualify (the caller's loop then does every output). */
+static int conv_u8_interior_m4(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out,
+                               const uint8_t *x, uint32_t *y, uint32_t oy0, uint32_t oy1, uint32_t ox0,
+                               uint32_t ox1) {
+    const uint32_t cout = op->cout, ntaps = (uint32_t)op->cin * op->kh * op->kw, s = op->stride;
+    uint32_t xoff[64], woff[64], t, ci, ky, kx, oy, ox, g;
+    if (op->bits != 8 || (cout & 3u) || ntaps > 64u) return 0;
+    for (t = 0, ci = 0; ci < op->cin; ci++)
+        for (ky = 0; ky < op->kh; ky++)
+            for (kx = 0; kx < op->kw; kx++, t++) {
+                xoff[t] = (ci * in->h + ky) * in->w + kx;
+                woff[t] = t * cout;
+            }
+    for (oy = oy0; oy < oy1; oy++)
+        for (ox = ox0; ox < ox1; ox++) {
+            const uint8_t *xp = x + (oy * s - op->pad) * in->w + (ox * s - op->pad);
+            uint32_t *acc = y + (oy * out->w + ox) * cout;
+            for (g = 0; g < cout; g += 4u) {
+                const uint8_t *wg = op->w + g;
+                int32_t a0 = (int32_t)acc[g], a1 = (int32_t)acc[g + 1u], a2 = (int32_t)acc[g + 2u];
+                int32_t a3 = (int32_t)acc[g + 3u];
+                for (t = 0; t < ntaps; t++) {
+                    const int32_t v = xp[xoff[t]];
+                    uint32_t wv;
+                    int16x2_t lo, hi;
+                    if (!v) continue;
+                    wv = (uint32_t)esnn_ld32(wg + woff[t]);
+                    lo = __sxtb16((int8x4_t)wv);                      /* channels g, g + 2 */
+                    hi = __sxtb16((int8x4_t)((wv >> 8) | (wv << 24))); /* g + 1, g + 3 */
+                    a0 = __smlabb(v, (int32_t)lo, a0);
+                    a2 = __smlabt(v, (int32_t)lo, a2);
+                    a1 = __smlabb(v, (int32_t)hi, a1);
+                    a3 = __smlabt(v, (int32_t)hi, a3);
+                }
+                acc[g] = (uint32_t)a0;
+                acc[g + 1u] = (uint32_t)a1;
+                acc[g + 2u] = (uint32_t)a2;
+                acc[g + 3u] = (uint32_t)a3;
+            }
+        }
+    return 1;
+}
+#endif
+
 void esnn_conv_u8(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint8_t *x,
                   uint32_t *y) {
     const uint32_t cout = op->cout, plane = (uint32_t)in->h * in->w;
     uint32_t oy, ox, ci, ky, kx;
+    uint32_t ioy0 = 0, ioy1 = 0, iox0 = 0, iox1 = 0; /* outputs done by the interior kernel: [ioy0, ioy1) x ... */
     fill_bias(op, out, y);
+#if ESNN_SIMD32
+    /* interior outputs: o * s - pad >= 0 and o * s - pad + k <= n */
+    ioy0 = (op->pad + op->stride - 1u) / op->stride;
+    iox0 = ioy0;
+    ioy1 = in->h + op->pad >= op->kh ? (in->h + op->pad - op->kh) / op->stride + 1u : 0u;
+    iox1 = in->w + op->pad >= op->kw ? (in->w + op->pad - op->kw) / op->stride + 1u : 0u;
+    ioy1 = ioy1 < out->h ? ioy1 : out->h;
+    iox1 = iox1 < out->w ? iox1 : out->w;
+    if (ioy0 >= ioy1 || iox0 >= iox1 || !conv_u8_interior_m4(op, in, out, x, y, ioy0, ioy1, iox0, iox1))
+        ioy0 = ioy1 = iox0 = iox1 = 0;
+#endif
     for (oy = 0; oy < out->h; oy++) {
         int32_t iy0 = (int32_t)(oy * op->stride) - op->pad;
         for (ox = 0; ox < out->w; ox++) {
             int32_t ix0 = (int32_t)(ox * op->stride) - op->pad;
             uint32_t *acc = y + (oy * out->w + ox) * cout;
+            if (oy >= ioy0 && oy < ioy1 && ox >= iox0 && ox < iox1) continue;
             for (ci = 0; ci < op->cin; ci++) {
                 const uint8_t *xc = x + ci * plane;
                 for (ky = 0; ky < op->kh; ky++) {
@@ -512,6 +574,61 @@ typedef struct {
     "9:\n\t"                                                                                                \
     "add sp, sp, #24\n"
 
+/* ---- any kernel / stride, cout 16, 32 or 64: spike-outer over a tap table --------------------------------
+ * The tap-outer kernels (taps16_simd) keep a tap's accumulators in registers across the spikes of a pixel and
+ * pay about 14 instructions per tap; with few spikes per pixel (stride-2 layers, sparse input) that overhead
+ * dominates. Here each spike walks the pixel's table (as in taps8_simd: count, then accumulator byte offset and
+ * weight offset per tap) and each tap moves its accumulators with ldm / stm: per tap 7 + 13 per 16 outputs,
+ * per spike 4. r3: the spike's weight block, r1: the table pointer. Stack: [sp] table, [sp, #4] its end,
+ * [sp, #8] accumulator base, [sp, #12] spike pointer, [sp, #16] spike end. Needs a non-empty table and spike
+ * list and 4-aligned weights (ldrd). */
+#define SO_ASM(CHUNKS)                                                                                          \
+    do {                                                                                                        \
+        register const uint32_t *r0 __asm__("r0") = taps;                                                       \
+        register int16_t *r1 __asm__("r1") = base;                                                              \
+        register const uint32_t *r2 __asm__("r2") = spk;                                                        \
+        register const uint32_t *r3 __asm__("r3") = end;                                                        \
+        __asm__ volatile("ldr r12, [r0], #4\n\t"                                                                \
+                         "add r12, r0, r12, lsl #3\n\t"                                                         \
+                         "sub sp, sp, #24\n\t"                                                                  \
+                         "str r0, [sp]\n\t"                                                                     \
+                         "str r12, [sp, #4]\n\t"                                                                \
+                         "str r1, [sp, #8]\n\t"                                                                 \
+                         "str r2, [sp, #12]\n\t"                                                                \
+                         "str r3, [sp, #16]\n"                                                                  \
+                         "6:\n\t"                                                                               \
+                         "ldr r12, [sp, #12]\n\t"                                                               \
+                         "ldr r3, [r12], #4\n\t"                                                                \
+                         "str r12, [sp, #12]\n\t"                                                               \
+                         "ldr r1, [sp]\n"                                                                       \
+                         "5:\n\t"                                                                               \
+                         "ldrd r0, r2, [r1], #8\n\t"                                                            \
+                         "ldr r12, [sp, #8]\n\t"                                                                \
+                         "add r0, r0, r12\n\t"                                                                  \
+                         "add r2, r2, r3\n\t" CHUNKS "ldr r12, [sp, #4]\n\t"                                    \
+                         "cmp r1, r12\n\t"                                                                      \
+                         "bne 5b\n\t"                                                                           \
+                         "ldrd r12, lr, [sp, #12]\n\t"                                                          \
+                         "cmp r12, lr\n\t"                                                                      \
+                         "bne 6b\n\t"                                                                           \
+                         "add sp, sp, #24\n"                                                                    \
+                         : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3)                                               \
+                         :                                                                                      \
+                         : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");      \
+    } while (0)
+ESNN_NOINLINE static void so16_simd(const uint32_t *taps, int16_t *base, const uint32_t *spk,
+                                    const uint32_t *end) {
+    SO_ASM(K3_C16("0"));
+}
+ESNN_NOINLINE static void so32_simd(const uint32_t *taps, int16_t *base, const uint32_t *spk,
+                                    const uint32_t *end) {
+    SO_ASM(K3_C16("0") K3_C16("16"));
+}
+ESNN_NOINLINE static void so64_simd(const uint32_t *taps, int16_t *base, const uint32_t *spk,
+                                    const uint32_t *end) {
+    SO_ASM(K3_C16("0") K3_C16("16") K3_C16("32") K3_C16("48"));
+}
+
 /* One kernel per (cout, row case, column case): rows 1 .. H-2 take kernel rows 2, 1, 0; row 0 only 1, 0 (its
  * accumulator pointer starts at output row 0); row H-1 only 2, 1. Columns as K3_ROW16 says. */
 #define K3_ASM(SH1, SH2, PS, ROWS)                                                                              \
@@ -796,6 +913,26 @@ static void run_taps(int16_t *base, const uint8_t *w, uint32_t cout, const uint3
 #define ACC_UNIT 1u /* in int16 elements */
 #endif
 
+#if ESNN_SIMD32
+/* n stores of the 8 words at `pattern` (which does not overlap them), step bytes apart from p: one stm each. */
+static void fill8_m4(uint32_t *p, const uint32_t *pattern, uint32_t n, uint32_t step) {
+    register uint32_t *r0 __asm__("r0") = p;
+    register const uint32_t *r1 __asm__("r1") = pattern;
+    register uint32_t r2 __asm__("r2") = n;
+    register uint32_t r3 __asm__("r3") = step;
+    if (!n) return;
+    __asm__ volatile("ldm r1, {r4, r5, r6, r7, r8, r9, r10, r11}\n"
+                     "1:\n\t"
+                     "stm r0, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+                     "add r0, r0, r3\n\t"
+                     "subs r2, r2, #1\n\t"
+                     "bne 1b\n"
+                     : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3)
+                     :
+                     : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "cc", "memory");
+}
+#endif
+
 /* Bias fill of the int16 plane: pixel 0 from the bias, then every later pixel a copy of it. */
 static void fill_bias16(const esnn_op_t *op, uint32_t npix, uint32_t *y) {
     const uint32_t cout = op->cout, n = npix * cout / 2u; /* words; cout % 8 == 0 (acc16) */
@@ -805,14 +942,22 @@ static void fill_bias16(const esnn_op_t *op, uint32_t npix, uint32_t *y) {
     for (i = 0; i < cout / 2u; i++)
         y[i] = ((uint32_t)esnn_ld32(op->bias + 4u * ESNN_CUR16_POS(2u * i)) & 0xFFFFu) |
                ((uint32_t)esnn_ld32(op->bias + 4u * ESNN_CUR16_POS(2u * i + 1u)) << 16);
-    for (j = 0; j < cout / 2u; j += 4u) {
-        const uint32_t b0 = y[j], b1 = y[j + 1u], b2 = y[j + 2u], b3 = y[j + 3u];
-        uint32_t *p = y + j + cout / 2u;
-        for (i = 1; i < npix; i++, p += cout / 2u) {
-            p[0] = b0;
-            p[1] = b1;
-            p[2] = b2;
-            p[3] = b3;
+    if (cout == 8u && npix >= 2u) { /* two pixels per 8-word store */
+        memcpy(y + 4, y, 16);
+        fill8_m4(y + 8, y, (npix - 2u) / 2u, 32u);
+        if (npix & 1u) memcpy(y + 4u * (npix - 1u), y, 16); /* the last, odd pixel */
+    } else if (cout % 16u == 0) { /* each 8-word group of the pixel pattern */
+        for (j = 0; j < cout / 2u; j += 8u) fill8_m4(y + j + cout / 2u, y + j, npix - 1u, 2u * cout);
+    } else {
+        for (j = 0; j < cout / 2u; j += 4u) {
+            const uint32_t b0 = y[j], b1 = y[j + 1u], b2 = y[j + 2u], b3 = y[j + 3u];
+            uint32_t *p = y + j + cout / 2u;
+            for (i = 1; i < npix; i++, p += cout / 2u) {
+                p[0] = b0;
+                p[1] = b1;
+                p[2] = b2;
+                p[3] = b3;
+            }
         }
     }
     (void)n;
@@ -833,12 +978,20 @@ typedef struct {
     uint32_t cout, wrow, cw, pstep; /* pstep: words from one pixel of a class to the next (stride * cw) */
     const uint32_t *pairs;          /* Cortex-M4 cout 8, stride 1, interior pixels: pairs8_simd table or 0 */
     uint32_t t16;                   /* Cortex-M4 cout 16: every table run by taps16_simd */
+#if ESNN_SIMD32
+    /* Cortex-M4 cout 16 / 32 / 64 with 4-aligned weights: every table run spike-outer by this kernel */
+    void (*so)(const uint32_t *taps, int16_t *base, const uint32_t *spk, const uint32_t *end);
+#endif
 } pix_ctx_t;
 
 /* The taps of one pixel for one list of spike entries. */
 static inline void pixel_taps(const pix_ctx_t *k, int16_t *base, const uint32_t *sp, uint32_t ns,
                               const uint32_t *taps) {
 #if ESNN_SIMD32
+    if (k->so) {
+        if (taps[0]) k->so(taps, base, sp, sp + ns);
+        return;
+    }
     if (k->t16) {
         taps16_simd(taps, base, sp, sp + ns);
         return;
@@ -959,6 +1112,10 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
     fill_bias16(op, npix, y);
     for (i = 0; i < s; i++) cm[i] = i < kw ? (kw - i + s - 1u) / s : 0u; /* column taps of class i */
     k.t16 = ESNN_SIMD32 && cout == 16u;
+#if ESNN_SIMD32
+    k.so = ((uintptr_t)op->w & 3u) ? 0 : cout == 16u ? so16_simd : cout == 32u ? so32_simd : cout == 64u ? so64_simd : 0;
+    if (k.so) k.t16 = 0;
+#endif
 #if ESNN_SIMD32
     /* 3x3 / stride 1 / pad 1 "same" convs with one spike word per pixel: interior rows by the unrolled kernels */
     k3 = kh == 3u && kw == 3u && s == 1u && pad == 1u && cw == 1u && out->h == in->h && ow == in->w &&
