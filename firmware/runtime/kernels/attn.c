@@ -172,41 +172,50 @@ static inline uint32_t max16x2(uint32_t v, uint32_t m) { /* per halfword: GE fro
     return (uint32_t)__sel((uint8x4_t)v, (uint8x4_t)m);
 }
 
+/* o[W] = a, o[W + 1] = b in one strd (GCC pairs these stores and loads only at times). */
+#define ESNN_STRD(o, W, a, b) \
+    __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(o), "r"(a), "r"(b), "i"(4 * (W)) : "memory")
+/* a = q[W], b = q[W + 1] in one ldrd; volatile and the clobber keep loads and stores in program order (in
+ * place, y == x). */
+#define ESNN_LDRD(q, W, a, b) \
+    __asm__ volatile("ldrd %0, %1, [%2, %3]" : "=r"(a), "=r"(b) : "r"(q), "i"(4 * (W)) : "memory")
+
 /* Sums and maxima of the int16 pairs of words q[0], q[1] over T steps (each `words` words from the last) of
- * `rows` rows of pw words (pw a constant where the caller passes one): two rows per iteration. s: slots 0..3
- * in order; m: the two max words. */
+ * `rows` rows of pw words (cpw: pw a constant, ldrd with immediate offsets): four rows per iteration. s: slots
+ * 0..3 in order; m: the two max words. */
 ESNN_ATTN_INLINE void stats_cols(const uint32_t *q, uint32_t T, uint32_t words, uint32_t rows, uint32_t pw,
-                                 int32_t *s, uint32_t *m) {
+                                 int32_t *s, uint32_t *m, int cpw) {
     const uint32_t *const q0 = q, *qe;
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     uint32_t m0 = q[0], m1 = q[1], t;
     for (t = 0; t < T; t++) {
+        uint32_t r;
         q = q0 + t * words;
-        qe = q + (rows & ~1u) * pw;
-        for (; q != qe; q += 2u * pw) {
-            const uint32_t v0 = q[0], v1 = q[1], u0 = q[pw], u1 = q[pw + 1u];
-            s0 += (int16_t)v0;
-            s1 += (int32_t)v0 >> 16;
-            s2 += (int16_t)v1;
-            s3 += (int32_t)v1 >> 16;
-            m0 = max16x2(v0, m0);
-            m1 = max16x2(v1, m1);
-            s0 += (int16_t)u0;
-            s1 += (int32_t)u0 >> 16;
-            s2 += (int16_t)u1;
-            s3 += (int32_t)u1 >> 16;
-            m0 = max16x2(u0, m0);
-            m1 = max16x2(u1, m1);
+        qe = q + (rows & ~3u) * pw;
+#define ESNN_STATS_ROW(W)                                                                                 \
+    do {                                                                                                  \
+        uint32_t v0, v1;                                                                                  \
+        if (cpw) {                                                                                        \
+            ESNN_LDRD(q, W, v0, v1);                                                                      \
+        } else {                                                                                          \
+            v0 = q[W];                                                                                    \
+            v1 = q[(W) + 1u];                                                                             \
+        }                                                                                                 \
+        s0 += (int16_t)v0;                                                                                \
+        s1 += (int32_t)v0 >> 16;                                                                          \
+        s2 += (int16_t)v1;                                                                                \
+        s3 += (int32_t)v1 >> 16;                                                                          \
+        m0 = max16x2(v0, m0);                                                                             \
+        m1 = max16x2(v1, m1);                                                                             \
+    } while (0)
+        for (; q != qe; q += 4u * pw) {
+            ESNN_STATS_ROW(0u);
+            ESNN_STATS_ROW(pw);
+            ESNN_STATS_ROW(2u * pw);
+            ESNN_STATS_ROW(3u * pw);
         }
-        if (rows & 1u) {
-            const uint32_t v0 = q[0], v1 = q[1];
-            s0 += (int16_t)v0;
-            s1 += (int32_t)v0 >> 16;
-            s2 += (int16_t)v1;
-            s3 += (int32_t)v1 >> 16;
-            m0 = max16x2(v0, m0);
-            m1 = max16x2(v1, m1);
-        }
+        for (r = rows & 3u; r > 0; r--, q += pw) ESNN_STATS_ROW(0u);
+#undef ESNN_STATS_ROW
     }
     s[0] = s0;
     s[1] = s1;
@@ -223,11 +232,6 @@ static inline uint32_t scale16x2(uint32_t v, int32_t ma, int32_t mb) {
     return pkhbt16(smulwb(ma, p), smulwt(mb, p));
 }
 
-/* o[W] = a, o[W + 1] = b in one strd (GCC pairs these stores and loads only at times). */
-#define ESNN_STRD(o, W, a, b) \
-    __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(o), "r"(a), "r"(b), "i"(4 * (W)) : "memory")
-/* a = q[W], b = q[W + 1] in one ldrd; volatile keeps it before the ESNN_STRD that follows (in place). */
-#define ESNN_LDRD(q, W, a, b) __asm__ volatile("ldrd %0, %1, [%2, %3]" : "=r"(a), "=r"(b) : "r"(q), "i"(4 * (W)))
 
 /* Output word of input word v: multipliers ma, mb (2m) per halfword, or with gate (every m 0 or 2^15: pass or
  * zero, no multiply) max(0, x) masked by mk. */
@@ -239,18 +243,24 @@ ESNN_ATTN_INLINE uint32_t out16x2(uint32_t v, int32_t ma, int32_t mb, uint32_t m
  * step); cpw: pw is a constant (ldrd/strd with immediate offsets). */
 ESNN_ATTN_INLINE void apply_cols(const uint32_t *q, uint32_t *o, uint32_t rows, uint32_t pw, const uint32_t *m,
                                  int cpw, int gate) {
-    const uint32_t *const qe = q + (rows & ~1u) * pw;
+    const uint32_t step = cpw ? 4u : 2u; /* rows per iteration: 4 with immediate offsets (3 pw * 4 <= 1020) */
+    const uint32_t *const qe = q + (rows & ~(step - 1u)) * pw;
     const int32_t m0 = (int32_t)(2u * m[0]), m1 = (int32_t)(2u * m[1]), m2 = (int32_t)(2u * m[2]),
                   m3 = (int32_t)(2u * m[3]);
     const uint32_t k0 = (m[0] ? 0xFFFFu : 0u) | (m[1] ? 0xFFFF0000u : 0u),
                    k1 = (m[2] ? 0xFFFFu : 0u) | (m[3] ? 0xFFFF0000u : 0u);
-    for (; q != qe; q += 2u * pw, o += 2u * pw) {
+    uint32_t r;
+    for (; q != qe; q += step * pw, o += step * pw) {
         uint32_t v0, v1, u0, u1;
         if (cpw) {
             ESNN_LDRD(q, 0, v0, v1);
             ESNN_LDRD(q, pw, u0, u1);
             ESNN_STRD(o, 0, out16x2(v0, m0, m1, k0, gate), out16x2(v1, m2, m3, k1, gate));
             ESNN_STRD(o, pw, out16x2(u0, m0, m1, k0, gate), out16x2(u1, m2, m3, k1, gate));
+            ESNN_LDRD(q, 2u * pw, v0, v1);
+            ESNN_LDRD(q, 3u * pw, u0, u1);
+            ESNN_STRD(o, 2u * pw, out16x2(v0, m0, m1, k0, gate), out16x2(v1, m2, m3, k1, gate));
+            ESNN_STRD(o, 3u * pw, out16x2(u0, m0, m1, k0, gate), out16x2(u1, m2, m3, k1, gate));
         } else {
             v0 = q[0];
             v1 = q[1];
@@ -262,7 +272,7 @@ ESNN_ATTN_INLINE void apply_cols(const uint32_t *q, uint32_t *o, uint32_t rows, 
             o[pw + 1u] = out16x2(u1, m2, m3, k1, gate);
         }
     }
-    if (rows & 1u) {
+    for (r = rows & (step - 1u); r > 0; r--, q += pw, o += pw) {
         const uint32_t v0 = q[0], v1 = q[1];
         o[0] = out16x2(v0, m0, m1, k0, gate);
         o[1] = out16x2(v1, m2, m3, k1, gate);
@@ -275,7 +285,7 @@ ESNN_ATTN_INLINE void apply_cols(const uint32_t *q, uint32_t *o, uint32_t rows, 
                                                        uint32_t rows, uint32_t pw, int32_t *s,            \
                                                        uint32_t *m) {                                     \
         (void)pw;                                                                                         \
-        stats_cols(q, T, words, rows, PW, s, m);                                                          \
+        stats_cols(q, T, words, rows, PW, s, m, CPW);                                                        \
     }                                                                                                     \
     static __attribute__((noinline)) void apply_##NAME(const uint32_t *q, uint32_t *o, uint32_t T,        \
                                                        uint32_t words, uint32_t rows, uint32_t pw,        \
