@@ -65,6 +65,13 @@ struct esnn_op {
 #define ESNN_CUR16_POS(c) (c)
 #endif
 
+/* Kernels that must stay out of line (their callers keep values in registers the asm kernels clobber). */
+#if defined(__GNUC__) || defined(__clang__)
+#define ESNN_NOINLINE __attribute__((noinline))
+#else
+#define ESNN_NOINLINE
+#endif
+
 /* Little-endian readers: the blob may be unaligned and the host big-endian. */
 static inline uint16_t esnn_rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static inline uint32_t esnn_rd32(const uint8_t *p) {
