@@ -250,24 +250,33 @@ static const uint8_t lif_pop8[256] = {POP6(0), POP6(1), POP6(1), POP6(2)};
 #undef POP4
 #undef POP6
 
-/* One neuron of lif_i32_c8 (S = I + H in r4..r7, threshold 2 * th in r8..r11): U = S >> 1 fires when
- * S >= 2 * th; the state register gets 0 or U and the spike word r3 the bit. */
-#define LIF32_N(S, T, BIT)                                                                                      \
-    "cmp " S ", " T "\n\t"                                                                                     \
-    "itte ge\n\t"                                                                                              \
-    "movge " T ", #0\n\t"                                                                                      \
-    "orrge r3, r3, #" BIT "\n\t"                                                                               \
-    "asrlt " T ", " S ", #1\n\t"
+/* One neuron of lif_i32_c8 (S = I + H in r4..r7, threshold 2 * th in r8..r11): d = S - 2 th saturated (its
+ * sign exact), m = d >> 31 = -1 when it does not fire; PUT puts m's bit 0 into the word r3 of non-fired bits,
+ * the state register gets (S >> 1) & m. */
+#define LIF32_N(S, T, PUT)                                                                                      \
+    "qsub " T ", " S ", " T "\n\t"                                                                             \
+    "asr " T ", " T ", #31\n\t" PUT                                                                            \
+    "and " T ", " T ", " S ", asr #1\n\t"
+#define LIF32_BIT(T, B) "bfi r3, " T ", #" B ", #1\n\t"
 /* Four neurons: currents and states by one ldm each, S = I + H, the thresholds (TH: one ldm or two ldrd from
  * the stack), the new states by one stm. */
-#define LIF32_4(TH, B0, B1, B2, B3)                                                                             \
+#define LIF32_4(TH, P0, B1, B2, B3)                                                                             \
     "ldm r0!, {r4, r5, r6, r7}\n\t"                                                                            \
     "ldm r1, {r8, r9, r10, r11}\n\t"                                                                           \
     "add r4, r8\n\t"                                                                                           \
     "add r5, r9\n\t"                                                                                           \
     "add r6, r10\n\t"                                                                                          \
-    "add r7, r11\n\t" TH LIF32_N("r4", "r8", B0) LIF32_N("r5", "r9", B1) LIF32_N("r6", "r10", B2)             \
-        LIF32_N("r7", "r11", B3) "stm r1!, {r8, r9, r10, r11}\n\t"
+    "add r7, r11\n\t" TH LIF32_N("r4", "r8", P0) LIF32_N("r5", "r9", LIF32_BIT("r9", B1))                      \
+        LIF32_N("r6", "r10", LIF32_BIT("r10", B2)) LIF32_N("r7", "r11", LIF32_BIT("r11", B3))                  \
+            "stm r1!, {r8, r9, r10, r11}\n\t"
+/* One pixel: the non-fired bits (bit 0 by an and, which clears the rest of r3), inverted, are the spike word. */
+#define LIF32_PIXEL                                                                                             \
+    LIF32_4("ldm sp, {r8, r9, r10, r11}\n\t", "and r3, r8, #1\n\t", "1", "2", "3")                             \
+    LIF32_4("ldrd r8, r9, [sp, #16]\n\tldrd r10, r11, [sp, #24]\n\t", LIF32_BIT("r8", "4"), "5", "6", "7")     \
+    "eor r3, r3, #255\n\t"                                                                                     \
+    "str r3, [r2], #4\n\t"                                                                                     \
+    "ldrb r3, [lr, r3]\n\t"                                                                                    \
+    "add r12, r3\n\t"
 typedef struct {
     const int32_t *I;
     int32_t *H;
@@ -275,29 +284,29 @@ typedef struct {
     const int32_t *end; /* I + 8 * npix, npix >= 1 */
     const uint8_t *pop;
     uint32_t count;
+    uint32_t odd;   /* npix is odd: the loop of two pixels starts at its second */
     int32_t th2[8]; /* 2 * threshold, clamped to int32 */
 } lif32_args_t;
 /* int32 currents with |I| < 2^30, 32-bit state, leak 1/2, C == 8 (one spike word per pixel), Cortex-M4:
  * U = H + floor((I - H) / 2) = floor((I + H) / 2) with I + H exact in int32 (|H| < 2^30 as well, see
- * lif_small); U >= th <=> I + H >= 2 * th, and clamping 2 * th to int32 keeps that (|I + H| < 2^31 - 1). The
- * thresholds live on the stack (sp[0..31]), with the args pointer (sp[32]) and the end (sp[36]). */
+ * lif_small); U >= th <=> I + H >= 2 * th, and clamping 2 * th to int32 keeps that (|I + H| < 2^31 - 1).
+ * 7 instructions per neuron-step. The thresholds live on the stack (sp[0..31]), with the args pointer
+ * (sp[32]) and the end (sp[36]); r12 counts the spikes, lr points at the byte table. */
 static void lif_i32_c8_m4(lif32_args_t *a) {
     register lif32_args_t *r0 __asm__("r0") = a;
     __asm__ volatile("ldr r3, [r0, #12]\n\t"
                      "push {r0, r3}\n\t"
-                     "add r1, r0, #24\n\t"
+                     "add r1, r0, #28\n\t"
                      "ldm r1, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
                      "push {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
                      "ldr lr, [r0, #16]\n\t"
                      "ldr r12, [r0, #20]\n\t"
-                     "ldm r0, {r0, r1, r2}\n"
-                     "1:\n\t"
-                     "movs r3, #0\n\t"
-                     LIF32_4("ldm sp, {r8, r9, r10, r11}\n\t", "1", "2", "4", "8")
-                     LIF32_4("ldrd r8, r9, [sp, #16]\n\tldrd r10, r11, [sp, #24]\n\t", "16", "32", "64", "128")
-                     "str r3, [r2], #4\n\t"
-                     "ldrb r3, [lr, r3]\n\t"
-                     "add r12, r3\n\t"
+                     "ldr r3, [r0, #24]\n\t"
+                     "ldm r0, {r0, r1, r2}\n\t"
+                     "cmp r3, #0\n\t"
+                     "bne 2f\n"
+                     "1:\n\t" LIF32_PIXEL
+                     "2:\n\t" LIF32_PIXEL
                      "ldr r3, [sp, #36]\n\t"
                      "cmp r0, r3\n\t"
                      "bne 1b\n\t"
@@ -309,6 +318,8 @@ static void lif_i32_c8_m4(lif32_args_t *a) {
                      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc",
                        "memory");
 }
+#undef LIF32_BIT
+#undef LIF32_PIXEL
 #undef LIF32_N
 #undef LIF32_4
 static uint32_t lif_i32_c8(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current,
@@ -327,6 +338,7 @@ static uint32_t lif_i32_c8(const esnn_op_t *op, const esnn_buffer_t *buf, const 
     a.end = a.I + 8u * npix;
     a.pop = lif_pop8;
     a.count = 0;
+    a.odd = npix & 1u;
     lif_i32_c8_m4(&a);
     return a.count;
 }
@@ -450,12 +462,16 @@ static uint32_t lif_cur16_m4(const esnn_op_t *op, const esnn_buffer_t *buf, cons
                              uint32_t *spikes) {
     const uint32_t C = buf->c, npix = (uint32_t)buf->h * buf->w;
     lif16_args_t a;
-    uint32_t j;
+    const uint8_t *t = op->bias;
+    uint32_t *th = a.th;
     if (npix == 0) return 0;
-    for (j = 0; j < C / 2u; j++) {
-        const uint32_t lo = 8u * (j >> 2) + 4u * ((j >> 1) & 1u) + (j & 1u);
-        a.th[j] = ((uint32_t)esnn_ld32(op->bias + 4u * lo) & 0xFFFFu) |
-                  ((uint32_t)esnn_ld32(op->bias + 4u * (lo + 2u)) << 16);
+    for (; th != a.th + C / 2u; th += 4, t += 32) { /* block of 8: words (0, 2), (1, 3), (4, 6), (5, 7) */
+#define PK(x, y) (((uint32_t)esnn_ld32(t + 4u * (x)) & 0xFFFFu) | ((uint32_t)esnn_ld32(t + 4u * (y)) << 16))
+        th[0] = PK(0, 2);
+        th[1] = PK(1, 3);
+        th[2] = PK(4, 6);
+        th[3] = PK(5, 7);
+#undef PK
     }
     a.I = current;
     a.H = (uint32_t *)op->state;
@@ -474,9 +490,8 @@ static uint32_t lif_cur16_m4(const esnn_op_t *op, const esnn_buffer_t *buf, cons
 
 uint32_t esnn_lif(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current, uint32_t *spikes) {
     const uint32_t m = op->leak_mul;
-    unsigned s = 16;
-    if ((m & (m - 1u)) == 0) { /* 2^(16 - s) */
-        while ((1u << (16u - s)) != m) s--;
+    if ((m & (m - 1u)) == 0) { /* 2^(16 - s) (m >= 1) */
+        const unsigned s = 16u - esnn_ctz32(m);
         if (op->cur16) {
 #ifdef ESNN_LIF_ASM
             if (s == 1 && (buf->c == 8u || buf->c == 16u || buf->c == 32u || buf->c == 64u))
