@@ -48,11 +48,20 @@ static void bottleneck32(const esnn_op_t *op, const int64_t *sum, const int64_t 
         const int8_t *w = w1 + j * n;
         int64_t as = 0, am = 0, hs, hm;
         uint64_t v;
-        for (k = 0; k < n; k++) {
-            const int32_t wk = w[k];
-            as += (int64_t)wk * (int32_t)sum[k];
-            am += (int64_t)wk * (int32_t)mx[k];
+#define ESNN_L1(K)                                                                                        \
+    do {                                                                                                  \
+        const int32_t wk = w[K];                                                                          \
+        as += (int64_t)wk * (int32_t)sum[K];                                                              \
+        am += (int64_t)wk * (int32_t)mx[K];                                                               \
+    } while (0)
+        for (k = 0; k + 4u <= n; k += 4u) { /* unrolled: the loop overhead is most of a MAC */
+            ESNN_L1(k);
+            ESNN_L1(k + 1u);
+            ESNN_L1(k + 2u);
+            ESNN_L1(k + 3u);
         }
+        for (; k < n; k++) ESNN_L1(k);
+#undef ESNN_L1
         hs = esnn_asr64(as, op->shift);
         hm = esnn_asr64(am, op->shift);
         v = (uint64_t)(hs > 0 ? hs : 0) + N * (uint64_t)(hm > 0 ? hm : 0);
@@ -63,11 +72,20 @@ static void bottleneck32(const esnn_op_t *op, const int64_t *sum, const int64_t 
         const int8_t *w = w2 + i * hidden;
         uint64_t a = 0;
         uint32_t b = 0;
-        for (j = 0; j < hidden; j++) {
-            const int32_t wj = w[j];
-            a += (uint64_t)((int64_t)wj * esnn_s32(h[2u * j]));
-            b += (uint32_t)wj * h[2u * j + 1u];
+#define ESNN_L2(J)                                                                                        \
+    do {                                                                                                  \
+        const int32_t wj = w[J];                                                                          \
+        a += (uint64_t)((int64_t)wj * esnn_s32(h[2u * (J)]));                                             \
+        b += (uint32_t)wj * h[2u * (J) + 1u];                                                             \
+    } while (0)
+        for (j = 0; j + 4u <= hidden; j += 4u) {
+            ESNN_L2(j);
+            ESNN_L2(j + 1u);
+            ESNN_L2(j + 2u);
+            ESNN_L2(j + 3u);
         }
+        for (; j < hidden; j++) ESNN_L2(j);
+#undef ESNN_L2
         z[i] = esnn_s64(a + ((uint64_t)b << 32));
     }
 }
