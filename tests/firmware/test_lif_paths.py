@@ -80,7 +80,7 @@ def cur16_model(c: int, hw: tuple[int, int], seed: int = 0) -> Model:
     return Model(T, 5, bufs, ops, layer_major=True, static_input=True)
 
 
-CUR16 = [(8, (5, 7)), (8, (1, 1)), (8, (2, 3)), (16, (3, 5)), (32, (3, 3)), (64, (1, 3))]
+CUR16 = [(8, (5, 7)), (8, (1, 1)), (8, (2, 3)), (8, (2, 4)), (16, (3, 5)), (32, (3, 3)), (64, (1, 3))]
 CUR16_IDS = [f"cur16-c{c}-{h}x{w}" for c, (h, w) in CUR16]
 
 
@@ -100,8 +100,10 @@ def test_lif_cur16_bit_exact(rt: CRuntime, case):
 
 
 CASES = [
-    (8, (5, 7), 32768, 32, True),  # Cortex-M4: the assembly kernel
+    (8, (5, 7), 32768, 32, True),  # Cortex-M4: the assembly kernel (4 pixels per loop; 35 % 4 = 3)
     (8, (1, 1), 32768, 32, True),  # one pixel
+    (8, (2, 3), 32768, 32, True),
+    (8, (2, 4), 32768, 32, True),
     (8, (3, 4), 16384, 32, True),
     (8, (3, 4), 32768, 16, True),
     (16, (3, 4), 32768, 32, True),

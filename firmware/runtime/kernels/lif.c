@@ -250,6 +250,15 @@ static const uint8_t lif_pop8[256] = {POP6(0), POP6(1), POP6(1), POP6(2)};
 #undef POP4
 #undef POP6
 
+/* Loops of four pixels (labels 1..4) entered at pixel (4 - R) % 4, R = npix % 4, so that they end on a
+ * multiple of four after the first pass. */
+#define LIF_ENTRY(R)                                                                                            \
+    "cmp " R ", #1\n\t"                                                                                        \
+    "beq 4f\n\t"                                                                                               \
+    "cmp " R ", #2\n\t"                                                                                        \
+    "beq 3f\n\t"                                                                                               \
+    "cmp " R ", #3\n\t"                                                                                        \
+    "beq 2f\n"
 /* One neuron of lif_i32_c8 (S = I + H in r4..r7, threshold 2 * th in r8..r11): d = S - 2 th saturated (its
  * sign exact), m = d >> 31 = -1 when it does not fire; PUT puts m's bit 0 into the word r3 of non-fired bits,
  * the state register gets (S >> 1) & m. */
@@ -284,7 +293,7 @@ typedef struct {
     const int32_t *end; /* I + 8 * npix, npix >= 1 */
     const uint8_t *pop;
     uint32_t count;
-    uint32_t odd;   /* npix is odd: the loop of two pixels starts at its second */
+    uint32_t rem;   /* npix % 4: the loop of four pixels starts at its (4 - rem) % 4-th */
     int32_t th2[8]; /* 2 * threshold, clamped to int32 */
 } lif32_args_t;
 /* int32 currents with |I| < 2^30, 32-bit state, leak 1/2, C == 8 (one spike word per pixel), Cortex-M4:
@@ -302,11 +311,11 @@ static void lif_i32_c8_m4(lif32_args_t *a) {
                      "ldr lr, [r0, #16]\n\t"
                      "ldr r12, [r0, #20]\n\t"
                      "ldr r3, [r0, #24]\n\t"
-                     "ldm r0, {r0, r1, r2}\n\t"
-                     "cmp r3, #0\n\t"
-                     "bne 2f\n"
+                     "ldm r0, {r0, r1, r2}\n\t" LIF_ENTRY("r3")
                      "1:\n\t" LIF32_PIXEL
                      "2:\n\t" LIF32_PIXEL
+                     "3:\n\t" LIF32_PIXEL
+                     "4:\n\t" LIF32_PIXEL
                      "ldr r3, [sp, #36]\n\t"
                      "cmp r0, r3\n\t"
                      "bne 1b\n\t"
@@ -338,7 +347,7 @@ static uint32_t lif_i32_c8(const esnn_op_t *op, const esnn_buffer_t *buf, const 
     a.end = a.I + 8u * npix;
     a.pop = lif_pop8;
     a.count = 0;
-    a.odd = npix & 1u;
+    a.rem = npix & 3u;
     lif_i32_c8_m4(&a);
     return a.count;
 }
@@ -403,15 +412,17 @@ typedef struct {
     const uint32_t *end; /* npix >= 1 */
     const uint8_t *pop;
     uint32_t count;
-    uint32_t odd;    /* C == 8: npix is odd (the loop of two pixels starts at its second) */
+    uint32_t rem;    /* C == 8: npix % 4 (the loop of four pixels starts at its (4 - rem) % 4-th) */
     uint32_t th[32]; /* packed thresholds, word j of block b at 4 b + j */
 } lif16_args_t;
 static void lif_cur16_c8_m4(lif16_args_t *a) {
     register lif16_args_t *r0 __asm__("r0") = a;
     __asm__ volatile(C16_ENTER("add r1, r0, #28\n\tldm r1, {r4, r5, r6, r7}\n\tpush {r4, r5, r6, r7}\n\t")
-                     "cbnz r4, 2f\n"
+                     LIF_ENTRY("r4")
                      "1:\n\t" C16_BLOCK(C16_TH0, "20", "str r4, [r2], #4\n")
-                     "2:\n\t" C16_BLOCK(C16_TH0, "20", "str r4, [r2], #4\n\t")
+                     "2:\n\t" C16_BLOCK(C16_TH0, "20", "str r4, [r2], #4\n")
+                     "3:\n\t" C16_BLOCK(C16_TH0, "20", "str r4, [r2], #4\n")
+                     "4:\n\t" C16_BLOCK(C16_TH0, "20", "str r4, [r2], #4\n\t")
                      C16_NEXT("24") C16_LEAVE("16", "28")
                      : "+r"(r0) : : C16_CLOBBER);
 }
@@ -457,6 +468,7 @@ static void lif_cur16_c64_m4(lif16_args_t *a) {
 #undef C16_NEXT
 #undef C16_LEAVE
 #undef C16_CLOBBER
+#undef LIF_ENTRY
 /* C == 8, 16, 32 or 64 (the caller checks); the spike words of a pixel are written bytewise (cw words). */
 static uint32_t lif_cur16_m4(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current,
                              uint32_t *spikes) {
@@ -479,7 +491,7 @@ static uint32_t lif_cur16_m4(const esnn_op_t *op, const esnn_buffer_t *buf, cons
     a.end = current + C / 2u * npix;
     a.pop = lif_pop8;
     a.count = 0;
-    a.odd = npix & 1u;
+    a.rem = npix & 3u;
     if (C == 8u) lif_cur16_c8_m4(&a);
     else if (C == 16u) lif_cur16_c16_m4(&a);
     else if (C == 32u) lif_cur16_c32_m4(&a);
