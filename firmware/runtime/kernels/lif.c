@@ -356,8 +356,8 @@ static uint32_t lif_i32_c8(const esnn_op_t *op, const esnn_buffer_t *buf, const 
  * (4 words, channels (4g + e, 4g + e + 2) in word 2g + e), each block's currents, states and packed
  * thresholds loaded by one ldm / two ldrd and its states stored by one stm. The spike marks sel(K, 0), K =
  * 0x80002000 (bit 13: low half, 31: high half), are gathered into r4 by a >> 1, 3, 1 between the words so that
- * channel c of the block lands at bit 8 + c (low halves) or 24 + c (high halves); one fold by 16 and a
- * uxtb (ror 8) give the block's spike byte, a byte table its spike count. Registers: r0 currents, r1 states,
+ * channel c of the block lands at bit 8 + c (low halves, byte 1) or 24 + c (high halves, byte 3); usad8 adds
+ * the bytes, disjoint bits, into the block's spike byte, a byte table gives its spike count. Registers: r0 currents, r1 states,
  * r2 spikes, r3 zero, r12 K, lr count; the stack holds the packed thresholds (sp[0..]) then the args
  * pointer, the table and the end of the currents (ARGS, ARGS + 4, ARGS + 8). */
 #define C16_WORD(T, U, SH)                                                                                      \
@@ -376,8 +376,7 @@ static uint32_t lif_i32_c8(const esnn_op_t *op, const esnn_buffer_t *buf, const 
     "sel r8, r3, r8\n\t"                                                                                       \
     "sel r4, r12, r3\n\t" C16_WORD("r5", "r9", "1") C16_WORD("r6", "r10", "3") C16_WORD("r7", "r11", "1")     \
     "stm r1!, {r8, r9, r10, r11}\n\t"                                                                          \
-    "orr r4, r4, r4, lsr #16\n\t"                                                                              \
-    "uxtb r4, r4, ror #8\n\t"                                                                                  \
+    "usad8 r4, r4, r3\n\t"                                                                                     \
     "ldr r5, [sp, #" TAB "]\n\t"                                                                               \
     "ldrb r5, [r5, r4]\n\t"                                                                                    \
     "add lr, r5\n\t" STORE
