@@ -191,7 +191,8 @@ static uint32_t lif_cur16_sse2(const esnn_op_t *op, const esnn_buffer_t *buf, co
 /* Cortex-M4 SIMD, leak 1/2 (s = 1): two neurons per instruction. Per word j of a 32-channel block (channels
  * (4g + e, 4g + e + 2) for j = 2g + e): U = shadd16(H, I) = floor((H + I) / 2) exactly; ssub16(U, TH) sets GE
  * where U >= TH; sel gives the reset state and a 0x8000 mark per spike, shifted into A (low half bit j: channel
- * 4g + e, high half: 4g + e + 2); a 2-bit perfect shuffle puts channel c at bit c. */
+ * 4g + e, high half: 4g + e + 2); a 2-bit perfect shuffle puts channel c at bit c. Thumb-2 builds run C = 8..64
+ * in the assembly kernels below (lif_cur16_m4). */
 static uint32_t lif_cur16_simd(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current,
                                uint32_t *spikes) {
     const uint32_t C = buf->c, npix = (uint32_t)buf->h * buf->w, cw = buf->cw;
@@ -299,7 +300,7 @@ typedef struct {
 /* int32 currents with |I| < 2^30, 32-bit state, leak 1/2, C == 8 (one spike word per pixel), Cortex-M4:
  * U = H + floor((I - H) / 2) = floor((I + H) / 2) with I + H exact in int32 (|H| < 2^30 as well, see
  * lif_small); U >= th <=> I + H >= 2 * th, and clamping 2 * th to int32 keeps that (|I + H| < 2^31 - 1).
- * 7 instructions per neuron-step. The thresholds live on the stack (sp[0..31]), with the args pointer
+ * 6.75 instructions per neuron-step. The thresholds live on the stack (sp[0..31]), with the args pointer
  * (sp[32]) and the end (sp[36]); r12 counts the spikes, lr points at the byte table. */
 static void lif_i32_c8_m4(lif32_args_t *a) {
     register lif32_args_t *r0 __asm__("r0") = a;
@@ -357,9 +358,9 @@ static uint32_t lif_i32_c8(const esnn_op_t *op, const esnn_buffer_t *buf, const 
  * thresholds loaded by one ldm / two ldrd and its states stored by one stm. The spike marks sel(K, 0), K =
  * 0x80002000 (bit 13: low half, 31: high half), are gathered into r4 by a >> 1, 3, 1 between the words so that
  * channel c of the block lands at bit 8 + c (low halves, byte 1) or 24 + c (high halves, byte 3); usad8 adds
- * the bytes, disjoint bits, into the block's spike byte, a byte table gives its spike count. Registers: r0 currents, r1 states,
- * r2 spikes, r3 zero, r12 K, lr count; the stack holds the packed thresholds (sp[0..]) then the args
- * pointer, the table and the end of the currents (ARGS, ARGS + 4, ARGS + 8). */
+ * the bytes, disjoint bits, into the block's spike byte, a byte table gives its spike count. Registers: r0
+ * currents, r1 states, r2 spikes, r3 zero, r12 K, lr count; the stack holds the packed thresholds (sp[0..])
+ * then the args pointer, the table and the end of the currents (ARGS, ARGS + 4, ARGS + 8). */
 #define C16_WORD(T, U, SH)                                                                                      \
     "ssub16 " T ", " U ", " T "\n\t"                                                                            \
     "sel " U ", r3, " U "\n\t"                                                                                  \
