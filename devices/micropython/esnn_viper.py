@@ -1,0 +1,331 @@
+# ruff: noqa: F821  (ptr8 / ptr16 / ptr32 are the viper emitter's own type names)
+# @micropython.viper versions of the hot kernels in esnn_kernels.py: same arguments and results, bit for bit.
+#
+# Written for 32-bit boards and checked on the 64-bit unix port (DESIGN.md 5b):
+# * every intermediate stays inside int32 by construction (no 64-bit product: the LIF leak is split in
+#   16/8-bit parts), no literal reaches 2**30;
+# * ptr8/ptr16 loads are unsigned everywhere: weights and 16-bit states are sign-extended with
+#   (v ^ 0x80) - 0x80 / (v ^ 0x8000) - 0x8000;
+# * ptr32 loads are unsigned on a 64-bit build and signed on a 32-bit one: values compared or shifted are
+#   sign-extended with (v ^ S) - S where S = prm[L_SIGN] holds -2**31 (2**31 when read on 64-bit, a no-op on
+#   32-bit); accumulators are only added to and stored, which is exact modulo 2**32 either way;
+# * spike words are scanned 16 bits at a time so that a set bit 31 never makes a negative word.
+# Limit (32-bit boards only): the LIF difference I - H must fit int32 (FORMAT.md bounds I and H, not I - H).
+import micropython
+
+
+@micropython.viper
+def conv_bias(acc: ptr32, prm: ptr32):
+    o = prm[1]
+    cout = prm[6]
+    bo = prm[13]
+    for _p in range(prm[9] * prm[10]):
+        for co in range(cout):
+            acc[o + co] = prm[bo + co]
+        o += cout
+
+
+@micropython.viper
+def conv_spikes8(sp: ptr32, acc: ptr32, wts: ptr8, prm: ptr32):
+    nw = prm[3]
+    h = prm[4]
+    w = prm[5]
+    cout = prm[6]
+    kw_cout = prm[8] * cout
+    khkwc = prm[7] * kw_cout
+    wo = prm[10]
+    rows = prm[11]
+    cols = prm[12]
+    rp = rows + h + 1
+    cp = cols + w + 1
+    ob = prm[1]
+    p = prm[0]
+    for iy in range(h):
+        r0 = prm[rows + iy]
+        r1 = prm[rows + iy + 1]
+        for ix in range(w):
+            c0 = prm[cols + ix]
+            c1 = prm[cols + ix + 1]
+            for k in range(nw):
+                word = sp[p + k]
+                if word == 0 or r0 == r1 or c0 == c1:
+                    continue
+                for half in range(2):
+                    bits = (word >> (half << 4)) & 0xFFFF
+                    ci = (k << 5) + (half << 4)
+                    while bits:
+                        if bits & 1:
+                            wci = ci * khkwc
+                            a = r0
+                            while a < r1:
+                                wy = wci + prm[rp + a] * kw_cout
+                                oy = prm[rp + a + 1] * wo
+                                b = c0
+                                while b < c1:
+                                    wb = wy + prm[cp + b] * cout
+                                    o = ob + (oy + prm[cp + b + 1]) * cout
+                                    for co in range(cout):
+                                        acc[o + co] = acc[o + co] + ((wts[wb + co] ^ 0x80) - 0x80)
+                                    b += 2
+                                a += 2
+                        bits = bits >> 1
+                        ci += 1
+            p += nw
+
+
+@micropython.viper
+def conv_spikes16(sp: ptr32, acc: ptr32, wts: ptr16, prm: ptr32):
+    nw = prm[3]
+    h = prm[4]
+    w = prm[5]
+    cout = prm[6]
+    kw_cout = prm[8] * cout
+    khkwc = prm[7] * kw_cout
+    wo = prm[10]
+    rows = prm[11]
+    cols = prm[12]
+    rp = rows + h + 1
+    cp = cols + w + 1
+    ob = prm[1]
+    p = prm[0]
+    for iy in range(h):
+        r0 = prm[rows + iy]
+        r1 = prm[rows + iy + 1]
+        for ix in range(w):
+            c0 = prm[cols + ix]
+            c1 = prm[cols + ix + 1]
+            for k in range(nw):
+                word = sp[p + k]
+                if word == 0 or r0 == r1 or c0 == c1:
+                    continue
+                for half in range(2):
+                    bits = (word >> (half << 4)) & 0xFFFF
+                    ci = (k << 5) + (half << 4)
+                    while bits:
+                        if bits & 1:
+                            wci = ci * khkwc
+                            a = r0
+                            while a < r1:
+                                wy = wci + prm[rp + a] * kw_cout
+                                oy = prm[rp + a + 1] * wo
+                                b = c0
+                                while b < c1:
+                                    wb = wy + prm[cp + b] * cout
+                                    o = ob + (oy + prm[cp + b + 1]) * cout
+                                    for co in range(cout):
+                                        acc[o + co] = acc[o + co] + ((wts[wb + co] ^ 0x8000) - 0x8000)
+                                    b += 2
+                                a += 2
+                        bits = bits >> 1
+                        ci += 1
+            p += nw
+
+
+@micropython.viper
+def conv_u8_8(inp: ptr8, acc: ptr32, wts: ptr8, prm: ptr32):
+    h = prm[4]
+    w = prm[5]
+    cout = prm[6]
+    kw_cout = prm[8] * cout
+    khkwc = prm[7] * kw_cout
+    wo = prm[10]
+    rows = prm[11]
+    cols = prm[12]
+    rp = rows + h + 1
+    cp = cols + w + 1
+    ob = prm[1]
+    i = prm[0]
+    for ci in range(prm[2]):
+        wci = ci * khkwc
+        for iy in range(h):
+            r0 = prm[rows + iy]
+            r1 = prm[rows + iy + 1]
+            for ix in range(w):
+                v = int(inp[i])
+                i += 1
+                if v == 0:
+                    continue
+                c0 = prm[cols + ix]
+                c1 = prm[cols + ix + 1]
+                a = r0
+                while a < r1:
+                    wy = wci + prm[rp + a] * kw_cout
+                    oy = prm[rp + a + 1] * wo
+                    b = c0
+                    while b < c1:
+                        wb = wy + prm[cp + b] * cout
+                        o = ob + (oy + prm[cp + b + 1]) * cout
+                        for co in range(cout):
+                            acc[o + co] = acc[o + co] + v * ((wts[wb + co] ^ 0x80) - 0x80)
+                        b += 2
+                    a += 2
+
+
+@micropython.viper
+def conv_u8_16(inp: ptr8, acc: ptr32, wts: ptr16, prm: ptr32):
+    h = prm[4]
+    w = prm[5]
+    cout = prm[6]
+    kw_cout = prm[8] * cout
+    khkwc = prm[7] * kw_cout
+    wo = prm[10]
+    rows = prm[11]
+    cols = prm[12]
+    rp = rows + h + 1
+    cp = cols + w + 1
+    ob = prm[1]
+    i = prm[0]
+    for ci in range(prm[2]):
+        wci = ci * khkwc
+        for iy in range(h):
+            r0 = prm[rows + iy]
+            r1 = prm[rows + iy + 1]
+            for ix in range(w):
+                v = int(inp[i])
+                i += 1
+                if v == 0:
+                    continue
+                c0 = prm[cols + ix]
+                c1 = prm[cols + ix + 1]
+                a = r0
+                while a < r1:
+                    wy = wci + prm[rp + a] * kw_cout
+                    oy = prm[rp + a + 1] * wo
+                    b = c0
+                    while b < c1:
+                        wb = wy + prm[cp + b] * cout
+                        o = ob + (oy + prm[cp + b + 1]) * cout
+                        for co in range(cout):
+                            acc[o + co] = acc[o + co] + v * ((wts[wb + co] ^ 0x8000) - 0x8000)
+                        b += 2
+                    a += 2
+
+
+@micropython.viper
+def lif32(cur: ptr32, state: ptr32, spk: ptr32, prm: ptr32) -> int:
+    c = prm[2]
+    nw = prm[4]
+    leak = prm[5]
+    sgn = prm[6]
+    thr = prm[8]
+    ib = prm[0]
+    o = prm[1]
+    i = 0
+    n = 0
+    for _p in range(prm[3]):
+        ch = 0
+        for k in range(nw):
+            word = 0
+            bit = 1
+            top = ch + 32
+            if top > c:
+                top = c
+            while ch < top:
+                hh = (state[i] ^ sgn) - sgn
+                d = ((cur[ib + i] ^ sgn) - sgn) - hh
+                if leak != 65536:  # (d * leak) >> 16 without a 64-bit product
+                    lo = d & 0xFFFF
+                    d = (d >> 16) * leak + (((lo >> 8) * leak + (((lo & 0xFF) * leak) >> 8)) >> 8)
+                u = hh + d
+                if u >= prm[thr + ch]:
+                    word |= bit
+                    state[i] = 0
+                    n += 1
+                else:
+                    state[i] = u
+                i += 1
+                ch += 1
+                bit = bit << 1
+            spk[o + k] = word
+        o += nw
+    return n
+
+
+@micropython.viper
+def lif16(cur: ptr32, state: ptr16, spk: ptr32, prm: ptr32) -> int:
+    c = prm[2]
+    nw = prm[4]
+    leak = prm[5]
+    sgn = prm[6]
+    thr = prm[8]
+    ib = prm[0]
+    o = prm[1]
+    i = 0
+    n = 0
+    for _p in range(prm[3]):
+        ch = 0
+        for k in range(nw):
+            word = 0
+            bit = 1
+            top = ch + 32
+            if top > c:
+                top = c
+            while ch < top:
+                hh = (state[i] ^ 0x8000) - 0x8000
+                d = ((cur[ib + i] ^ sgn) - sgn) - hh
+                if leak != 65536:
+                    lo = d & 0xFFFF
+                    d = (d >> 16) * leak + (((lo >> 8) * leak + (((lo & 0xFF) * leak) >> 8)) >> 8)
+                u = hh + d
+                if u >= prm[thr + ch]:
+                    word |= bit
+                    state[i] = 0
+                    n += 1
+                else:
+                    if u < -32768:
+                        u = -32768
+                    elif u > 32767:
+                        u = 32767
+                    state[i] = u
+                i += 1
+                ch += 1
+                bit = bit << 1
+            spk[o + k] = word
+        o += nw
+    return n
+
+
+@micropython.viper
+def readout8(sp: ptr32, acc: ptr32, wts: ptr8, prm: ptr32):
+    p = prm[0]
+    nw = prm[2]
+    classes = prm[3]
+    for _q in range(prm[1]):
+        for k in range(nw):
+            word = sp[p + k]
+            if word == 0:
+                continue
+            for half in range(2):
+                bits = (word >> (half << 4)) & 0xFFFF
+                c = (k << 5) + (half << 4)
+                while bits:
+                    if bits & 1:
+                        wb = c * classes
+                        for j in range(classes):
+                            acc[j] = acc[j] + ((wts[wb + j] ^ 0x80) - 0x80)
+                    bits = bits >> 1
+                    c += 1
+        p += nw
+
+
+@micropython.viper
+def readout16(sp: ptr32, acc: ptr32, wts: ptr16, prm: ptr32):
+    p = prm[0]
+    nw = prm[2]
+    classes = prm[3]
+    for _q in range(prm[1]):
+        for k in range(nw):
+            word = sp[p + k]
+            if word == 0:
+                continue
+            for half in range(2):
+                bits = (word >> (half << 4)) & 0xFFFF
+                c = (k << 5) + (half << 4)
+                while bits:
+                    if bits & 1:
+                        wb = c * classes
+                        for j in range(classes):
+                            acc[j] = acc[j] + ((wts[wb + j] ^ 0x8000) - 0x8000)
+                    bits = bits >> 1
+                    c += 1
+        p += nw
