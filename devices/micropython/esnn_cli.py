@@ -2,13 +2,18 @@
 # Command-line driver for the unix port (and the host binding edgesnn/runtime/micropython.py):
 #
 #   MICROPYPATH=devices/micropython micropython devices/micropython/esnn_cli.py \
-#       MODEL.esnn INPUT.bin OUTDIR [--plain] [--repeat N]
+#       MODEL.esnn INPUT.bin OUTDIR [--plain] [--steps] [--repeat N]
+#   ... esnn_cli.py --validate CORPUS
 #
 # Runs one sample and writes OUTDIR/logits.bin (i32), spike_counts.bin (u32 per LIF op) and
 # final_state.bin (i32, all LIF states in op order, [C][H][W]): the files of a conformance vector; and
-# state_sizes.bin (u32, neurons per LIF op) to split the states.
+# state_sizes.bin (u32, neurons per LIF op) to split the states. --plain: plain kernels instead of viper;
+# --steps: drive reset() + step(frame) T times (time-major streaming, causal graphs) instead of run().
 # Prints one line `ok predicted=K kernels=viper|plain ms=...` (ms: mean of N runs after the first).
+# --validate: CORPUS holds blobs as (u32 length, bytes) records; prints one line per blob: `ok`, or
+# `BlobError: <message>`, or `CRASH <exception>` (a loader bug: anything but BlobError).
 # Exit status: 0 ok, 2 the model or input was refused (a BlobError/ValueError line on stderr), 1 usage.
+import struct
 import sys
 from array import array
 
@@ -37,25 +42,56 @@ def _write(path, data):
         f.write(data)
 
 
+def validate(path):
+    corpus = _read(path)
+    pos = 0
+    while pos < len(corpus):
+        n = struct.unpack_from("<I", corpus, pos)[0]
+        blob = corpus[pos + 4 : pos + 4 + n]
+        pos += 4 + n
+        try:
+            esnn_blob.parse(blob)
+            print("ok")
+        except esnn_blob.BlobError as exc:
+            print("BlobError: %s" % exc)
+        except Exception as exc:
+            print("CRASH %s: %s" % (type(exc).__name__, exc))
+    return 0
+
+
+def _sample(m, x, steps):
+    if not steps:
+        return m.run(x)
+    frame = m.frame_size
+    m.reset()
+    for t in range(m.T):
+        base = t * frame if len(x) > frame else 0
+        m.step(x[base : base + frame])
+    return m.results()
+
+
 def main(argv):
+    if len(argv) == 2 and argv[0] == "--validate":
+        return validate(argv[1])
     args = [a for a in argv if not a.startswith("--")]
     plain = "--plain" in argv
+    steps = "--steps" in argv
     repeat = 0
     for i in range(len(argv) - 1):
         if argv[i] == "--repeat":
             repeat = int(argv[i + 1])
             args.remove(argv[i + 1])
     if len(args) != 3:
-        sys.stderr.write("usage: esnn_cli.py MODEL INPUT OUTDIR [--plain] [--repeat N]\n")
+        sys.stderr.write("usage: esnn_cli.py MODEL INPUT OUTDIR [--plain] [--steps] [--repeat N]\n")
         return 1
     model_path, input_path, outdir = args
     try:
         m = esnn_model.Model(_read(model_path), viper=not plain)
         x = _read(input_path)
-        logits, predicted, counts, states = m.run(x)
+        logits, predicted, counts, states = _sample(m, x, steps)
         t0 = ticks_us()
         for _ in range(repeat):
-            m.run(x)
+            _sample(m, x, steps)
         us = ticks_diff(ticks_us(), t0)
     except esnn_blob.BlobError as exc:
         sys.stderr.write("BlobError: %s\n" % exc)

@@ -80,8 +80,16 @@ class MicroPythonRuntime:
         except subprocess.TimeoutExpired as exc:
             raise MicroPythonError("timeout", f"no result after {timeout_s:g} s ({' '.join(cmd)})") from exc
 
-    def run_timed(self, blob: bytes, input_u8: np.ndarray, kernels: str = "viper", repeat: int = 0) -> Timed:
-        """One sample (u8 [frames, C, H, W]); with `repeat` > 0 also the mean ms of `repeat` more runs."""
+    def run_timed(
+        self,
+        blob: bytes,
+        input_u8: np.ndarray,
+        kernels: str = "viper",
+        repeat: int = 0,
+        time_major: bool = False,
+    ) -> Timed:
+        """One sample (u8 [frames, C, H, W]); with `repeat` > 0 also the mean ms of `repeat` more runs.
+        `time_major` drives `Model.step` T times instead of `Model.run` (refused for LAYER_MAJOR graphs)."""
         if kernels not in KERNELS:
             raise ValueError(f"kernels: {kernels!r} is not one of {', '.join(KERNELS)}")
         data = np.ascontiguousarray(input_u8, dtype=np.uint8).reshape(-1)
@@ -90,7 +98,8 @@ class MicroPythonRuntime:
             (d / "model.esnn").write_bytes(bytes(blob))
             (d / "input.bin").write_bytes(data.tobytes())
             args = [str(d / "model.esnn"), str(d / "input.bin"), str(d)]
-            args += ["--plain"] * (kernels == "plain") + (["--repeat", str(repeat)] if repeat else [])
+            args += ["--plain"] * (kernels == "plain") + ["--steps"] * time_major
+            args += ["--repeat", str(repeat)] if repeat else []
             proc = self._exec(args, self.timeout_s * (1 + repeat))
             _check(proc)
             ok = _OK.search(proc.stdout)
@@ -108,9 +117,26 @@ class MicroPythonRuntime:
         result = Result(logits=logits, predicted=int(ok.group(1)), spike_counts=counts, final_state=states)
         return Timed(result, float(ok.group(3)), ok.group(2))
 
-    def run(self, blob: bytes, input_u8: np.ndarray, kernels: str = "viper") -> Result:
+    def run(
+        self, blob: bytes, input_u8: np.ndarray, kernels: str = "viper", time_major: bool = False
+    ) -> Result:
         """One sample through the MicroPython runtime: logits, predicted, spike counts, final states."""
-        return self.run_timed(blob, input_u8, kernels).result
+        return self.run_timed(blob, input_u8, kernels, time_major=time_major).result
+
+    def validate(self, blobs: list[bytes]) -> list[str]:
+        """The MicroPython loader's verdict on each blob, in one interpreter: "" when it accepts the blob,
+        else its error line ("BlobError: <field>: ..."; "CRASH ..." would be a loader bug)."""
+        with tempfile.TemporaryDirectory(prefix="esnn-mpy-") as tmp:
+            corpus = Path(tmp) / "corpus.bin"
+            corpus.write_bytes(b"".join(len(b).to_bytes(4, "little") + bytes(b) for b in blobs))
+            proc = self._exec(["--validate", str(corpus)], self.timeout_s)
+        _check(proc)
+        lines = proc.stdout.splitlines()
+        if len(lines) != len(blobs):
+            raise MicroPythonError(
+                "crash", f"{len(lines)} verdicts for {len(blobs)} blobs: {proc.stdout[-500:]!r}"
+            )
+        return ["" if line == "ok" else line for line in lines]
 
 
 def _check(proc: subprocess.CompletedProcess[str]) -> None:
