@@ -1,0 +1,106 @@
+"""Malformed blobs are refused by the MicroPython loader with a BlobError naming the field, never a crash:
+bad magic, bad CRC, every truncation, an array offset past the data section, an unknown opcode, every field
+case of the reference's malformed tests, and every single-byte corruption (CRC fixed up so the loader
+reaches the field). The loader accepts exactly what the Python reference accepts."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from edgesnn.reference import BlobError, load
+from edgesnn.runtime.micropython import MicroPythonError, MicroPythonRuntime
+from tests.devices.conftest import VECTOR_ROOT
+from tests.reference import test_malformed as ref_cases
+
+SMALL = (VECTOR_ROOT / "t1_int8" / "model.esnn").read_bytes()
+EVERY_OP = ref_cases.BLOB
+
+
+def with_crc(body: bytes) -> bytes:
+    return body[:-4] + struct.pack("<I", zlib.crc32(body[:-4]) & 0xFFFFFFFF)
+
+
+def patched(blob: bytes, offset: int, fmt: str, value: int) -> bytes:
+    b = bytearray(blob)
+    struct.pack_into("<" + fmt, b, offset, value)
+    return with_crc(bytes(b))
+
+
+def reference_verdict(blob: bytes) -> str:
+    try:
+        load(blob)
+    except BlobError as exc:
+        return str(exc)
+    return ""
+
+
+def test_named_errors(mpy: MicroPythonRuntime):
+    ops_offset, data_size = struct.unpack_from("<I", SMALL, 28)[0], struct.unpack_from("<I", SMALL, 40)[0]
+    cases = {
+        "magic": b"XSNN" + SMALL[4:],
+        "CRC32": SMALL[:-1] + bytes([SMALL[-1] ^ 0x80]),
+        "truncated": SMALL[:40],
+        "file_size": SMALL[:-8] + SMALL[-4:],
+        "version_major": patched(SMALL, 4, "H", 2),
+        "opcode": patched(SMALL, ops_offset, "B", 9),
+        "weight_offset": patched(SMALL, ops_offset + 24, "I", data_size + 4),  # the first CONV's weights
+    }
+    verdicts = mpy.validate(list(cases.values()))
+    for (field, _), verdict in zip(cases.items(), verdicts, strict=True):
+        assert verdict.startswith("BlobError: "), (field, verdict)
+        assert field in verdict, (field, verdict)
+    assert "past the data section" in verdicts[-1]
+    assert "unknown" in verdicts[-2]
+
+
+def test_a_refused_blob_is_a_readable_error(mpy: MicroPythonRuntime):
+    x = np.zeros(int(np.prod(load(SMALL).input.shape)), dtype=np.uint8)
+    with pytest.raises(MicroPythonError, match=r"^BlobError: CRC32: stored 0x") as info:
+        mpy.run(SMALL[:-1] + bytes([SMALL[-1] ^ 1]), x)
+    assert info.value.kind == "BlobError"
+    with pytest.raises(MicroPythonError, match=r"^ValueError: input: 3 bytes"):
+        mpy.run(SMALL, np.zeros(3, dtype=np.uint8))
+
+
+def corpus() -> list[bytes]:
+    out = []
+    for blob in (SMALL, EVERY_OP):
+        out += [blob[:n] for n in range(0, len(blob), 3)]  # truncations
+        for n in range(68, len(blob), 4):  # truncated with file_size and CRC made consistent
+            b = bytearray(blob[: n - 4] + b"\0\0\0\0")
+            struct.pack_into("<I", b, 12, n)
+            out.append(with_crc(bytes(b)))
+    out += [ref_cases.patch(off, fmt, val) for off, fmt, val, _ in ref_cases.HEADER_CASES]
+    for buf, off, fmt, val, _ in ref_cases.BUFFER_CASES:
+        b = bytearray(EVERY_OP)
+        struct.pack_into("<" + fmt, b, 64 + 8 * buf + off, *(val if isinstance(val, tuple) else (val,)))
+        out.append(with_crc(bytes(b)))
+    out += [
+        ref_cases.patch(ref_cases.op_pos(op) + off, fmt, val) for op, off, fmt, val, _ in ref_cases.OP_CASES
+    ]
+    for blob in (SMALL, EVERY_OP):  # every single-byte corruption, CRC fixed up
+        for i in range(len(blob) - 4):
+            b = bytearray(blob)
+            b[i] ^= 0xFF if i % 2 else 0x01
+            out.append(with_crc(bytes(b)))
+    return out
+
+
+def test_loader_agrees_with_reference_and_never_crashes(mpy: MicroPythonRuntime):
+    blobs = corpus()
+    assert len(blobs) > 1000
+    verdicts = mpy.validate(blobs)
+    refused = 0
+    for i, (blob, got) in enumerate(zip(blobs, verdicts, strict=True)):
+        want = reference_verdict(blob)
+        assert not got.startswith("CRASH"), f"case {i}: {got}"
+        assert (got == "") == (want == ""), f"case {i}: MicroPython {got!r}, reference {want!r}"
+        if got:
+            refused += 1
+            field = want.split(":")[0]
+            assert field.split(" ")[0] in got, f"case {i}: MicroPython {got!r}, reference {want!r}"
+    assert refused > 500
