@@ -6,8 +6,10 @@
 #   m.reset(); m.step(frame) ...    # time-major streaming, causal graphs only (no LAYER_MAJOR flag)
 #
 # Causal graphs run time-major (every op for step 1, then step 2, ...) with one step per buffer.
-# LAYER_MAJOR graphs (ATTN) run layer by layer and every buffer holds all T steps. A STATIC conv is computed
-# once per sample. Nothing is allocated per step (ATTN, once per sample, builds small score lists).
+# LAYER_MAJOR graphs (ATTN) run in segments: the ops between two ATTN ops time-major, each ATTN once over
+# all T steps of its input; only the buffers that cross a segment boundary hold all T steps (FORMAT.md:
+# layer-major "at least around each ATTN op"). A STATIC conv is computed once per sample. Nothing is
+# allocated per step (ATTN, once per sample, builds small score lists).
 from array import array
 
 import esnn_blob as B
@@ -41,15 +43,37 @@ class Model:
         bufs = m.buffers
         self.frame_size = bufs[0].size
         self.frames = 1 if m.static_input else m.T
-        attn_in = set(op.in0 for op in m.ops if op.opcode == B.ATTN)
-        once = set(
-            op.out for op in m.ops if op.opcode == B.CONV and op.static and op.out not in attn_in
-        )  # written once per sample: one step is enough
+        # Segments: the runs of ops between ATTN ops execute time-major; an ATTN op runs once over all T.
+        # A buffer holds all T steps only when a later segment reads it (an ATTN's input, its output, a
+        # shortcut around it); every other buffer holds one step. A STATIC conv's output holds one step
+        # (it is computed once per sample) unless an ATTN reads it directly.
+        seg = []
+        k = 0
+        for op in m.ops:
+            if op.opcode == B.ATTN:
+                k += 1
+                seg.append(k)
+                k += 1
+            else:
+                seg.append(k)
+        made = {}
+        read = {}
+        for i in range(len(m.ops)):
+            op = m.ops[i]
+            if op.opcode != B.READOUT:
+                made[op.out] = seg[i]
+            for b in (op.in0, op.in1) if op.opcode == B.LOGIC else (op.in0,):
+                read.setdefault(b, []).append((seg[i], op.opcode))
+        once = set(op.out for op in m.ops if op.opcode == B.CONV and op.static)
         self.slots = [1] * len(bufs)
         self.store = [None] * len(bufs)
         for i in range(1, len(bufs)):
             b = bufs[i]
-            n = m.T if (m.layer_major and i not in once) else 1
+            full = False
+            for sg, code in read.get(i, ()):
+                if sg != made[i] and (i not in once or code == B.ATTN):
+                    full = True
+            n = m.T if full else 1
             self.slots[i] = n
             if b.kind == B.SPIKES:
                 self.store[i] = _zeros("I", n * b.h * b.w * b.nw)
@@ -64,6 +88,14 @@ class Model:
             s.once = False
             getattr(self, "_prep_" + B.OP_NAMES[op.opcode].lower())(s, op, bufs)
             self.steps.append(s)
+        self.segments = []  # (ATTN step or None, steps run time-major)
+        for i in range(len(self.steps)):
+            if self.steps[i].code == B.ATTN:
+                self.segments.append((self.steps[i], None))
+            elif i == 0 or seg[i] != seg[i - 1]:
+                self.segments.append((None, [self.steps[i]]))
+            else:
+                self.segments[-1][1].append(self.steps[i])
         self.counts = [0] * len(self.lifs)
         self._x = None
         self.reset()
@@ -230,17 +262,14 @@ class Model:
         self.reset()
         self._x = seq
         T = self.T
-        if self.blob.layer_major:
-            for s in self.steps:
-                if s.code == B.ATTN:
-                    self._op(s, 0, 0)
-                else:
-                    for t in range(T):
-                        self._op(s, t, t * per)
-        else:
-            for t in range(T):
-                for s in self.steps:
-                    self._op(s, t, t * per)
+        for attn, steps in self.segments:
+            if attn is not None:
+                self._op(attn, 0, 0)
+            else:
+                for t in range(T):
+                    xb = t * per
+                    for s in steps:
+                        self._op(s, t, xb)
         self.t = T
         return self.results()
 

@@ -123,7 +123,8 @@ def test_residual_logic_and_maxpool(mpy: MicroPythonRuntime):
 
 
 def attn_model(dim: AttnDim, kind: AttnKind, seed: int) -> Model:
-    """u8 [1, 6, 5] (static) -> conv -> LIF -> spike conv (40 ch) -> ATTN -> LIF16 -> readout; LAYER_MAJOR."""
+    """u8 [1, 6, 5] (static) -> conv -> LIF -> spike conv (40 ch) -> ATTN -> LIF16, OR a shortcut (spike conv
+    -> LIF, made before the ATTN, read after it: it must keep all T steps) -> readout; LAYER_MAJOR."""
     rng = np.random.default_rng(seed)
     T, C, H, W = 4, 40, 6, 5
     bufs = [Buffer(BufferKind.INPUT_U8, 1, H, W), Buffer(CUR, 8, H, W), Buffer(SPK, 8, H, W)]
@@ -152,10 +153,14 @@ def attn_model(dim: AttnDim, kind: AttnKind, seed: int) -> Model:
         ),
         Lif(1, 2, rng.integers(1, 3000, 8).astype(np.int32), 32768, 32),
         Conv(2, 3, _w(rng, (8, 3, 3, C), 8, 90), rng.integers(-100, 100, C).astype(np.int32), 1, 1, 8),
+        Conv(2, 6, _w(rng, (8, 1, 1, C), 8, 90), rng.integers(-100, 100, C).astype(np.int32), 1, 0, 8),
+        Lif(6, 7, rng.integers(1, 200, C).astype(np.int32), 32768, 32),
         Attn(3, 4, dim, kind, w1, table, w2, levels, shift=0 if dim == AttnDim.S else 4),
         Lif(4, 5, rng.integers(1, 300, C).astype(np.int32), 32768, 16),
-        Readout(5, _w(rng, (C, 5), 8, 127), rng.integers(-99, 99, 5).astype(np.int32), 8),
+        Logic(5, 7, 8, LogicMode.OR),
+        Readout(8, _w(rng, (C, 5), 8, 127), rng.integers(-99, 99, 5).astype(np.int32), 8),
     ]
+    bufs += [Buffer(CUR, C, H, W), Buffer(SPK, C, H, W), Buffer(SPK, C, H, W)]
     return Model(T, 5, bufs, ops, layer_major=True, static_input=True)
 
 
@@ -167,6 +172,45 @@ def test_attn_models(mpy: MicroPythonRuntime, dim: AttnDim, kind: AttnKind):
     blob = to_bytes(attn_model(dim, kind, seed=3 * int(dim) + int(kind)))
     x = np.random.default_rng(4).integers(0, 256, (1, 1, 6, 5), dtype=np.uint8)
     want = reference_run(blob, x)
-    assert want.spike_counts[-1] > 0
+    assert want.spike_counts[-1] > 0 and want.spike_counts[-2] > 0
     for kernels in ("viper", "plain"):
         assert_same(mpy.run(blob, x, kernels=kernels), want, f"{dim.name} {kind.name} {kernels}")
+
+
+def test_static_conv_straight_into_attn(mpy: MicroPythonRuntime):
+    """A STATIC conv read by an ATTN directly: the ATTN sees the same frame at every step."""
+    rng = np.random.default_rng(5)
+    T, C, H, W = 3, 6, 5, 4
+    bufs = [Buffer(BufferKind.INPUT_U8, 2, H, W), Buffer(CUR, C, H, W), Buffer(CUR, C, H, W)]
+    bufs += [Buffer(SPK, C, H, W)]
+    ops = [
+        Conv(
+            0,
+            1,
+            _w(rng, (2, 3, 3, C), 8, 90),
+            rng.integers(-500, 500, C).astype(np.int32),
+            1,
+            1,
+            8,
+            static=True,
+        ),
+        Attn(
+            1,
+            2,
+            AttnDim.T,
+            AttnKind.MA,
+            rng.integers(-9, 9, (2, T)).astype(np.int8),
+            np.array([-(10**6), 0, 10**6]),
+            rng.integers(-9, 9, (T, 2)).astype(np.int8),
+            np.array([0, 20000, 32768, 45000], dtype=np.uint16),
+            shift=2,
+        ),
+        Lif(2, 3, rng.integers(1, 5000, C).astype(np.int32), 30000, 32),
+        Readout(3, _w(rng, (C, 4), 8, 127), rng.integers(-99, 99, 4).astype(np.int32), 8),
+    ]
+    blob = to_bytes(Model(T, 4, bufs, ops, layer_major=True, static_input=True))
+    x = rng.integers(0, 256, (1, 2, H, W), dtype=np.uint8)
+    want = reference_run(blob, x)
+    assert want.spike_counts[0] > 0
+    for kernels in ("viper", "plain"):
+        assert_same(mpy.run(blob, x, kernels=kernels), want, kernels)
