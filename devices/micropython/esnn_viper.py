@@ -27,6 +27,8 @@ def conv_bias(acc: ptr32, prm: ptr32):
 
 @micropython.viper
 def conv_spikes8(sp: ptr32, acc: ptr32, wts: ptr8, prm: ptr32):
+    abase = uint(acc)
+    wbase = uint(wts)
     nw = prm[3]
     h = prm[4]
     w = prm[5]
@@ -54,6 +56,10 @@ def conv_spikes8(sp: ptr32, acc: ptr32, wts: ptr8, prm: ptr32):
                     bits = (word >> (half << 4)) & 0xFFFF
                     ci = (k << 5) + (half << 4)
                     while bits:
+                        if (bits & 0xF) == 0:  # skip a silent nibble
+                            bits = bits >> 4
+                            ci += 4
+                            continue
                         if bits & 1:
                             wci = ci * khkwc
                             a = r0
@@ -62,10 +68,10 @@ def conv_spikes8(sp: ptr32, acc: ptr32, wts: ptr8, prm: ptr32):
                                 oy = prm[rp + a + 1] * wo
                                 b = c0
                                 while b < c1:
-                                    wb = wy + prm[cp + b] * cout
-                                    o = ob + (oy + prm[cp + b + 1]) * cout
+                                    wp = ptr8(wbase + (wy + prm[cp + b] * cout))
+                                    ap = ptr32(abase + ((ob + (oy + prm[cp + b + 1]) * cout) << 2))
                                     for co in range(cout):
-                                        acc[o + co] = acc[o + co] + ((wts[wb + co] ^ 0x80) - 0x80)
+                                        ap[co] = ap[co] + ((wp[co] ^ 0x80) - 0x80)
                                     b += 2
                                 a += 2
                         bits = bits >> 1
@@ -75,6 +81,8 @@ def conv_spikes8(sp: ptr32, acc: ptr32, wts: ptr8, prm: ptr32):
 
 @micropython.viper
 def conv_spikes16(sp: ptr32, acc: ptr32, wts: ptr16, prm: ptr32):
+    abase = uint(acc)
+    wbase = uint(wts)
     nw = prm[3]
     h = prm[4]
     w = prm[5]
@@ -102,6 +110,10 @@ def conv_spikes16(sp: ptr32, acc: ptr32, wts: ptr16, prm: ptr32):
                     bits = (word >> (half << 4)) & 0xFFFF
                     ci = (k << 5) + (half << 4)
                     while bits:
+                        if (bits & 0xF) == 0:  # skip a silent nibble
+                            bits = bits >> 4
+                            ci += 4
+                            continue
                         if bits & 1:
                             wci = ci * khkwc
                             a = r0
@@ -110,10 +122,10 @@ def conv_spikes16(sp: ptr32, acc: ptr32, wts: ptr16, prm: ptr32):
                                 oy = prm[rp + a + 1] * wo
                                 b = c0
                                 while b < c1:
-                                    wb = wy + prm[cp + b] * cout
-                                    o = ob + (oy + prm[cp + b + 1]) * cout
+                                    wp = ptr16(wbase + ((wy + prm[cp + b] * cout) << 1))
+                                    ap = ptr32(abase + ((ob + (oy + prm[cp + b + 1]) * cout) << 2))
                                     for co in range(cout):
-                                        acc[o + co] = acc[o + co] + ((wts[wb + co] ^ 0x8000) - 0x8000)
+                                        ap[co] = ap[co] + ((wp[co] ^ 0x8000) - 0x8000)
                                     b += 2
                                 a += 2
                         bits = bits >> 1
