@@ -7,7 +7,6 @@ int64 arithmetic (int16 weights: no bound small enough)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from edgesnn.reference.layout import AttnDim, AttnKind, BufferKind
 from edgesnn.reference.model import Attn, Buffer, Conv, Lif, Model, Readout
 from edgesnn.reference.writer import to_bytes
 from edgesnn.runtime.c import CRuntime
+from tests.firmware.conftest import assert_asan_clean, assert_c_matches_reference
 
 T, C, H, W = 4, 8, 6, 6
 
@@ -97,31 +97,15 @@ def test_attn_paths_bit_exact(rt: CRuntime, dim, kind, lif_bits, wide):
         x = rng.integers(0, scale + 1, (1, 1, H, W), dtype=np.uint8)
         want = reference_run(blob, x)
         assert 0 < want.spike_counts[-1] < T * C * H * W, "the ATTN's LIF neither silent nor saturated"
-        for kernels in ("fast", "reference"):
-            got = rt.run(blob, x, kernels=kernels)
-            np.testing.assert_array_equal(got.logits, want.logits)
-            np.testing.assert_array_equal(got.spike_counts, want.spike_counts)
-            for a, b in zip(got.final_state, want.final_state, strict=True):
-                np.testing.assert_array_equal(a, b.reshape(-1))
+        assert_c_matches_reference(rt, blob, x, want)
 
 
 def test_attn_paths_asan_clean(asan_cli: Path, tmp_path: Path):
     rng = np.random.default_rng(2)
     for k, (dim, kind, lif_bits, wide) in enumerate(CASES):
         blob = to_bytes(attn_model(dim, kind, lif_bits, wide))
-        (tmp_path / "m.esnn").write_bytes(blob)
         x = rng.integers(0, 256, (1, 1, H, W), dtype=np.uint8)
-        x.tofile(tmp_path / "x.bin")
-        want = reference_run(blob, x)
-        for flags in ((), ("--ref",)):
-            out = tmp_path / f"out{k}{''.join(flags)}"
-            out.mkdir()
-            cmd = [str(asan_cli), *flags, "-o", str(out), str(tmp_path / "m.esnn"), str(tmp_path / "x.bin")]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            assert proc.returncode == 0, f"{IDS[k]} {flags}: {proc.stderr}"
-            assert "runtime error" not in proc.stderr and "Sanitizer" not in proc.stderr, proc.stderr
-            logits = np.fromfile(out / "logits.bin", dtype="<i4")
-            np.testing.assert_array_equal(logits, want.logits)
+        assert_asan_clean(asan_cli, tmp_path, blob, x, IDS[k])
 
 
 # C attention over int16 planes (the Cortex-M4 SIMD statistics, bottleneck and apply passes): every row stride
@@ -174,12 +158,7 @@ def test_attn_c_spread_bit_exact(rt: CRuntime, kind, lif_bits, shape):
         x = rng.integers(0, scale + 1, (1, 1, *shape[1:]), dtype=np.uint8)
         blob = to_bytes(spread_model(kind, lif_bits, shape, x))
         want = reference_run(blob, x)
-        for kernels in ("fast", "reference"):
-            got = rt.run(blob, x, kernels=kernels)
-            np.testing.assert_array_equal(got.logits, want.logits)
-            np.testing.assert_array_equal(got.spike_counts, want.spike_counts)
-            for a, b in zip(got.final_state, want.final_state, strict=True):
-                np.testing.assert_array_equal(a, b.reshape(-1))
+        assert_c_matches_reference(rt, blob, x, want)
 
 
 def test_attn_c_spread_bit_exact_under_qemu(tmp_path: Path):

@@ -19,6 +19,7 @@ from edgesnn.reference.layout import BufferKind
 from edgesnn.reference.model import Buffer, Conv, Lif, Model, Readout
 from edgesnn.reference.writer import to_bytes
 from edgesnn.runtime.c import CRuntime
+from tests.firmware.conftest import assert_c_matches_reference
 
 T = 4
 
@@ -79,10 +80,7 @@ def test_conv_paths_bit_exact(rt: CRuntime, case):
     assert want.traces is not None
     rate = float(want.traces[1].mean())  # firing of the spike conv's input
     assert (0.25 < rate < 0.95) if case[4] else (0.02 < rate < 0.25), f"input firing {rate:.2f}"
-    for kernels in ("fast", "reference"):
-        got = rt.run(blob, x, kernels=kernels)
-        np.testing.assert_array_equal(got.logits, want.logits)
-        np.testing.assert_array_equal(got.spike_counts, want.spike_counts)
+    assert_c_matches_reference(rt, blob, x, want)
 
 
 def test_conv_paths_bit_exact_under_qemu(tmp_path: Path):

@@ -10,7 +10,6 @@ pixel counts."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from edgesnn.reference.layout import BufferKind
 from edgesnn.reference.model import Buffer, Conv, Lif, Model, Readout
 from edgesnn.reference.writer import to_bytes
 from edgesnn.runtime.c import CRuntime
+from tests.firmware.conftest import assert_asan_clean, assert_c_matches_reference
 
 T = 6
 LIMIT = 2**30 - 1  # the largest current bound that takes the 32-bit paths
@@ -91,12 +91,7 @@ def test_lif_cur16_bit_exact(rt: CRuntime, case):
     for scale in (255, 60):
         x = rng.integers(0, scale + 1, (1, 1, *case[1]), dtype=np.uint8)
         want = reference_run(blob, x)
-        for kernels in ("fast", "reference"):
-            got = rt.run(blob, x, kernels=kernels)
-            np.testing.assert_array_equal(got.logits, want.logits)
-            np.testing.assert_array_equal(got.spike_counts, want.spike_counts)
-            for a, b in zip(got.final_state, want.final_state, strict=True):
-                np.testing.assert_array_equal(a, b.reshape(-1))
+        assert_c_matches_reference(rt, blob, x, want)
 
 
 CASES = [
@@ -130,30 +125,13 @@ def test_lif_paths_bit_exact(rt: CRuntime, case):
     for x in frames(1, case[1]):
         want = reference_run(blob, x)
         fired += int(want.spike_counts[0])
-        for kernels in ("fast", "reference"):
-            got = rt.run(blob, x, kernels=kernels)
-            np.testing.assert_array_equal(got.logits, want.logits)
-            np.testing.assert_array_equal(got.spike_counts, want.spike_counts)
-            for a, b in zip(got.final_state, want.final_state, strict=True):
-                np.testing.assert_array_equal(a, b.reshape(-1))
+        assert_c_matches_reference(rt, blob, x, want)
     assert 0 < fired < 2 * T * case[0] * case[1][0] * case[1][1], "the LIF neither silent nor saturated"
 
 
 def test_lif_paths_asan_clean(asan_cli: Path, tmp_path: Path):
     for k, case in enumerate(CASES):
-        blob = to_bytes(lif_model(*case))
-        (tmp_path / "m.esnn").write_bytes(blob)
-        x = frames(2, case[1])[1]
-        x.tofile(tmp_path / "x.bin")
-        want = reference_run(blob, x)
-        for flags in ((), ("--ref",)):
-            out = tmp_path / f"out{k}{''.join(flags)}"
-            out.mkdir()
-            cmd = [str(asan_cli), *flags, "-o", str(out), str(tmp_path / "m.esnn"), str(tmp_path / "x.bin")]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            assert proc.returncode == 0, f"{IDS[k]} {flags}: {proc.stderr}"
-            assert "runtime error" not in proc.stderr and "Sanitizer" not in proc.stderr, proc.stderr
-            np.testing.assert_array_equal(np.fromfile(out / "logits.bin", dtype="<i4"), want.logits)
+        assert_asan_clean(asan_cli, tmp_path, to_bytes(lif_model(*case)), frames(2, case[1])[1], IDS[k])
 
 
 def test_lif_paths_bit_exact_under_qemu(tmp_path: Path):
