@@ -9,8 +9,9 @@
 # * ptr32 loads are unsigned on a 64-bit build and signed on a 32-bit one: values compared or shifted are
 #   sign-extended with (v ^ S) - S where S = prm[L_SIGN] holds -2**31 (2**31 when read on 64-bit, a no-op on
 #   32-bit); accumulators are only added to and stored, which is exact modulo 2**32 either way;
-# * spike words are scanned 16 bits at a time so that a set bit 31 never makes a negative word.
-# Limit (32-bit boards only): the LIF difference I - H must fit int32 (FORMAT.md bounds I and H, not I - H).
+# * spike words are scanned 16 bits at a time so that a set bit 31 never makes a negative word;
+# * the LIF leak product is split so that it is exact for every int32 I and H whose U fits int32 (FORMAT.md
+#   section 3), even where I - H does not fit int32 (checked against the int64 formula under 32-bit wrap).
 import micropython
 
 
@@ -234,11 +235,16 @@ def lif32(cur: ptr32, state: ptr32, spk: ptr32, prm: ptr32) -> int:
                 top = c
             while ch < top:
                 hh = (state[i] ^ sgn) - sgn
-                d = ((cur[ib + i] ^ sgn) - sgn) - hh
-                if leak != 65536:  # (d * leak) >> 16 without a 64-bit product
-                    lo = d & 0xFFFF
-                    d = (d >> 16) * leak + (((lo >> 8) * leak + (((lo & 0xFF) * leak) >> 8)) >> 8)
-                u = hh + d
+                x = (cur[ib + i] ^ sgn) - sgn
+                # U = H + ((x - H) * leak) >> 16 with x - H = hi * 2^16 + lo, 0 <= lo < 2^16: the high part
+                # only multiplies and adds (exact modulo 2^32, and U fits int32), the low part is shifted
+                # exactly in 8-bit pieces. No 64-bit product, no shift of a wrapped value.
+                hi = (x >> 16) - (hh >> 16)
+                lo = (x & 0xFFFF) - (hh & 0xFFFF)
+                if lo < 0:
+                    lo += 65536
+                    hi -= 1
+                u = hh + hi * leak + (((lo >> 8) * leak + (((lo & 0xFF) * leak) >> 8)) >> 8)
                 if u >= prm[thr + ch]:
                     word |= bit
                     state[i] = 0
@@ -274,11 +280,13 @@ def lif16(cur: ptr32, state: ptr16, spk: ptr32, prm: ptr32) -> int:
                 top = c
             while ch < top:
                 hh = (state[i] ^ 0x8000) - 0x8000
-                d = ((cur[ib + i] ^ sgn) - sgn) - hh
-                if leak != 65536:
-                    lo = d & 0xFFFF
-                    d = (d >> 16) * leak + (((lo >> 8) * leak + (((lo & 0xFF) * leak) >> 8)) >> 8)
-                u = hh + d
+                x = (cur[ib + i] ^ sgn) - sgn
+                hi = (x >> 16) - (hh >> 16)  # as in lif32
+                lo = (x & 0xFFFF) - (hh & 0xFFFF)
+                if lo < 0:
+                    lo += 65536
+                    hi -= 1
+                u = hh + hi * leak + (((lo >> 8) * leak + (((lo & 0xFF) * leak) >> 8)) >> 8)
                 if u >= prm[thr + ch]:
                     word |= bit
                     state[i] = 0

@@ -214,3 +214,62 @@ def test_static_conv_straight_into_attn(mpy: MicroPythonRuntime):
     assert want.spike_counts[0] > 0
     for kernels in ("viper", "plain"):
         assert_same(mpy.run(blob, x, kernels=kernels), want, kernels)
+
+
+def extreme_lif_model(leak: int, state_bits: int, seed: int) -> Model:
+    """u8 [1, 5, 6] frames -> conv (int16 weights) whose biases push currents to within 255 * sum|w| of
+    +-(2^31 - 1) -> LIF (thresholds at 1, 2^30, 2^31 - 1, ...) -> readout: I - H far outside int32."""
+    rng = np.random.default_rng(seed)
+    c, h, w = 8, 5, 6
+    bufs = [Buffer(BufferKind.INPUT_U8, 1, h, w), Buffer(CUR, c, h, w), Buffer(SPK, c, h, w)]
+    wt = rng.integers(-32767, 32768, (1, 3, 3, c)).astype(np.int16)
+    room = (2**31 - 1) - 255 * np.abs(wt.astype(np.int64)).sum(axis=(0, 1, 2))
+    bias = (room * np.array([1, -1, 1, -1, 0.5, -0.5, 0.01, -0.99])).astype(np.int64)
+    th = np.array([1, 2**30, 2**31 - 1, 2**30 - 1, 5, 2**29, 1000, 2**31 - 2], dtype=np.int64)
+    ops = [
+        Conv(0, 1, wt, bias.astype(np.int32), 1, 1, 16),
+        Lif(1, 2, th.astype(np.int32), leak, state_bits),
+        Readout(2, _w(rng, (c, 5), 8, 127), rng.integers(-99, 99, 5).astype(np.int32), 8),
+    ]
+    return Model(6, 5, bufs, ops)
+
+
+@pytest.mark.parametrize(
+    ("leak", "state_bits"), [(32768, 32), (65536, 32), (1, 32), (40000, 16), (65535, 32)]
+)
+def test_lif_extreme_currents(mpy: MicroPythonRuntime, leak: int, state_bits: int):
+    blob = to_bytes(extreme_lif_model(leak, state_bits, seed=leak % 97))
+    x = np.random.default_rng(6).integers(0, 256, (6, 1, 5, 6), dtype=np.uint8)
+    x[::2] = 255 - x[::2]  # swings between bright and dark frames: large |I - H|
+    want = reference_run(blob, x)
+    for kernels in ("viper", "plain"):
+        assert_same(mpy.run(blob, x, kernels=kernels), want, f"leak {leak} {kernels}")
+
+
+def test_viper_lif_formula_exact_under_int32_wrap():
+    """The viper LIF's split of U = H + ((I - H) * leak) >> 16, evaluated with 32-bit wrap-around as on a
+    board, equals the int64 formula whenever U fits int32 (the exporter's guarantee), for any int32 I, H."""
+
+    def wrap(v: int) -> int:
+        return ((v + 2**31) % 2**32) - 2**31
+
+    def board(i: int, h: int, leak: int) -> int:  # esnn_viper.lif32, line by line
+        hi = wrap((i >> 16) - (h >> 16))
+        lo = (i & 0xFFFF) - (h & 0xFFFF)
+        if lo < 0:
+            lo, hi = lo + 65536, wrap(hi - 1)
+        low = wrap(wrap((lo >> 8) * leak) + (wrap((lo & 0xFF) * leak) >> 8)) >> 8
+        return wrap(wrap(h + wrap(hi * leak)) + low)
+
+    rng = np.random.default_rng(7)
+    checked = 0
+    for _ in range(50_000):
+        leak = int(rng.choice([1, 255, 256, 32768, 40000, 65535, 65536, int(rng.integers(1, 65537))]))
+        i, h = (int(v) for v in rng.integers(-(2**31), 2**31, 2))
+        if rng.random() < 0.3:
+            h = int(rng.integers(-70000, 70000))
+        u = h + (((i - h) * leak) >> 16)
+        if -(2**31) <= u < 2**31:
+            checked += 1
+            assert board(i, h, leak) == u, (i, h, leak)
+    assert checked > 40_000
