@@ -158,13 +158,13 @@ class Model:
         s.prm = array("i", [0, 0, src.nw, src.h, src.w, dst.h, dst.w, op.kernel, op.stride, op.pad])
         s.in_step = src.h * src.w * src.nw
         s.out_step = dst.h * dst.w * dst.nw
-        s.fn = K.maxpool
+        s.fn = V.maxpool if self.viper else K.maxpool
 
     def _prep_logic(self, s, op, bufs):
         b = bufs[op.out]
         s.out_step = b.h * b.w * b.nw
         s.prm = array("i", [0, 0, 0, s.out_step, op.mode])
-        s.fn = K.logic
+        s.fn = V.logic if self.viper else K.logic
 
     def _prep_readout(self, s, op, bufs):
         b = bufs[op.in0]

@@ -1,5 +1,6 @@
 # ruff: noqa: F821  (ptr8 / ptr16 / ptr32 are the viper emitter's own type names)
-# @micropython.viper versions of the hot kernels in esnn_kernels.py: same arguments and results, bit for bit.
+# @micropython.viper versions of the kernels in esnn_kernels.py (all but ATTN): same arguments and results,
+# bit for bit.
 #
 # Written for 32-bit boards and checked on the 64-bit unix port (DESIGN.md 5b):
 # * every intermediate stays inside int32 by construction (no 64-bit product: the LIF leak is split in
@@ -349,3 +350,48 @@ def readout16(sp: ptr32, acc: ptr32, wts: ptr16, prm: ptr32):
                     bits = bits >> 1
                     c += 1
         p += nw
+
+
+@micropython.viper
+def maxpool(src: ptr32, dst: ptr32, prm: ptr32):
+    ib = prm[0]
+    o = prm[1]
+    nw = prm[2]
+    h = prm[3]
+    w = prm[4]
+    k = prm[7]
+    s = prm[8]
+    pad = prm[9]
+    for oy in range(prm[5]):
+        y0 = oy * s - pad
+        for ox in range(prm[6]):
+            x0 = ox * s - pad
+            for j in range(nw):
+                word = 0
+                for ky in range(k):
+                    y = y0 + ky
+                    if y >= 0 and y < h:
+                        for kx in range(k):
+                            x = x0 + kx
+                            if x >= 0 and x < w:
+                                word = word | src[ib + (y * w + x) * nw + j]
+                dst[o + j] = word
+            o += nw
+
+
+@micropython.viper
+def logic(a: ptr32, b: ptr32, dst: ptr32, prm: ptr32):
+    ab = prm[0]
+    bb = prm[1]
+    ob = prm[2]
+    n = prm[3]
+    mode = prm[4]
+    if mode == 0:
+        for i in range(n):
+            dst[ob + i] = a[ab + i] | b[bb + i]
+    elif mode == 1:
+        for i in range(n):
+            dst[ob + i] = a[ab + i] & b[bb + i]
+    else:  # IAND: (~a) & b
+        for i in range(n):
+            dst[ob + i] = (a[ab + i] ^ -1) & b[bb + i]
