@@ -9,7 +9,8 @@
 # final_state.bin (i32, all LIF states in op order, [C][H][W]): the files of a conformance vector; and
 # state_sizes.bin (u32, neurons per LIF op) to split the states. --plain: plain kernels instead of viper;
 # --steps: drive reset() + step(frame) T times (time-major streaming, causal graphs) instead of run().
-# Prints one line `ok predicted=K kernels=viper|plain ms=...` (ms: mean of N runs after the first).
+# Prints one line `ok predicted=K kernels=viper|plain ms=...` (ms: mean of N more runs after the first,
+# without the final-state copies).
 # --validate: CORPUS holds blobs as (u32 length, bytes) records; prints one line per blob: `ok`, or
 # `BlobError: <message>`, or `CRASH <exception>` (a loader bug: anything but BlobError).
 # Exit status: 0 ok, 2 the model or input was refused (a BlobError/ValueError line on stderr), 1 usage.
@@ -59,15 +60,15 @@ def validate(path):
     return 0
 
 
-def _sample(m, x, steps):
+def _sample(m, x, steps, states=True):
     if not steps:
-        return m.run(x)
+        return m.run(x, states)
     frame = m.frame_size
     m.reset()
     for t in range(m.T):
         base = t * frame if len(x) > frame else 0
         m.step(x[base : base + frame])
-    return m.results()
+    return m.results(states)
 
 
 def main(argv):
@@ -91,7 +92,7 @@ def main(argv):
         logits, predicted, counts, states = _sample(m, x, steps)
         t0 = ticks_us()
         for _ in range(repeat):
-            _sample(m, x, steps)
+            _sample(m, x, steps, states=False)
         us = ticks_diff(ticks_us(), t0)
     except esnn_blob.BlobError as exc:
         sys.stderr.write("BlobError: %s\n" % exc)

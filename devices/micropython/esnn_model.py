@@ -138,6 +138,7 @@ class Model:
         fixed = [0, 0, op.channels, npix, b.nw, op.leak_mul, -(1 << 31), s16, K.L_FIXED]
         s.prm = array("i", fixed + list(op.thresholds))
         s.state = _zeros("h" if op.state_bits == 16 else "i", b.size)
+        s.state_bytes = op.state_bits // 8
         s.lif = len(self.lifs)
         s.in_step = b.size
         s.out_step = npix * b.nw
@@ -184,8 +185,11 @@ class Model:
         """Start a new sample: states 0, logits at their bias, spike counts 0."""
         for s in self.lifs:
             st = s.state
-            for i in range(len(st)):
-                st[i] = 0
+            if self.viper:
+                V.zero(st, len(st) * s.state_bytes)
+            else:
+                for i in range(len(st)):
+                    st[i] = 0
         bias = self.readout.op.bias
         for k in range(len(bias)):
             self.logits[k] = bias[k]
@@ -250,9 +254,10 @@ class Model:
             self._op(s, self.t, 0)
         self.t += 1
 
-    def run(self, seq):
+    def run(self, seq, states=True):
         """One sample: `seq` holds T frames (or 1 with STATIC_INPUT) of u8 [C][H][W], back to back.
-        Returns (logits, predicted, spike_counts, final_states) as FORMAT.md section 2 defines them."""
+        Returns (logits, predicted, spike_counts, final_states) as FORMAT.md section 2 defines them;
+        final_states is None with states=False (they cost a transposed copy of every LIF state)."""
         n = len(seq)
         if n != self.frames * self.frame_size and n != self.T * self.frame_size:
             raise ValueError(
@@ -271,15 +276,17 @@ class Model:
                     for s in steps:
                         self._op(s, t, xb)
         self.t = T
-        return self.results()
+        return self.results(states)
 
-    def results(self):
+    def results(self, states=True):
+        """(logits, predicted, spike_counts, final_states or None) of the sample so far."""
         logits = list(self.logits)
         best = 0
         for k in range(1, len(logits)):
             if logits[k] > logits[best]:
                 best = k
-        return logits, best, list(self.counts), [self.final_state(i) for i in range(len(self.lifs))]
+        final = [self.final_state(i) for i in range(len(self.lifs))] if states else None
+        return logits, best, list(self.counts), final
 
     def final_state(self, i):
         """The i-th LIF op's state H as array('i') in [C][H][W] order."""

@@ -395,3 +395,9 @@ def logic(a: ptr32, b: ptr32, dst: ptr32, prm: ptr32):
     else:  # IAND: (~a) & b
         for i in range(n):
             dst[ob + i] = (a[ab + i] ^ -1) & b[bb + i]
+
+
+@micropython.viper
+def zero(buf: ptr8, nbytes: int):
+    for i in range(nbytes):
+        buf[i] = 0
