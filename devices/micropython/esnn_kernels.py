@@ -272,48 +272,74 @@ def _bottleneck(op, v):
     return z
 
 
-def attn_scores(op, x, T, c, h, w):
-    """The scores of FORMAT.md's ATTN for the whole sequence x (array('i') [T][H][W][C])."""
+def _group(dim, t, p, ch):
+    return t if dim == 0 else ch if dim == 1 else p
+
+
+def attn_pool(op, x, T, c, h, w):
+    """Per score group (T: each step, C: each channel, S: each pixel) the exact sum and the max of x
+    (array('i') [T][H][W][C]), as Python ints."""
     npix = h * w
-    if op.dim == 0:  # T: pool over c, h, w
-        sums = []
-        maxs = []
-        step = npix * c
-        for t in range(T):
-            s = 0
-            m = x[t * step]
-            for i in range(t * step, (t + 1) * step):
-                v = x[i]
-                s += v
-                if v > m:
-                    m = v
-            sums.append(s)
-            maxs.append(m)
-        count = step
-    elif op.dim == 1:  # C: pool over t, h, w
-        sums = [0] * c
-        maxs = [x[ch] for ch in range(c)]
-        i = 0
-        for _ in range(T * npix):
+    groups = T if op.dim == 0 else c if op.dim == 1 else npix
+    sums = [0] * groups
+    maxs = [None] * groups
+    i = 0
+    for t in range(T):
+        for p in range(npix):
             for ch in range(c):
+                g = _group(op.dim, t, p, ch)
                 v = x[i]
-                sums[ch] += v
-                if v > maxs[ch]:
-                    maxs[ch] = v
+                sums[g] += v
+                if maxs[g] is None or v > maxs[g]:
+                    maxs[g] = v
                 i += 1
-        count = T * npix
-    else:  # S: maps over t, c, then a k x k conv of [sum; max] with zero padding
-        sums = [0] * npix
-        maxs = [x[p * c] for p in range(npix)]
-        i = 0
-        for _ in range(T):
-            for p in range(npix):
-                for _ch in range(c):
-                    v = x[i]
-                    sums[p] += v
-                    if v > maxs[p]:
-                        maxs[p] = v
-                    i += 1
+    return sums, maxs
+
+
+# attn_pool_chunked / attn_apply prm: 0 first (t, pixel) row, 1 end row, 2 C, 3 pixels, 4 dim, 5 -2**31,
+# 6 and 7: t and pixel of the first row.
+POOL_ROWS = 32768  # elements per pool-kernel call at most: its 16-bit partial sums stay inside int32
+
+
+def _rows(prm, q0, q1, npix):
+    prm[0] = q0
+    prm[1] = q1
+    prm[6] = q0 // npix
+    prm[7] = q0 % npix
+
+
+def attn_pool_chunked(op, x, T, c, h, w, kernel, acc, prm):
+    """attn_pool through `kernel` (esnn_viper.attn_pool_rows: for the (t, pixel) rows [prm[0], prm[1]) it
+    adds each element's x >> 16 to acc[3 g], its x & 0xFFFF to acc[3 g + 1] (carried into acc[3 g] at 2^16)
+    and keeps the max in acc[3 g + 2]) in chunks of at most POOL_ROWS elements, folding the partial sums
+    into exact Python ints after each chunk."""
+    npix = h * w
+    groups = len(acc) // 3
+    sums = [0] * groups
+    maxs = [None] * groups
+    rows = T * npix
+    per = max(1, POOL_ROWS // c)
+    q = 0
+    while q < rows:
+        for g in range(groups):
+            acc[3 * g] = 0
+            acc[3 * g + 1] = 0
+            acc[3 * g + 2] = -(1 << 31)
+        _rows(prm, q, min(rows, q + per), npix)
+        kernel(x, acc, prm)
+        for g in range(groups):
+            sums[g] += acc[3 * g] * 65536 + acc[3 * g + 1]
+            m = acc[3 * g + 2]
+            if maxs[g] is None or m > maxs[g]:
+                maxs[g] = m
+        q = prm[1]
+    return sums, maxs
+
+
+def attn_scores(op, sums, maxs, T, c, h, w):
+    """The scores of FORMAT.md's ATTN from the pooled sums and maxes."""
+    npix = h * w
+    if op.dim == 2:  # S: a k x k conv of [sum; max] with zero padding
         k = op.n
         r = k // 2
         nn = T * c
@@ -332,16 +358,15 @@ def attn_scores(op, x, T, c, h, w):
                                 s += w1[ky * k + kx] * sums[q] + nn * w1[k * k + ky * k + kx] * maxs[q]
                 scores.append(s)
         return scores
+    count = npix * c if op.dim == 0 else T * npix
     zs = _bottleneck(op, sums)
     zm = _bottleneck(op, maxs)
     return [zs[i] + count * zm[i] for i in range(len(zs))]
 
 
-def attn(op, x, out, T, c, h, w):
-    """ATTN: out = max(0, (m * x) >> 15) (MA) or max(0, x) / 0 (IA), the weight of x's score group."""
-    scores = attn_scores(op, x, T, c, h, w)
+def attn_gains(op, scores, gain):
+    """gain[g] = the Q15 level of score g (MA), or 32768 / 0 for an open / closed gate (IA)."""
     table = op.table
-    gain = []  # per score group: the Q15 level (MA) or 0 / 32768 for a closed / open gate (IA)
     for g in range(len(scores)):
         s = scores[g]
         if op.kind == 0:
@@ -353,15 +378,32 @@ def attn(op, x, out, T, c, h, w):
                     lo = mid + 1
                 else:
                     hi = mid
-            gain.append(op.levels[lo])
+            gain[g] = op.levels[lo]
         else:
-            gain.append(32768 if s >= table[0 if op.dim == 2 else g] else 0)
-    npix = h * w
-    i = 0
-    for t in range(T):
-        for p in range(npix):
-            for ch in range(c):
-                g = gain[t if op.dim == 0 else ch if op.dim == 1 else p]
-                v = (g * x[i]) >> 15
-                out[i] = v if v > 0 else 0
-                i += 1
+            gain[g] = 32768 if s >= table[0 if op.dim == 2 else g] else 0
+
+
+def attn_apply(x, out, gain, prm):
+    """out = max(0, (m * x) >> 15) with m = gain[group] (IA gains 32768 / 0 give max(0, x) / 0)."""
+    c = prm[2]
+    npix = prm[3]
+    dim = prm[4]
+    for q in range(prm[0], prm[1]):
+        t = q // npix
+        p = q - t * npix
+        for ch in range(c):
+            i = q * c + ch
+            v = (gain[_group(dim, t, p, ch)] * x[i]) >> 15
+            out[i] = v if v > 0 else 0
+
+
+def attn(op, x, out, T, c, h, w, gain, prm, pool=None, acc=None, apply=attn_apply):
+    """ATTN over the whole sequence x -> out (array('i') [T][H][W][C]). `gain` (array('i'), one per score
+    group) and `prm` are preallocated; `pool` (with its `acc`) pools in chunks (viper), else Python loops."""
+    if pool is None:
+        sums, maxs = attn_pool(op, x, T, c, h, w)
+    else:
+        sums, maxs = attn_pool_chunked(op, x, T, c, h, w, pool, acc, prm)
+    attn_gains(op, attn_scores(op, sums, maxs, T, c, h, w), gain)
+    _rows(prm, 0, T * h * w, h * w)
+    apply(x, out, gain, prm)

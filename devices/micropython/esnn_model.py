@@ -152,6 +152,18 @@ class Model:
     def _prep_attn(self, s, op, bufs):
         b = bufs[op.in0]
         s.shape = (b.c, b.h, b.w)
+        npix = b.h * b.w
+        groups = self.T if op.dim == B.DIM_T else b.c if op.dim == B.DIM_C else npix
+        s.gain = _zeros("i", groups)
+        s.prm = array("i", [0, 0, b.c, npix, op.dim, -(1 << 31), 0, 0])
+        if self.viper:
+            s.acc = _zeros("i", 3 * groups)
+            s.pool = V.attn_pool_rows
+            s.fn = V.attn_apply
+        else:
+            s.acc = None
+            s.pool = None
+            s.fn = K.attn_apply
 
     def _prep_maxpool(self, s, op, bufs):
         src = bufs[op.in0]
@@ -239,7 +251,8 @@ class Model:
             s.fn(self.store[op.in0], self.logits, s.weights, prm)
         else:  # ATTN: the whole sequence at once (layer-major only)
             c, h, w = s.shape
-            K.attn(op, self.store[op.in0], self.store[op.out], self.T, c, h, w)
+            x = self.store[op.in0]
+            K.attn(op, x, self.store[op.out], self.T, c, h, w, s.gain, s.prm, s.pool, s.acc, s.fn)
 
     def step(self, frame):
         """One time step of a causal graph: `frame` is one u8 [C][H][W] frame (bytes-like)."""

@@ -1,6 +1,6 @@
 # ruff: noqa: F821  (ptr8 / ptr16 / ptr32 are the viper emitter's own type names)
-# @micropython.viper versions of the kernels in esnn_kernels.py (all but ATTN): same arguments and results,
-# bit for bit.
+# @micropython.viper versions of the kernels in esnn_kernels.py (ATTN: its pooling and its apply pass; the
+# scores stay in Python ints): same arguments and results, bit for bit.
 #
 # Written for 32-bit boards and checked on the 64-bit unix port (DESIGN.md 5b):
 # * every intermediate stays inside int32 by construction (no 64-bit product: the LIF leak is split in
@@ -401,3 +401,69 @@ def logic(a: ptr32, b: ptr32, dst: ptr32, prm: ptr32):
 def zero(buf: ptr8, nbytes: int):
     for i in range(nbytes):
         buf[i] = 0
+
+
+@micropython.viper
+def attn_pool_rows(x: ptr32, acc: ptr32, prm: ptr32):
+    # ATTN pooling over the (t, pixel) rows [prm[0], prm[1]) (esnn_kernels.attn_pool_chunked): per score group
+    # g, acc[3 g] += x >> 16 and acc[3 g + 1] += x & 0xFFFF with the carry folded at 2^16 (both stay inside
+    # int32 for up to 2^15 elements: the caller folds them into Python ints), acc[3 g + 2] = max.
+    c = prm[2]
+    npix = prm[3]
+    dim = prm[4]
+    sgn = prm[5]
+    t = prm[6]
+    p = prm[7]
+    i = prm[0] * c
+    for _q in range(prm[1] - prm[0]):
+        for ch in range(c):
+            v = (x[i] ^ sgn) - sgn
+            i += 1
+            g = t
+            if dim == 1:
+                g = ch
+            elif dim == 2:
+                g = p
+            g = g * 3
+            lo = acc[g + 1] + (v & 0xFFFF)
+            acc[g] = acc[g] + (v >> 16) + (lo >> 16)
+            acc[g + 1] = lo & 0xFFFF
+            if v > (acc[g + 2] ^ sgn) - sgn:
+                acc[g + 2] = v
+        p += 1
+        if p == npix:
+            p = 0
+            t += 1
+
+
+@micropython.viper
+def attn_apply(x: ptr32, out: ptr32, gain: ptr32, prm: ptr32):
+    # out = max(0, (m * x) >> 15), m = gain[g] in 0..65535, without a 64-bit product: 0 when x <= 0, else
+    # x = xh * 2^16 + xl and (m * x) >> 15 = 2 m xh + (m xl) >> 15, the last from 8-bit pieces of xl
+    # (the sum wraps modulo 2^32 on a board but the output fits int32: FORMAT.md section 3).
+    c = prm[2]
+    npix = prm[3]
+    dim = prm[4]
+    sgn = prm[5]
+    t = prm[6]
+    p = prm[7]
+    i = prm[0] * c
+    for _q in range(prm[1] - prm[0]):
+        for ch in range(c):
+            v = (x[i] ^ sgn) - sgn
+            if v <= 0:
+                out[i] = 0
+            else:
+                g = t
+                if dim == 1:
+                    g = ch
+                elif dim == 2:
+                    g = p
+                m = gain[g]
+                xl = v & 0xFFFF
+                out[i] = 2 * m * (v >> 16) + ((m * (xl >> 8) + ((m * (xl & 0xFF)) >> 8)) >> 7)
+            i += 1
+        p += 1
+        if p == npix:
+            p = 0
+            t += 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgesnn.reference import kernels as ref_kernels
 from edgesnn.reference import run as reference_run
 from edgesnn.reference.layout import AttnDim, AttnKind, BufferKind, LogicMode
 from edgesnn.reference.model import Attn, Buffer, Conv, Lif, Logic, MaxPool, Model, Readout
@@ -273,3 +274,62 @@ def test_viper_lif_formula_exact_under_int32_wrap():
             checked += 1
             assert board(i, h, leak) == u, (i, h, leak)
     assert checked > 40_000
+
+
+def chunked_attn_model(dim: AttnDim, table: np.ndarray, levels: np.ndarray, seed: int) -> Model:
+    """An ATTN input of 4 x 48 x 16 x 16 = 49152 elements (the viper pooling runs in two chunks of at most
+    32768) with currents near +-2^25 (int16 weights): pooled sums far past int32; shift 0, mixed signs."""
+    rng = np.random.default_rng(seed)
+    T, C, H, W = 4, 48, 16, 16
+    bufs = [Buffer(BufferKind.INPUT_U8, 1, H, W), Buffer(CUR, 8, H, W), Buffer(SPK, 8, H, W)]
+    bufs += [Buffer(CUR, C, H, W), Buffer(CUR, C, H, W), Buffer(SPK, C, H, W)]
+    n = {AttnDim.T: T, AttnDim.C: C, AttnDim.S: 3}[dim]
+    w1 = rng.integers(-30, 30, (2, 3, 3) if dim == AttnDim.S else (4, n)).astype(np.int8)
+    w2 = None if dim == AttnDim.S else rng.integers(-30, 30, (n, 4)).astype(np.int8)
+    ops = [
+        Conv(
+            0,
+            1,
+            _w(rng, (1, 3, 3, 8), 8, 90),
+            rng.integers(-50, 50, 8).astype(np.int32),
+            1,
+            1,
+            8,
+            static=True,
+        ),
+        Lif(1, 2, rng.integers(1, 3000, 8).astype(np.int32), 32768, 32),
+        Conv(
+            2,
+            3,
+            _w(rng, (8, 3, 3, C), 16, 32767),
+            rng.integers(-(2**25), 2**25, C).astype(np.int32),
+            1,
+            1,
+            16,
+        ),
+        Attn(3, 4, dim, AttnKind.MA, w1, table, w2, levels, shift=0),
+        Lif(4, 5, rng.integers(1, 2**25, C).astype(np.int32), 32768, 32),
+        Readout(5, _w(rng, (C, 5), 8, 127), rng.integers(-99, 99, 5).astype(np.int32), 8),
+    ]
+    return Model(T, 5, bufs, ops, layer_major=True, static_input=True)
+
+
+@pytest.mark.parametrize("dim", [AttnDim.T, AttnDim.C, AttnDim.S], ids=["T", "C", "S"])
+def test_attn_pooled_in_chunks_scores_on_breakpoints(mpy: MicroPythonRuntime, dim: AttnDim):
+    """The ATTN's breakpoints are its own scores on this input (from the reference), so a score off by one
+    in either direction changes a level: the chunked 16-bit partial sums and the maxes must fold exactly."""
+    seed = 8 + int(dim)
+    x = np.random.default_rng(seed).integers(0, 256, (1, 1, 16, 16), dtype=np.uint8)
+    first = chunked_attn_model(dim, np.array([0]), np.array([30000, 40000], dtype=np.uint16), seed)
+    a = reference_run(to_bytes(first), x, trace=True).traces[2]  # the ATTN input [T, C, H, W]
+    assert int(np.abs(a.astype(np.int64)).sum()) > 2**36, "pooled sums far past int32"
+    scores = np.unique(ref_kernels.attn_score(first.ops[3], a.transpose(0, 2, 3, 1)[None]))
+    assert scores.size > 1 and np.abs(scores).max() > 2**31
+    rng = np.random.default_rng(seed)
+    table = np.sort(np.concatenate([scores, scores + 1]))  # every score s sits between s and s + 1
+    levels = rng.integers(0, 65536, table.size + 1).astype(np.uint16)
+    blob = to_bytes(chunked_attn_model(dim, table.astype(np.int64), levels, seed))
+    want = reference_run(blob, x, trace=True)
+    assert want.traces is not None and (want.traces[3] > 0).any() and want.spike_counts[-1] > 0
+    for kernels in ("viper", "plain"):
+        assert_same(mpy.run(blob, x, kernels=kernels), want, f"{dim.name} {kernels}")
