@@ -11,8 +11,11 @@
 # --steps: drive reset() + step(frame) T times (time-major streaming, causal graphs) instead of run().
 # Prints one line `ok predicted=K kernels=viper|plain ms=...` (ms: mean of N more runs after the first,
 # without the final-state copies).
-# --validate: CORPUS holds blobs as (u32 length, bytes) records; prints one line per blob: `ok`, or
-# `BlobError: <message>`, or `CRASH <exception>` (a loader bug: anything but BlobError).
+# --validate CORPUS [--run]: CORPUS holds blobs as (u32 length, bytes) records; prints one line per blob:
+# `ok`, `BlobError: <message>`, or `CRASH <exception>` (a bug: anything but BlobError). With --run, each
+# accepted blob also runs (viper kernels) on the input whose byte i is (37 i + 11) & 0xFF and prints
+# `ok LOGITS COUNTS STATES` (comma-separated, the LIF states separated by '/'), or `MemoryError` when its
+# buffers do not fit the heap.
 # Exit status: 0 ok, 2 the model or input was refused or does not fit the heap (a BlobError / ValueError /
 # MemoryError line on stderr), 1 usage.
 import struct
@@ -44,7 +47,19 @@ def _write(path, data):
         f.write(data)
 
 
-def validate(path):
+def _pattern(n):
+    # the input of --run: byte i is (37 i + 11) & 0xFF
+    x = bytearray(n)
+    for i in range(n):
+        x[i] = (37 * i + 11) & 0xFF
+    return x
+
+
+def _csv(values):
+    return ",".join(str(v) for v in values)
+
+
+def validate(path, run):
     corpus = _read(path)
     pos = 0
     while pos < len(corpus):
@@ -53,9 +68,17 @@ def validate(path):
         pos += 4 + n
         try:
             esnn_blob.parse(blob)
-            print("ok")
+            if not run:
+                print("ok")
+                continue
+            m = esnn_model.Model(blob)
+            logits, _, counts, states = m.run(_pattern(m.frames * m.frame_size))
+            print("ok %s %s %s" % (_csv(logits), _csv(counts), "/".join(_csv(s) for s in states)))
+            m = None
         except esnn_blob.BlobError as exc:
             print("BlobError: %s" % exc)
+        except MemoryError:
+            print("MemoryError")
         except Exception as exc:
             print("CRASH %s: %s" % (type(exc).__name__, exc))
     return 0
@@ -73,8 +96,8 @@ def _sample(m, x, steps, states=True):
 
 
 def main(argv):
-    if len(argv) == 2 and argv[0] == "--validate":
-        return validate(argv[1])
+    if len(argv) in (2, 3) and argv[0] == "--validate":
+        return validate(argv[1], argv[2:] == ["--run"])
     args = [a for a in argv if not a.startswith("--")]
     plain = "--plain" in argv
     steps = "--steps" in argv

@@ -125,13 +125,15 @@ class MicroPythonRuntime:
         """One sample through the MicroPython runtime: logits, predicted, spike counts, final states."""
         return self.run_timed(blob, input_u8, kernels, time_major=time_major).result
 
-    def validate(self, blobs: list[bytes]) -> list[str]:
+    def validate(self, blobs: list[bytes], run: bool = False) -> list[str]:
         """The MicroPython loader's verdict on each blob, in one interpreter: "" when it accepts the blob,
-        else its error line ("BlobError: <field>: ..."; "CRASH ..." would be a loader bug)."""
+        else its error line ("BlobError: <field>: ..."; "CRASH ..." would be a bug). With `run`, an accepted
+        blob also runs on `pattern_input` and its verdict is "ok LOGITS COUNTS STATES" (comma-separated,
+        states split by "/"), or "MemoryError" when its buffers do not fit the heap."""
         with tempfile.TemporaryDirectory(prefix="esnn-mpy-") as tmp:
             corpus = Path(tmp) / "corpus.bin"
             corpus.write_bytes(b"".join(len(b).to_bytes(4, "little") + bytes(b) for b in blobs))
-            proc = self._exec(["--validate", str(corpus)], self.timeout_s)
+            proc = self._exec(["--validate", str(corpus), *(["--run"] if run else [])], self.timeout_s)
         _check(proc)
         lines = proc.stdout.splitlines()
         if len(lines) != len(blobs):
@@ -139,6 +141,11 @@ class MicroPythonRuntime:
                 "crash", f"{len(lines)} verdicts for {len(blobs)} blobs: {proc.stdout[-500:]!r}"
             )
         return ["" if line == "ok" else line for line in lines]
+
+
+def pattern_input(nbytes: int) -> np.ndarray:
+    """The input `validate(run=True)` feeds a model: byte i is (37 i + 11) & 0xFF."""
+    return ((37 * np.arange(nbytes, dtype=np.int64) + 11) & 0xFF).astype(np.uint8)
 
 
 def _check(proc: subprocess.CompletedProcess[str]) -> None:

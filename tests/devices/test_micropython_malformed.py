@@ -135,3 +135,40 @@ def test_binding_errors_are_readable(mpy: MicroPythonRuntime):
     trace = 'Traceback (most recent call last):\n  File "esnn_model.py", line 9, in run\nKeyError: 3\n'
     with pytest.raises(MicroPythonError, match=r"(?s)^crash: MicroPython traceback \(exit 1\):.*KeyError: 3"):
         binding._check(subprocess.CompletedProcess([], 1, "", trace))
+
+
+def test_accepted_corruptions_run_like_the_reference(mpy: MicroPythonRuntime):
+    """Every single-byte corruption both loaders accept (weights, biases, thresholds, table entries...) runs
+    in MicroPython, in one interpreter, with the reference's logits, spike counts and final states."""
+    from edgesnn.reference import run as reference_run
+    from edgesnn.runtime.micropython import pattern_input
+
+    blobs = []
+    for blob in (SMALL, EVERY_OP):
+        for i in range(len(blob) - 4):
+            b = bytearray(blob)
+            b[i] ^= 0xFF if i % 2 else 0x01
+            if reference_verdict(with_crc(bytes(b))) == "":
+                blobs.append(with_crc(bytes(b)))
+    assert len(blobs) > 100
+    verdicts = mpy.validate(blobs, run=True)
+    ran = 0
+    for k, (blob, got) in enumerate(zip(blobs, verdicts, strict=True)):
+        assert not got.startswith(("CRASH", "BlobError")), f"case {k}: {got}"
+        if got == "MemoryError":
+            continue
+        m = load(blob)
+        frames = 1 if m.static_input else m.T
+        x = pattern_input(frames * int(np.prod(m.input.shape))).reshape(frames, *m.input.shape)
+        want = reference_run(blob, x)
+        states = "/".join(",".join(str(int(v)) for v in np.asarray(s).reshape(-1)) for s in want.final_state)
+        line = " ".join(
+            [
+                "ok",
+                ",".join(str(int(v)) for v in want.logits),
+                ",".join(str(int(v)) for v in want.spike_counts),
+            ]
+        )
+        assert got == f"{line} {states}", f"case {k}"
+        ran += 1
+    assert ran > 100
