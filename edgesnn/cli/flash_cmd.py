@@ -5,22 +5,31 @@ flash, then start the emulated board or flash the real one. Prints every command
   port; prints the ``--port socket://127.0.0.1:PORT`` URL to use and serves until Ctrl-C.
 - ``host``: builds the host board and serves the model on a pseudo-terminal (prints its /dev/pts path).
 - real boards: C runtime (``stm32f411-nucleo``): builds firmware/ports/<device> and runs the profile's
-  ``[flash] command`` (openocd; pyocd as an alternative); MicroPython boards: ``mpremote`` copies the model.
+  ``[flash] command`` (openocd; pyocd as an alternative); MicroPython boards (``runtime = "micropython"``:
+  ``rp2040-pico``, ``esp32s3``): ``mpremote`` copies the runtime (devices/micropython/esnn_*.py), the
+  protocol board script devices/micropython/esnn_board.py as ``main.py``, then the model with the profile's
+  ``[flash] command``, and resets the board so main.py starts serving.
+- ``micropython-unix``: the same board script on the unix port of MicroPython, served on a pseudo-terminal
+  (prints its /dev/pts path).
 
 The fit check comes first: the model's RAM (runtime arena + the protocol's input and receive buffers) and
 flash (the blob) against the profile's budgets; a model that does not fit fails with required vs available.
 
 edgesnn flash --device qemu-mps2-an386 out/model.esnn
 edgesnn flash --device stm32f411-nucleo out/model.esnn --dry-run
+edgesnn flash --device rp2040-pico out/model.esnn --dry-run
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import select
 import shlex
 import shutil
 import subprocess
 import time
+import tty
 from pathlib import Path
 
 from edgesnn.cli.errors import CliError
@@ -136,6 +145,54 @@ def _host(args: argparse.Namespace, model: Path) -> int:
     return _serve_until_interrupt(proc, "the host board")
 
 
+def _micropython_copies(serial: str) -> list[list[str]]:
+    """mpremote commands that put the MicroPython runtime and the protocol board (as main.py) on a board."""
+    from edgesnn.host.micropython_board import BOARD_SCRIPT
+    from edgesnn.runtime.micropython import DRIVER, RUNTIME_DIR
+
+    runtime = [str(p) for p in sorted(RUNTIME_DIR.glob("esnn_*.py")) if p not in (DRIVER, BOARD_SCRIPT)]
+    return [
+        ["mpremote", "connect", serial, "cp", *runtime, ":"],
+        ["mpremote", "connect", serial, "cp", str(BOARD_SCRIPT), ":main.py"],
+    ]
+
+
+def _micropython_unix(args: argparse.Namespace, model: Path) -> int:
+    """The MicroPython board on the unix port, bridged to a pseudo-terminal whose path is printed."""
+    from edgesnn.host.micropython_board import micropython_argv, start_micropython_board
+
+    try:
+        argv = micropython_argv(model)
+    except Exception as exc:
+        raise CliError(str(exc)) from exc
+    _show(argv)
+    if args.dry_run:
+        print("(its stdin/stdout bridged to a pseudo-terminal; connect with --port /dev/pts/N)")
+        return 0
+    board = start_micropython_board(model)
+    master, slave = os.openpty()  # the slave stays open: the master never sees a hang-up between hosts
+    tty.setraw(slave)
+    print(
+        f"MicroPython board serving {model.name}: use --port {os.ttyname(slave)}  (Ctrl-C stops it)",
+        flush=True,
+    )
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 0.005)
+            if ready:
+                board.write(os.read(master, 65536))
+            data = board.read(0.005)
+            if data:
+                os.write(master, data)
+    except KeyboardInterrupt:
+        print("\nstopping the MicroPython board")
+        return 0
+    finally:
+        board.close()
+        os.close(master)
+        os.close(slave)
+
+
 def _real(args: argparse.Namespace, profile: DeviceProfile, model: Path) -> int:
     if not profile.flash_command:
         raise CliError(
@@ -169,7 +226,11 @@ def _real(args: argparse.Namespace, profile: DeviceProfile, model: Path) -> int:
             if not (port_dir / "Makefile").is_file():
                 print(f"(no C port firmware/ports/{profile.name} yet: this build would fail)")
             _show(["arm-none-eabi-objcopy", "-O", "ihex", values["elf"], values["hex"]])
+    if profile.runtime == "micropython":
+        commands += _micropython_copies(serial)
     commands.append(_fill(profile.flash_command, **values))
+    if profile.runtime == "micropython":
+        commands.append(["mpremote", "connect", serial, "reset"])  # main.py starts serving
     if args.dry_run:
         for cmd in commands:
             _show(cmd)
@@ -209,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if profile.flash_method == "qemu":
         return _qemu(args, model)
+    if profile.flash_method == "process" and profile.runtime == "micropython":
+        return _micropython_unix(args, model)
     if profile.flash_method == "process" or profile.runtime == "host":
         return _host(args, model)
     return _real(args, profile, model)

@@ -2,8 +2,10 @@
 
 `open_device("host", model)` starts the host board (firmware/ports/host) serving the blob on a pty;
 `open_device("qemu-mps2-an386", model)` builds the Cortex-M4 firmware with the blob in flash and runs it
-under qemu-system-arm (edgesnn/host/qemu.py). Every returned transport has `reset_device()` (a board
-reset mid-stream: QEMU's monitor `system_reset`, the host board restarted) and `close()` (stops the board).
+under qemu-system-arm (edgesnn/host/qemu.py); `open_device("micropython-unix", model)` runs the MicroPython
+protocol board (devices/micropython/esnn_board.py) on the unix port (edgesnn/host/micropython_board.py).
+Every returned transport has `reset_device()` (a board reset mid-stream: QEMU's monitor `system_reset`, the
+host board or the MicroPython interpreter restarted) and `close()` (stops the board).
 Emulated and physical boards register an opener in `OPENERS`; a name without one fails with the list.
 `edgesnn stream`, `edgesnn verify --device` and `edgesnn demo` all go through here, so a new board is
 one opener away from every command."""
@@ -32,7 +34,19 @@ def _open_qemu(
     return start_qemu_board(model, build=build, icount=icount, payload_cap=payload_cap)
 
 
-OPENERS: dict[str, Opener] = {"host": _open_host, "qemu-mps2-an386": _open_qemu}
+def _open_micropython(
+    model: Path, *, max_payload: int | None = None, kernels: str = "viper", **_: object
+) -> Transport:
+    from edgesnn.host.micropython_board import start_micropython_board
+
+    return start_micropython_board(model, max_payload=max_payload, kernels=kernels)
+
+
+OPENERS: dict[str, Opener] = {
+    "host": _open_host,
+    "qemu-mps2-an386": _open_qemu,
+    "micropython-unix": _open_micropython,
+}
 
 
 def open_device(device: str, model: Path | str, *, build: bool = True, **options: object) -> Transport:
