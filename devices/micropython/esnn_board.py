@@ -4,7 +4,7 @@
 # same order, the same ERROR replies (code, detail, aux, text), the retransmission cache, the boot INFO.
 #
 #   unix port:  MICROPYPATH=devices/micropython micropython devices/micropython/esnn_board.py \
-#                   [--name NAME] [--max-payload N] [--plain] [--no-announce] MODEL.esnn
+#                   [--name NAME] [--max-payload N] [--plain] [--no-announce] [--repl-escape] MODEL.esnn
 #               (speaks on stdin/stdout; a tty is switched to raw, non-blocking reads)
 #   a board:    this file as main.py next to the runtime files and model.esnn (edgesnn flash);
 #               binary on the REPL's stream: keyboard interrupt off (micropython.kbd_intr(-1)),
@@ -54,11 +54,17 @@ ERR_ARENA = 13
 ERR_STATE = 14
 ERR_VALUE = 11
 UNIX = sys.platform in ("linux", "darwin")
-USAGE = "usage: esnn_board.py [--name N] [--max-payload N] [--plain] [--no-announce] MODEL"
+USAGE = "usage: esnn_board.py [--name N] [--max-payload N] [--plain] [--no-announce] [--repl-escape] MODEL"
 DEFAULT_NAMES = {"rp2": "rp2040-pico", "esp32": "esp32s3", "linux": "micropython-unix"}
 
-# BITS byte -> its 8 u8 values (LSB first)
-_BITS = [bytes((b >> k) & 1 for k in range(8)) for b in range(256)]
+_BITS = []  # BITS byte -> its 8 u8 values (LSB first), built at the first BITS frame
+
+
+def _bits_table():
+    if not _BITS:
+        for b in range(256):
+            _BITS.append(bytes((b >> k) & 1 for k in range(8)))
+    return _BITS
 
 
 def blob_status(exc):
@@ -196,7 +202,7 @@ class Board:
             dst[0:n] = self._rxmv[off : off + n]
             return True
         full = n >> 3
-        bits = _BITS
+        bits = _bits_table()
         j = 0
         for i in range(off, off + full):
             dst[j : j + 8] = bits[src[i]]
@@ -366,35 +372,35 @@ def _raw_nonblocking_tty(fd):
 
 def serve(board, inp, poller, chunked, escape=False):
     """Read `inp` until it closes and feed the board. chunked: read(4096) returns what has arrived (a raw
-    non-blocking tty); else one byte at a time while poll says more is there. escape: "\\r\\x03" between
-    frames returns (a board's REPL takes over)."""
+    non-blocking tty); else one byte at a time (a board's stream, pipes). escape: "\\r\\x03" as the first
+    bytes of a frame returns (mpremote's Ctrl-C: the REPL takes over)."""
     import select
 
+    one = bytearray(1)
     while True:
         ev = poller.poll(-1)
         if not ev:
             continue
-        flags = ev[0][1]
         if chunked:
             data = inp.read(4096)
             if not data:
-                if flags & (select.POLLHUP | select.POLLERR):
+                if ev[0][1] & (select.POLLHUP | select.POLLERR):
                     return
                 continue
             board.feed(data)
             continue
-        data = inp.read(1)
-        if not data:
+        if not inp.readinto(one):
             return
         rx = board.rx
-        if escape and data[0] == 0x03 and rx.started and rx.n == 0 and rx.code == 0x0D and rx.left == 12:
-            return  # "\r\x03" as the first bytes of a frame: mpremote's Ctrl-C, never a v1 packet
-        board.feed(data)
+        if escape and one[0] == 0x03 and rx.started and rx.n == 0 and rx.code == 0x0D and rx.left == 12:
+            return  # a v1 packet never starts 0x0D 0x03 (its first byte is version 1)
+        board.feed(one)
 
 
 def _args(argv):
     opts = {"name": DEFAULT_NAMES.get(sys.platform, sys.platform), "max_payload": None, "viper": True}
     opts["announce"] = True
+    opts["escape"] = not UNIX
     model = None
     i = 0
     while i < len(argv):
@@ -409,6 +415,8 @@ def _args(argv):
             opts["viper"] = False
         elif a == "--no-announce":
             opts["announce"] = False
+        elif a == "--repl-escape":  # the real-board escape, for tests on the unix port
+            opts["escape"] = True
         elif not a.startswith("-") and model is None:
             model = a
         else:
@@ -451,7 +459,7 @@ def main(argv):
     if opts["announce"]:
         board.announce()
     try:
-        serve(board, inp, poller, chunked, escape=not UNIX)
+        serve(board, inp, poller, chunked, opts["escape"])
     finally:
         if micropython is not None and hasattr(micropython, "kbd_intr"):
             micropython.kbd_intr(3)

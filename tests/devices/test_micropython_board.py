@@ -31,8 +31,14 @@ from edgesnn.host import (
 from edgesnn.host.framing import NO_ID, FrameSplitter, Msg, Packet, cobs_encode, encode_frame, encode_packet
 from edgesnn.host.launch import open_device
 from edgesnn.host.messages import Counter, frame_payload
-from edgesnn.host.micropython_board import BOARD_SCRIPT, WIRE_MODULE, start_micropython_board
+from edgesnn.host.micropython_board import (
+    BOARD_SCRIPT,
+    WIRE_MODULE,
+    micropython_argv,
+    start_micropython_board,
+)
 from edgesnn.host.proxy import FaultProxy, Faults
+from edgesnn.host.transport import ProcessTransport
 from edgesnn.reference import load, parse, to_bytes
 from edgesnn.reference import run as reference_run
 from edgesnn.runtime.micropython import MicroPythonUnavailable, find_micropython
@@ -103,8 +109,9 @@ class MpyRaw(c_parser_tests.Raw):
     """tests/host/test_device.py's raw-bytes peer, on the MicroPython board (pipes: the byte-by-byte reads
     of a real board's stream)."""
 
-    def __init__(self, model: Path, pty: bool = False) -> None:
-        self.t = start_micropython_board(model, max_payload=c_parser_tests.MAX_PAYLOAD, pty=pty)
+    def __init__(self, model: Path, pty: bool = False, escape: bool = False) -> None:
+        argv = micropython_argv(model, max_payload=c_parser_tests.MAX_PAYLOAD)
+        self.t = ProcessTransport([*argv[:-1], *["--repl-escape"] * escape, argv[-1]], pty=pty)
         self.sp = FrameSplitter()
         self.items: list = []
 
@@ -300,6 +307,22 @@ def test_board_script_speaks_binary_on_the_repl_stream():
     kbd = src.index("micropython.kbd_intr(-1)")
     assert kbd < src.index("board.announce()")  # interrupts off before the first binary byte
     assert "sys.stdin.buffer" in src and "sys.stdout.buffer" in src
+
+
+def test_mpremote_ctrl_c_between_frames_gives_the_repl_back():
+    """On a real board "\\r\\x03" (mpremote's Ctrl-C) as the first bytes of a frame ends the protocol loop
+    (here forced on the unix port); inside a frame the same bytes are data."""
+    d = MpyRaw(T16 / "model.esnn", escape=True)
+    try:
+        assert d.reply().type == Msg.INFO
+        d.send(b"\x05\r\x03\x00")  # a block cut short: FRAMING, the board keeps serving
+        assert d.reply().payload[0] == 1
+        d.send(encode_frame(Packet(Msg.HELLO, 3)))
+        assert d.reply().request_id == 3
+        d.send(b"\r\x03\r\x01")
+        assert d.t.proc.wait(timeout=5) == 0
+    finally:
+        d.t.close()
 
 
 def test_flash_dry_run_for_a_micropython_board(capsys: pytest.CaptureFixture):
