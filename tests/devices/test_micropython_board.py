@@ -27,6 +27,7 @@ from edgesnn.host import (
     Encoding,
     HostError,
     build_host_board,
+    start_host_board,
 )
 from edgesnn.host.framing import NO_ID, FrameSplitter, Msg, Packet, cobs_encode, encode_frame, encode_packet
 from edgesnn.host.launch import open_device
@@ -228,6 +229,32 @@ def test_no_model_reported_in_info(tmp_path: Path):
         assert c.hello().model_status == 6  # ESNN_ERR_CRC, as the C board
         with pytest.raises(DeviceError, match="NO_MODEL"):
             c.reset()
+
+
+def test_model_status_as_the_c_board_reports_it(tmp_path: Path):
+    """Blobs the loaders refuse (single-byte corruptions, CRC fixed up, one per C status): INFO's
+    model_status of the MicroPython board equals the C host board's."""
+    if shutil.which("cc") is None or shutil.which("make") is None:
+        pytest.skip("the C host board needs cc and make")
+    from edgesnn.runtime.c import CRuntime
+
+    build_host_board()
+    validate = CRuntime().validate
+    base = (_vector("residual_or") / "model.esnn").read_bytes()
+    rng = np.random.default_rng(0)
+    picked: dict[str, bytes] = {}
+    for _ in range(2000):
+        b = bytearray(base)
+        b[int(rng.integers(0, 400))] ^= int(rng.integers(1, 256))
+        b[-4:] = zlib.crc32(bytes(b[:-4])).to_bytes(4, "little")
+        picked.setdefault(validate(bytes(b)).status, bytes(b))
+    picked.pop("ESNN_OK", None)
+    assert len(picked) >= 6, picked.keys()
+    for name, blob in picked.items():
+        path = tmp_path / f"{name}.esnn"
+        path.write_bytes(blob)
+        with Client(start_host_board(path, build=False)) as c, Client(start_micropython_board(path)) as m:
+            assert m.hello().model_status == c.hello().model_status != 0, name
 
 
 def test_verify_command_on_the_board(capsys: pytest.CaptureFixture):
