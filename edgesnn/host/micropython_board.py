@@ -18,7 +18,8 @@ from edgesnn.runtime.micropython import RUNTIME_DIR, MicroPythonUnavailable, fin
 BOARD_SCRIPT = RUNTIME_DIR / "esnn_board.py"
 WIRE_MODULE = RUNTIME_DIR / "esnn_wire.py"
 DEVICE_NAME = "micropython-unix"
-HEAP = "16M"  # -X heapsize: the unix port's default heap is small for the larger models
+HEAP = "16M"  # -X heapsize (the unix port's default, 2 MiB, is small for larger models: the shipped
+# Fashion-MNIST model takes 1.4 MB of heap); a model that does not fit reports status 13 (ARENA) in INFO
 
 
 def micropython_argv(
@@ -28,6 +29,7 @@ def micropython_argv(
     max_payload: int | None = None,
     kernels: str = "viper",
     binary: str | None = None,
+    heap: str = HEAP,
 ) -> list[str]:
     """The command line of the board: `env MICROPYPATH=<runtime> micropython -X heapsize=.. esnn_board.py
     [options] MODEL` (env sets the module path without changing this process's environment)."""
@@ -40,7 +42,7 @@ def micropython_argv(
     if kernels not in ("viper", "plain"):
         raise ValueError(f"kernels: {kernels!r} is not viper or plain")
     env = shutil.which("env") or "/usr/bin/env"
-    argv = [env, f"MICROPYPATH={RUNTIME_DIR}", exe, "-X", f"heapsize={HEAP}", str(BOARD_SCRIPT)]
+    argv = [env, f"MICROPYPATH={RUNTIME_DIR}", exe, "-X", f"heapsize={heap}", str(BOARD_SCRIPT)]
     argv += ["--name", name]
     if max_payload is not None:
         argv += ["--max-payload", str(max_payload)]
@@ -56,8 +58,9 @@ def start_micropython_board(
     name: str = DEVICE_NAME,
     max_payload: int | None = None,
     kernels: str = "viper",
+    heap: str = HEAP,
 ) -> ProcessTransport:
     """Start the unix-port MicroPython board serving `model`; the returned transport talks to it (a raw pty,
     or pipes). Its `reset_device()` restarts the interpreter; `close()` stops it."""
-    argv = micropython_argv(model, name=name, max_payload=max_payload, kernels=kernels)
+    argv = micropython_argv(model, name=name, max_payload=max_payload, kernels=kernels, heap=heap)
     return ProcessTransport(argv, pty=pty)
