@@ -12,9 +12,9 @@ states).
 On a board (``--device NAME``): each vector's model is put on the board and its input sent through the
 serial protocol (firmware/PROTOCOL.md); the RESULT's logits and spike counts are compared bit for bit
 (final states do not cross the wire: "n/a"), with the board's instruction/cycle count per sample. Boards
-this host can start (``qemu-mps2-an386``, ``host``) are started once per vector, as each vector is a
-different model; with ``--port URL`` the board already running there is used, and it must hold the model
-checked (its INFO model CRC is compared).
+this host can start (``qemu-mps2-an386``, ``host``, ``micropython-unix``) are started once per vector, as
+each vector is a different model; with ``--port URL`` the board already running there is used, and it must
+hold the model checked (its INFO model CRC is compared).
 
 edgesnn verify                                   # every vector in export/vectors/v1 through the C runtime
 edgesnn verify --runtime onnx --vectors export/vectors/v1
