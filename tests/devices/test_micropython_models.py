@@ -24,6 +24,13 @@ def _w(rng: np.random.Generator, shape: tuple[int, ...], bits: int, lim: int) ->
     return rng.integers(-top, top + 1, shape).astype(np.int16 if bits == 16 else np.int8)
 
 
+def _static_front(rng: np.random.Generator) -> list:
+    """u8 [1, H, W] -> static 3x3 conv to 8 channels (buffer 1) -> 32-bit LIF (spikes in buffer 2)."""
+    w = _w(rng, (1, 3, 3, 8), 8, 90)
+    conv = Conv(0, 1, w, rng.integers(-50, 50, 8).astype(np.int32), 1, 1, 8, static=True)
+    return [conv, Lif(1, 2, rng.integers(1, 3000, 8).astype(np.int32), 32768, 32)]
+
+
 def spike_conv_model(
     cin: int, cout: int, hw: tuple[int, int], k: int, stride: int, pad: int, bits: int, state_bits: int,
     leak: int, seed: int,
@@ -142,17 +149,7 @@ def attn_model(dim: AttnDim, kind: AttnKind, seed: int) -> Model:
         table = rng.integers(-(10**5), 10**5, 1 if dim == AttnDim.S else n).astype(np.int64)
         levels = None
     ops = [
-        Conv(
-            0,
-            1,
-            _w(rng, (1, 3, 3, 8), 8, 90),
-            rng.integers(-50, 50, 8).astype(np.int32),
-            1,
-            1,
-            8,
-            static=True,
-        ),
-        Lif(1, 2, rng.integers(1, 3000, 8).astype(np.int32), 32768, 32),
+        *_static_front(rng),
         Conv(2, 3, _w(rng, (8, 3, 3, C), 8, 90), rng.integers(-100, 100, C).astype(np.int32), 1, 1, 8),
         Conv(2, 6, _w(rng, (8, 1, 1, C), 8, 90), rng.integers(-100, 100, C).astype(np.int32), 1, 0, 8),
         Lif(6, 7, rng.integers(1, 200, C).astype(np.int32), 32768, 32),
@@ -287,17 +284,7 @@ def chunked_attn_model(dim: AttnDim, table: np.ndarray, levels: np.ndarray, seed
     w1 = rng.integers(-30, 30, (2, 3, 3) if dim == AttnDim.S else (4, n)).astype(np.int8)
     w2 = None if dim == AttnDim.S else rng.integers(-30, 30, (n, 4)).astype(np.int8)
     ops = [
-        Conv(
-            0,
-            1,
-            _w(rng, (1, 3, 3, 8), 8, 90),
-            rng.integers(-50, 50, 8).astype(np.int32),
-            1,
-            1,
-            8,
-            static=True,
-        ),
-        Lif(1, 2, rng.integers(1, 3000, 8).astype(np.int32), 32768, 32),
+        *_static_front(rng),
         Conv(
             2,
             3,
