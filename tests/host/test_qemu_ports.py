@@ -1,8 +1,13 @@
 """Board ports with a real model: the shipped demo model (exported --prune, int8) on the QEMU board,
 bit-exact with the integer reference on real Fashion-MNIST test images. The STM32F411 port cross-compiles
-and fits its device profile with a vector; the demo model (~230 KB arena) is refused by its linker."""
+and fits its device profile with a vector; the demo model (~230 KB arena) is refused by its linker. The
+nRF52840 DK port cross-compiles and fits with a vector and with the demo model (256 KiB RAM), and its build
+writes the Intel hex that `edgesnn flash --device nrf52840-dk` programs with nrfjprog."""
 
 from __future__ import annotations
+
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -16,6 +21,11 @@ from tests.conftest import FASHION_DIR, REPO
 from tests.host.test_qemu_board import need_tools
 
 VECTORS_DIR = REPO / "export" / "vectors" / "v1"
+
+
+def need_arm_gcc() -> None:
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("needs arm-none-eabi-gcc (tests/run.sh installs it)")
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +86,50 @@ def test_demo_model_does_not_fit_the_stm32(demo):
     path, _ = demo
     with pytest.raises(HostError, match=r"region `RAM' overflowed"):
         build_image(path, board="stm32f411-nucleo")
+
+
+def test_nrf52840_port_cross_compiles_and_fits():
+    need_arm_gcc()
+    image = build_image(VECTORS_DIR / "residual_or" / "model.esnn", board="nrf52840-dk")
+    profile = load_profile("nrf52840-dk")
+    size = image.size
+    assert image.elf.is_file() and image.bin.stat().st_size == size["flash"]
+    assert size["flash"] <= profile.flash_bytes and size["ram"] <= profile.ram_bytes
+    assert size["flash"] - size["model"] <= profile.reserved_flash_bytes
+    assert size["ram"] - size["arena"] <= profile.reserved_ram_bytes
+    assert image.report.startswith("nrf52840-dk: ")
+    # the vector table at 0: initial SP at the top of the stack in RAM, a Thumb reset vector in flash
+    head = image.bin.read_bytes()[:8]
+    sp, reset = int.from_bytes(head[:4], "little"), int.from_bytes(head[4:], "little")
+    assert 0x20000000 < sp <= 0x20000000 + profile.ram_bytes and reset & 1 and reset < size["flash"]
+    # the Intel hex for nrfjprog: its first record loads the vector table at address 0
+    hexfile = image.elf.parent / "esnn_board.hex"
+    first = hexfile.read_text().splitlines()[0]
+    assert first.startswith(":10000000") and first[9:25].upper() == head.hex().upper()
+
+
+def test_demo_model_fits_the_nrf52840(demo):
+    """The demo model's arena (~230 KB) fits the nRF52840's 256 KiB RAM with the buffers and the stack."""
+    path, _ = demo
+    image = build_image(path, board="nrf52840-dk")
+    profile = load_profile("nrf52840-dk")
+    size = image.size
+    assert size["arena"] > 200_000 and size["ram"] <= profile.ram_bytes
+    assert size["flash"] <= profile.flash_bytes
+    assert size["ram"] - size["arena"] <= profile.reserved_ram_bytes
+    assert size["flash"] - size["model"] <= profile.reserved_flash_bytes
+
+
+def test_flash_dry_run_names_the_built_nrf52840_hex(capsys):
+    from edgesnn.cli.main import main
+
+    need_arm_gcc()
+    model = VECTORS_DIR / "residual_or" / "model.esnn"
+    image = build_image(model, board="nrf52840-dk")
+    assert main(["flash", "--device", "nrf52840-dk", str(model), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    m = re.search(r"^\$ nrfjprog --program (\S+) --sectorerase --verify --reset$", out, re.M)
+    assert m, out
+    assert m.group(1) == str(image.elf.parent / "esnn_board.hex")
+    assert (image.elf.parent / "esnn_board.hex").is_file()
+    assert re.search(r"make -C \S+/ports/nrf52840-dk -j1 board", out), out
