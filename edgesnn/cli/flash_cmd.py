@@ -209,7 +209,8 @@ def _real(args: argparse.Namespace, profile: DeviceProfile, model: Path) -> int:
             out = FIRMWARE / "build" / f"board-{profile.name}" / "models" / model_hash(model.read_bytes())
         else:
             if not (port_dir / "Makefile").is_file():
-                raise CliError(f"no C port for {profile.name} in firmware/ports (it has: stm32f411-nucleo)")
+                ports = sorted(p.parent.name for p in (FIRMWARE / "ports").glob("*/Makefile"))
+                raise CliError(f"no C port for {profile.name} in firmware/ports (it has: {', '.join(ports)})")
             from edgesnn.host.qemu import build_image
 
             image = build_image(model, board=profile.name)

@@ -38,7 +38,7 @@ MODEL = REPO / "export" / "vectors" / "v1" / "residual_or" / "model.esnn"
         ),
         ("host", [r"esnn_board --pty --name host"]),
         ("rp2040-pico", [r"mpremote connect /dev/ttyACM0 cp \S+model.esnn :model.esnn"]),
-        ("nrf52840-dk", [r"no C port firmware/ports/nrf52840-dk", r"nrfjprog --program \S+esnn_board.hex"]),
+        ("nrf52840-dk", [r"make -C \S+/ports/nrf52840-dk", r"nrfjprog --program \S+esnn_board.hex"]),
     ],
 )
 def test_dry_run_prints_commands(device, expect, capsys):
@@ -60,6 +60,21 @@ def test_model_that_does_not_fit_fails_with_required_vs_available(tmp_path, caps
     assert re.search(
         r"does not fit tiny: RAM \d+ B required, 3072 B available; flash 1688 B required, 1024 B", err
     )
+
+
+def test_c_profile_without_a_port_names_the_ports_there_are(tmp_path, capsys):
+    profile = tmp_path / "board-x.toml"
+    profile.write_text(
+        '[device]\nname = "board-x"\ncore = "cortex-m4"\nclock_mhz = 64\nruntime = "c"\n'
+        "[memory]\nflash_kib = 1024\nram_kib = 256\n"
+        '[flash]\nmethod = "openocd"\ncommand = "openocd {elf}"\n'
+    )
+    assert main(["flash", "--device", str(profile), str(MODEL), "--dry-run"]) == 0
+    assert "no C port firmware/ports/board-x yet" in capsys.readouterr().out
+    assert main(["flash", "--device", str(profile), str(MODEL)]) == 1
+    err = capsys.readouterr().err
+    assert "no C port for board-x in firmware/ports" in err
+    assert "nrf52840-dk" in err and "stm32f411-nucleo" in err
 
 
 def test_bad_device_and_model_name_the_problem(capsys):
