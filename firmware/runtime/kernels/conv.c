@@ -269,7 +269,7 @@ typedef struct {
     const uint8_t *w;
     uint32_t cout, wrow, cw, pstep; /* pstep: words from one pixel of a class to the next (stride * cw) */
     const uint32_t *pairs;          /* Cortex-M4 cout 8, stride 1, interior pixels: esnn_pairs8_m4 table or 0 */
-    uint32_t t16;                   /* Cortex-M4 cout 16: every table run by esnn_taps16_m4 */
+    uint32_t t16;                   /* Cortex-M4 cout 16 without `so`: every table run by esnn_taps16_m4 */
 #if ESNN_SIMD32
     /* Cortex-M4 cout 16 / 32 / 64 with 4-aligned weights: every table run spike-outer by this kernel */
     void (*so)(const uint32_t *taps, int16_t *base, const uint32_t *spk, const uint32_t *end);
@@ -413,15 +413,14 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
     if (k.so) k.t16 = 0;
 #endif
 #if ESNN_SIMD32
-    /* 3x3 / stride 1 / pad 1 "same" convs with one spike word per pixel: interior rows by the unrolled kernels */
+    /* 3x3 / stride 1 / pad 1 "same" convs with one spike word per pixel: every row by the unrolled kernels */
     k3 = kh == 3u && kw == 3u && s == 1u && pad == 1u && cw == 1u && out->h == in->h && ow == in->w &&
          in->h >= 2u && in->w >= 3u &&
          (cout == 8u || cout == 16u || cout == 32u) && ((uintptr_t)op->w & 3u) == 0 && ((uintptr_t)y & 3u) == 0;
 #endif
     for (iy = 0; iy < in->h; iy++) {
-        const uint32_t nr = axis_taps(iy, kh, s, pad, out->h, kw * cout, ow * cout, rw, ro);
         const uint32_t *prow = x + iy * in->w * cw;
-        uint32_t q, n = 0, r, m;
+        uint32_t q, n = 0, r, m, nr;
 #if ESNN_SIMD32
         if (k3) { /* the row's interior pixels, then its two edge pixels; no tap tables */
             esnn_k3_run(op->w, y16, cout, ow, in->h, iy, prow, 1, in->w - 1u, ESNN_K3_INTERIOR);
@@ -430,6 +429,7 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
             continue;
         }
 #endif
+        nr = axis_taps(iy, kh, s, pad, out->h, kw * cout, ow * cout, rw, ro);
         if (nr == 0) continue;
         for (q = 0; q < s && q < kw; q++) { /* class tables: tap (r, m) at column o0 - m of the pixel */
             uint32_t *t = cls + n;
