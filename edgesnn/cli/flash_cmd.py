@@ -14,6 +14,10 @@ flash, then start the emulated board or flash the real one. Prints every command
 
 The fit check comes first: the model's RAM (runtime arena + the protocol's input and receive buffers) and
 flash (the blob) against the profile's budgets; a model that does not fit fails with required vs available.
+MicroPython profiles use the MicroPython runtime's own figures instead: the heap bound of
+edgesnn.runtime.micropython_memory (Model + one run + the protocol board's buffers) and the model file plus
+the runtime's .py sources in 4 KiB filesystem blocks, reported as "MicroPython heap" and "flash (model +
+runtime files)" against the profile's RAM and flash less what it reserves for MicroPython itself.
 
 edgesnn flash --device qemu-mps2-an386 out/model.esnn
 edgesnn flash --device stm32f411-nucleo out/model.esnn --dry-run
@@ -73,9 +77,33 @@ def model_needs(blob: bytes, where: str) -> tuple[int, int]:
     return v.arena_bytes + sample + 10 + 4 + sample, len(blob)
 
 
+def micropython_needs(blob: bytes, where: str, word: int = 4) -> tuple[int, int]:
+    """(RAM, flash) bytes on a MicroPython board: the heap bound of Model + one run + the protocol board's
+    buffers (edgesnn.runtime.micropython_memory); flash = the model file + the runtime's .py sources as
+    `flash` copies them, in 4 KiB filesystem blocks."""
+    from edgesnn.reference import BlobError
+    from edgesnn.runtime import micropython_memory as mm
+
+    try:
+        ram = mm.heap_bytes(blob, board=True, word=word)
+    except BlobError as exc:
+        raise CliError(f"{where}: {exc}") from exc
+    return ram, mm.flash_bytes(len(blob))
+
+
 def check_fit(profile: DeviceProfile, blob: bytes, where: str) -> tuple[int, int]:
-    ram, flash = model_needs(blob, where)
-    problems = fit_problems(profile, ram, flash)
+    if profile.runtime == "micropython":
+        from edgesnn.runtime.micropython_memory import word_bytes
+
+        ram, flash = micropython_needs(blob, where, word_bytes(profile.core))
+        problems = fit_problems(profile, ram, flash)
+        problems = [
+            p.replace("RAM", "MicroPython heap", 1).replace("flash", "flash (model + runtime files)", 1)
+            for p in problems
+        ]
+    else:
+        ram, flash = model_needs(blob, where)
+        problems = fit_problems(profile, ram, flash)
     if problems:
         raise CliError(f"{where} does not fit {profile.name}: " + "; ".join(problems))
     return ram, flash
@@ -265,10 +293,16 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read {model}: {exc.strerror or exc}") from exc
     model = model.resolve()
     ram, flash = check_fit(profile, blob, str(args.model))
-    print(
-        f"{args.model} fits {profile.name}: RAM {ram} of {profile.model_ram_bytes} B, "
-        f"flash {flash} of {profile.model_flash_bytes} B"
-    )
+    if profile.runtime == "micropython":
+        print(
+            f"{args.model} fits {profile.name}: MicroPython heap {ram} of {profile.model_ram_bytes} B, "
+            f"flash (model + runtime files) {flash} of {profile.model_flash_bytes} B"
+        )
+    else:
+        print(
+            f"{args.model} fits {profile.name}: RAM {ram} of {profile.model_ram_bytes} B, "
+            f"flash {flash} of {profile.model_flash_bytes} B"
+        )
     if profile.flash_method == "qemu":
         return _qemu(args, model)
     if profile.flash_method == "process" and profile.runtime == "micropython":

@@ -44,7 +44,11 @@ MODEL = REPO / "export" / "vectors" / "v1" / "residual_or" / "model.esnn"
 def test_dry_run_prints_commands(device, expect, capsys):
     assert main(["flash", "--device", device, str(MODEL), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert re.search(rf"fits {device}: RAM \d+ of \d+ B, flash 1688 of \d+ B", out), out
+    if device == "rp2040-pico":  # the MicroPython runtime's figures
+        fits = rf"fits {device}: MicroPython heap \d+ of 196608 B, flash \(model \+ runtime files\) \d+ of"
+    else:
+        fits = rf"fits {device}: RAM \d+ of \d+ B, flash 1688 of \d+ B"
+    assert re.search(fits, out), out
     for pattern in expect:
         assert re.search(pattern, out), (pattern, out)
 
@@ -60,6 +64,40 @@ def test_model_that_does_not_fit_fails_with_required_vs_available(tmp_path, caps
     assert re.search(
         r"does not fit tiny: RAM \d+ B required, 3072 B available; flash 1688 B required, 1024 B", err
     )
+
+
+def test_micropython_fit_uses_the_micropython_heap_bound(capsys):
+    from edgesnn.runtime.micropython_memory import flash_bytes, heap_bytes
+
+    blob = MODEL.read_bytes()
+    assert main(["flash", "--device", "rp2040-pico", str(MODEL), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    heap, flash = heap_bytes(blob, board=True), flash_bytes(len(blob))
+    assert heap > len(blob) and flash > len(blob)
+    assert f"fits rp2040-pico: MicroPython heap {heap} of {(264 - 72) * 1024} B" in out, out
+    assert f"flash (model + runtime files) {flash} of {(2048 - 640) * 1024} B" in out, out
+
+
+def test_micropython_model_that_does_not_fit_names_the_heap(tmp_path, capsys):
+    from edgesnn.cli.flash_cmd import model_needs
+    from edgesnn.runtime.micropython_memory import flash_bytes, heap_bytes
+
+    profile = tmp_path / "tiny-mp.toml"
+    profile.write_text(
+        '[device]\nname = "tiny-mp"\ncore = "cortex-m0plus"\nclock_mhz = 48\nruntime = "micropython"\n'
+        "[memory]\nflash_kib = 64\nram_kib = 40\nreserved_flash_kib = 16\nreserved_ram_kib = 24\n"
+        '[flash]\nmethod = "mpremote"\ncommand = "mpremote connect {serial} cp {model} :model.esnn"\n'
+    )
+    blob = MODEL.read_bytes()
+    heap, flash = heap_bytes(blob, board=True), flash_bytes(len(blob))
+    assert heap > 16 * 1024 and flash > 48 * 1024
+    assert max(model_needs(blob, "m")) < 16 * 1024  # the C runtime's figures would fit
+    assert main(["flash", "--device", str(profile), str(MODEL), "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"does not fit tiny-mp: MicroPython heap {heap} B required, 16384 B available; "
+        f"flash (model + runtime files) {flash} B required, 49152 B available"
+    ) in err, err
 
 
 def test_c_profile_without_a_port_names_the_ports_there_are(tmp_path, capsys):

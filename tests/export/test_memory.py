@@ -108,3 +108,26 @@ def test_fit_check_names_required_and_available() -> None:
     tight = replace(load_profile("stm32f411-nucleo"), ram_bytes=peak - 1, reserved_ram_bytes=0)
     with pytest.raises(ExportError, match=rf"RAM {peak} B required, {peak - 1} B available; flash"):
         check_fit(plan, tight)
+
+
+def test_micropython_profile_is_checked_with_the_micropython_heap() -> None:
+    from edgesnn.runtime.micropython_memory import flash_bytes, heap_bytes
+
+    g = _graph()
+    blob = to_blob(g)
+    plan = plan_memory(g, len(blob))
+    assert plan.micropython_heap_bytes == heap_bytes(blob, board=True)
+    assert plan.micropython_flash_bytes == flash_bytes(len(blob))
+    pico = load_profile("rp2040-pico")  # 28x28 net: one buffer per tensor in MicroPython, ~4x the C arena
+    heap, avail = plan.micropython_heap_bytes, pico.model_ram_bytes
+    assert plan.peak_ram_bytes < avail < heap
+    with pytest.raises(ExportError, match=rf"MicroPython heap {heap} B required, {avail} B available$"):
+        check_fit(plan, pico)
+    check_fit(plan, replace(pico, ram_bytes=heap, reserved_ram_bytes=0))
+    tight = replace(pico, ram_bytes=heap - 1, reserved_ram_bytes=0)
+    msg = rf"^the model does not fit rp2040-pico: MicroPython heap {heap} B required, {heap - 1} B available$"
+    with pytest.raises(ExportError, match=msg):
+        check_fit(plan, tight)
+    roomy_c = replace(tight, runtime="c")  # the C arena is far smaller: C profiles keep their own figures
+    assert plan.peak_ram_bytes < heap - 1
+    check_fit(plan, roomy_c)

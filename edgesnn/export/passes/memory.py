@@ -17,6 +17,10 @@ device really needs:
   placed largest first at the lowest offset free over their live range.
 
 The caller's input frames are not in the arena (the runtime reads them in place). Flash = the blob size.
+
+A profile with runtime = "micropython" is checked with the MicroPython runtime's own figures instead
+(`edgesnn.runtime.micropython_memory`: the heap bound of Model + one run + the protocol board's buffers, and
+the model file plus the runtime's .py sources in 4 KiB filesystem blocks), named "MicroPython heap".
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from edgesnn.export.emit import to_model
 from edgesnn.export.errors import ExportError
 from edgesnn.reference.layout import AttnDim, BufferKind
 from edgesnn.reference.model import Attn, Conv, Lif, Model, Readout
+from edgesnn.runtime import micropython_memory
 
 OP_SLOT = 80  # esnn.c ESNN_OP_SLOT: arena bytes per op record
 BUFFER_SLOT = 32  # esnn.c ESNN_BUFFER_SLOT: arena bytes per buffer record
@@ -53,6 +58,10 @@ class MemoryPlan:
     layers: tuple[LayerMemory, ...]
     peak_ram_bytes: int  # == esnn_arena_required of the emitted blob
     flash_bytes: int
+    # the MicroPython runtime's figures (edgesnn.runtime.micropython_memory): heap bound of Model + run + the
+    # protocol board's buffers on a 32-bit port, and the model file + runtime sources on the board's fs
+    micropython_heap_bytes: int = 0
+    micropython_flash_bytes: int = 0
 
     def to_dict(self) -> dict:
         return {"schedule": self.schedule, "peak_ram_bytes": self.peak_ram_bytes,
@@ -223,15 +232,25 @@ def plan_memory(graph: ir.Graph, blob_size: int) -> MemoryPlan:
         live = arena.fixed_bytes + sum(it.bytes for it in arena.items if it.first <= k <= it.last)
         rows.append(LayerMemory(node.name, node.kind, out, state, live))
     schedule = "layer-major" if model.layer_major else "time-major"
-    return MemoryPlan(schedule, tuple(rows), arena.total_bytes, blob_size)
+    heap = micropython_memory.model_heap_bytes(model, blob_size, board=True)
+    mp_flash = micropython_memory.flash_bytes(blob_size)
+    return MemoryPlan(schedule, tuple(rows), arena.total_bytes, blob_size, heap, mp_flash)
 
 
 def check_fit(plan: MemoryPlan, device: DeviceProfile) -> None:
-    """Fail with required vs available bytes when the model does not fit the device."""
+    """Fail with required vs available bytes when the model does not fit the device. A profile with
+    runtime = "micropython" is checked with the MicroPython runtime's figures (heap bound, model file +
+    runtime sources); the others with the C runtime's arena and the blob."""
     problems = []
-    if plan.peak_ram_bytes > device.model_ram_bytes:
-        problems.append(f"RAM {plan.peak_ram_bytes} B required, {device.model_ram_bytes} B available")
-    if plan.flash_bytes > device.model_flash_bytes:
-        problems.append(f"flash {plan.flash_bytes} B required, {device.model_flash_bytes} B available")
+    if device.runtime == "micropython":
+        ram, flash = plan.micropython_heap_bytes, plan.micropython_flash_bytes
+        ram_what, flash_what = "MicroPython heap", "flash (model + runtime files)"
+    else:
+        ram, flash = plan.peak_ram_bytes, plan.flash_bytes
+        ram_what, flash_what = "RAM", "flash"
+    if ram > device.model_ram_bytes:
+        problems.append(f"{ram_what} {ram} B required, {device.model_ram_bytes} B available")
+    if flash > device.model_flash_bytes:
+        problems.append(f"{flash_what} {flash} B required, {device.model_flash_bytes} B available")
     if problems:
         raise ExportError(f"the model does not fit {device.name}: " + "; ".join(problems))
