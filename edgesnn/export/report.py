@@ -72,6 +72,20 @@ def to_json(res: ExportResult, extra: dict[str, Any] | None = None) -> str:
     return json.dumps(to_dict(res, extra), indent=2, sort_keys=True) + "\n"
 
 
+def _memory_line(mem: dict[str, Any], dev: Any) -> str:
+    """Flash and RAM against the device: the C runtime's blob and arena, or on a MicroPython profile the
+    MicroPython runtime's heap bound and files (edgesnn.runtime.micropython_memory)."""
+    if dev.runtime == "micropython" and "micropython_heap_bytes" in mem:
+        return (
+            f"flash (model + runtime files) {mem['micropython_flash_bytes']} B of {dev.model_flash_bytes} B; "
+            f"MicroPython heap {mem['micropython_heap_bytes']} B of {dev.model_ram_bytes} B ({dev.name})"
+        )
+    return (
+        f"flash {mem['flash_bytes']} B of {dev.model_flash_bytes} B; "
+        f"peak RAM {mem['peak_ram_bytes']} B of {dev.model_ram_bytes} B ({dev.name})"
+    )
+
+
 def to_markdown(res: ExportResult, extra: dict[str, Any] | None = None) -> str:
     d = to_dict(res, extra)
     a, mem, dev = d["agreement"], d["memory"], res.device
@@ -82,8 +96,7 @@ def to_markdown(res: ExportResult, extra: dict[str, Any] | None = None) -> str:
         f"{'static input (first conv once)' if d['static_input'] else 'frame input'}",
         f"- weights int{d['weight_bits']}; schedule **{d['schedule']}**",
         f"- pruned shortcuts: {_pruning_line(d['pruning'])}",
-        f"- params {d['params']}; flash {mem['flash_bytes']} B of {dev.model_flash_bytes} B; "
-        f"peak RAM {mem['peak_ram_bytes']} B of {dev.model_ram_bytes} B ({dev.name})",
+        f"- params {d['params']}; {_memory_line(mem, dev)}",
         f"- per sample: {d['ops']['macs']:.0f} MACs, {d['ops']['sops']:.0f} SOPs, "
         f"{d['ops']['energy_pj'] / 1e6:.3f} uJ (Eq. 11, 45 nm)",
         f"- float vs integer on {a['samples']} calibration samples: top-1 agreement "

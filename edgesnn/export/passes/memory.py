@@ -64,8 +64,12 @@ class MemoryPlan:
     micropython_flash_bytes: int = 0
 
     def to_dict(self) -> dict:
-        return {"schedule": self.schedule, "peak_ram_bytes": self.peak_ram_bytes,
-                "flash_bytes": self.flash_bytes, "layers": [r.to_dict() for r in self.layers]}  # fmt: skip
+        d = {"schedule": self.schedule, "peak_ram_bytes": self.peak_ram_bytes,
+             "flash_bytes": self.flash_bytes, "layers": [r.to_dict() for r in self.layers]}  # fmt: skip
+        if self.micropython_heap_bytes:
+            d["micropython_heap_bytes"] = self.micropython_heap_bytes
+            d["micropython_flash_bytes"] = self.micropython_flash_bytes
+        return d
 
 
 @dataclass(frozen=True)
