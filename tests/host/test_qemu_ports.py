@@ -68,17 +68,23 @@ def test_demo_model_on_qemu_bit_exact(demo):
             assert r.counter_kind == Counter.INSTRUCTIONS and r.counter > 100_000
 
 
-def test_stm32_port_cross_compiles_and_fits():
-    need_tools()
-    image = build_image(VECTORS_DIR / "residual_or" / "model.esnn", board="stm32f411-nucleo")
-    profile = load_profile("stm32f411-nucleo")
+def assert_fits_profile(model, board: str):
+    """Build `board` with `model`: the image fits the device, and the profile's reserved budgets cover what
+    the firmware needs besides the model's arena and blob. Returns the image and the profile."""
+    image = build_image(model, board=board)
+    profile = load_profile(board)
     size = image.size
     assert image.elf.is_file() and image.bin.stat().st_size == size["flash"]
     assert size["flash"] <= profile.flash_bytes and size["ram"] <= profile.ram_bytes
-    # the profile's reserved budgets cover what the firmware needs besides the model's arena and blob
     assert size["flash"] - size["model"] <= profile.reserved_flash_bytes
     assert size["ram"] - size["arena"] <= profile.reserved_ram_bytes
-    assert image.report.startswith("stm32f411-nucleo: ")
+    assert image.report.startswith(f"{board}: ")
+    return image, profile
+
+
+def test_stm32_port_cross_compiles_and_fits():
+    need_tools()
+    assert_fits_profile(VECTORS_DIR / "residual_or" / "model.esnn", "stm32f411-nucleo")
 
 
 def test_demo_model_does_not_fit_the_stm32(demo):
@@ -90,14 +96,8 @@ def test_demo_model_does_not_fit_the_stm32(demo):
 
 def test_nrf52840_port_cross_compiles_and_fits():
     need_arm_gcc()
-    image = build_image(VECTORS_DIR / "residual_or" / "model.esnn", board="nrf52840-dk")
-    profile = load_profile("nrf52840-dk")
+    image, profile = assert_fits_profile(VECTORS_DIR / "residual_or" / "model.esnn", "nrf52840-dk")
     size = image.size
-    assert image.elf.is_file() and image.bin.stat().st_size == size["flash"]
-    assert size["flash"] <= profile.flash_bytes and size["ram"] <= profile.ram_bytes
-    assert size["flash"] - size["model"] <= profile.reserved_flash_bytes
-    assert size["ram"] - size["arena"] <= profile.reserved_ram_bytes
-    assert image.report.startswith("nrf52840-dk: ")
     # the vector table at 0: initial SP at the top of the stack in RAM, a Thumb reset vector in flash
     head = image.bin.read_bytes()[:8]
     sp, reset = int.from_bytes(head[:4], "little"), int.from_bytes(head[4:], "little")
@@ -111,13 +111,8 @@ def test_nrf52840_port_cross_compiles_and_fits():
 def test_demo_model_fits_the_nrf52840(demo):
     """The demo model's arena (~230 KB) fits the nRF52840's 256 KiB RAM with the buffers and the stack."""
     path, _ = demo
-    image = build_image(path, board="nrf52840-dk")
-    profile = load_profile("nrf52840-dk")
-    size = image.size
-    assert size["arena"] > 200_000 and size["ram"] <= profile.ram_bytes
-    assert size["flash"] <= profile.flash_bytes
-    assert size["ram"] - size["arena"] <= profile.reserved_ram_bytes
-    assert size["flash"] - size["model"] <= profile.reserved_flash_bytes
+    image, _ = assert_fits_profile(path, "nrf52840-dk")
+    assert image.size["arena"] > 200_000
 
 
 def test_flash_dry_run_names_the_built_nrf52840_hex(capsys):

@@ -43,7 +43,7 @@ $(B)/obj/%.o: $(FW)/%.c $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(ARM_CC) $(CFLAGS_ARM) $(INC) -c -o $@ $<
 
-$(B)/obj/port/%.o: %.c $(COMMON)/board.h $(LIB_HDR)
+$(B)/obj/port/%.o: %.c $(wildcard $(COMMON)/*.h) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(ARM_CC) $(CFLAGS_ARM) $(INC) -c -o $@ $<
 

@@ -11,6 +11,7 @@
  * as a framing/CRC error on the host, which retransmits.
  */
 #include "board.h"
+#include "dwt_counter.h"
 #include "esnn_proto.h"
 
 #define REG(addr) (*(volatile uint32_t *)(addr))
@@ -58,14 +59,9 @@
 
 #define NVIC_ISER0 REG(0xE000E100u)
 #define NVIC_ICPR0 REG(0xE000E280u)
-#define DEMCR REG(0xE000EDFCu)
-#define DWT_CTRL REG(0xE0001000u)
-#define DWT_CYCCNT REG(0xE0001004u)
 
 const char board_name[] = "nrf52840-dk";
 
-static uint32_t g_last;
-static uint64_t g_cycles;
 static int g_tx_busy; /* a byte written to TXD whose TXDRDY has not been seen yet */
 
 void board_uart_init(void) {
@@ -96,10 +92,7 @@ void board_uart_init(void) {
     UART0_TASKS_STARTTX = 1u;
     UART0_INTENSET = UART_INT_RXDRDY; /* the WFI wake-up (PRIMASK set: no handler runs) */
     NVIC_ISER0 = 1u << UART0_IRQ;
-    DEMCR |= 1u << 24; /* TRCENA */
-    DWT_CYCCNT = 0u;
-    DWT_CTRL |= 1u; /* CYCCNTENA */
-    g_last = DWT_CYCCNT;
+    dwt_counter_init();
 }
 
 int board_uart_getc(uint8_t *c) {
@@ -132,11 +125,3 @@ void board_uart_putc(uint8_t c) {
     g_tx_busy = 1;
 }
 
-uint64_t board_counter(void) {
-    uint32_t now = DWT_CYCCNT;
-    g_cycles += (uint32_t)(now - g_last);
-    g_last = now;
-    return g_cycles;
-}
-
-uint8_t board_counter_kind(void) { return ESNN_COUNTER_CYCLES; }

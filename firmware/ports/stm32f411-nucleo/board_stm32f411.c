@@ -9,6 +9,7 @@
  * lost byte (the protocol's CRC and retransmission), and the loop keeps up at 115200 baud.
  */
 #include "board.h"
+#include "dwt_counter.h"
 #include "esnn_proto.h"
 
 #define REG(addr) (*(volatile uint32_t *)(addr))
@@ -30,17 +31,12 @@
 #define USART2_IRQ 38u
 #define NVIC_ISER1 REG(0xE000E104u)
 #define NVIC_ICPR1 REG(0xE000E284u)
-#define DEMCR REG(0xE000EDFCu)
-#define DWT_CTRL REG(0xE0001000u)
-#define DWT_CYCCNT REG(0xE0001004u)
 
 #define HSI_HZ 16000000u
 #define BAUD 115200u
 
 const char board_name[] = "stm32f411-nucleo";
 
-static uint32_t g_last;
-static uint64_t g_cycles;
 
 void board_uart_init(void) {
     __asm__ volatile("cpsid i" : : : "memory");
@@ -52,10 +48,7 @@ void board_uart_init(void) {
     USART2_BRR = (HSI_HZ + BAUD / 2u) / BAUD;                      /* oversampling by 16 */
     USART2_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
     NVIC_ISER1 = 1u << (USART2_IRQ - 32u);
-    DEMCR |= 1u << 24; /* TRCENA */
-    DWT_CYCCNT = 0u;
-    DWT_CTRL |= 1u;    /* CYCCNTENA */
-    g_last = DWT_CYCCNT;
+    dwt_counter_init();
 }
 
 int board_uart_getc(uint8_t *c) {
@@ -79,11 +72,3 @@ void board_uart_putc(uint8_t c) {
     USART2_DR = c;
 }
 
-uint64_t board_counter(void) {
-    uint32_t now = DWT_CYCCNT;
-    g_cycles += (uint32_t)(now - g_last);
-    g_last = now;
-    return g_cycles;
-}
-
-uint8_t board_counter_kind(void) { return ESNN_COUNTER_CYCLES; }
