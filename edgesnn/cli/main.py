@@ -1,7 +1,7 @@
 """``edgesnn`` command line: a thin command table over the library.
 
 Exit codes: 0 success, 1 a reported error (``edgesnn: <message>`` on stderr), 2 bad usage (argparse),
-130 interrupted.
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM; 129 SIGHUP).
 """
 
 from __future__ import annotations
@@ -63,11 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int | None] = args.run
+    from edgesnn.cli.signals import exit_code, termination_raises
+
     try:
-        return int(run(args) or 0)
-    except KeyboardInterrupt:
-        print("edgesnn: interrupted", file=sys.stderr)
-        return 130
+        with termination_raises():  # SIGTERM/SIGHUP unwind like Ctrl-C: children and temp files go too
+            return int(run(args) or 0)
+    except KeyboardInterrupt as exc:
+        code = exit_code(exc)
+        print(f"edgesnn: {'interrupted' if code == 130 else 'terminated'}", file=sys.stderr)
+        return code
     except Exception as exc:
         err = exc if isinstance(exc, CliError) else as_cli_error(exc)
         if err is None:
