@@ -37,9 +37,11 @@ import tty
 from pathlib import Path
 
 from edgesnn.cli.errors import CliError
+from edgesnn.cli.signals import Terminated
 from edgesnn.devices import DEVICES_DIR, DeviceError, DeviceProfile, fit_problems, load_profile
+from edgesnn.host.children import die_with_parent
+from edgesnn.host.transport import stop_process
 
-HELP = "check a model against a device profile, build the firmware and start/flash the board"
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 INSTALL = {
     "openocd": "apt-get install openocd",
@@ -122,16 +124,18 @@ def _show(argv: list[str]) -> None:
 
 
 def _serve_until_interrupt(proc: subprocess.Popen, what: str) -> int:
+    """Wait until Ctrl-C (exit 0: the documented way to stop) or SIGTERM (re-raised: exit 143); the board
+    process is stopped either way."""
     try:
         while proc.poll() is None:
             time.sleep(0.2)
-    except KeyboardInterrupt:
-        print(f"\nstopping {what}")
+    except KeyboardInterrupt as exc:
+        print(f"\nstopping {what}", flush=True)
+        if isinstance(exc, Terminated):
+            raise
         return 0
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=5)
+        stop_process(proc)
     raise CliError(f"{what} exited with status {proc.returncode}")
 
 
@@ -148,9 +152,12 @@ def _qemu(args: argparse.Namespace, model: Path) -> int:
     image = qemu.build_image(model)
     print(image.report)
     proc = qemu.QemuProcess(image.elf)
-    _show(proc.argv)
-    print(f"QEMU board serving {model.name}: use --port {proc.url}  (Ctrl-C stops it)", flush=True)
-    return _serve_until_interrupt(proc.proc, "qemu-system-arm")
+    try:
+        _show(proc.argv)
+        print(f"QEMU board serving {model.name}: use --port {proc.url}  (Ctrl-C stops it)", flush=True)
+        return _serve_until_interrupt(proc.proc, "qemu-system-arm")
+    finally:
+        proc.stop()  # QEMU and its temp folder (monitor socket, log)
 
 
 def _host(args: argparse.Namespace, model: Path) -> int:
@@ -163,14 +170,17 @@ def _host(args: argparse.Namespace, model: Path) -> int:
         return 0
     build_host_board("board")
     _show(argv)
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    path = proc.stdout.readline().strip()
-    if not path:
-        proc.wait(timeout=5)
-        raise CliError(f"the host board did not start (status {proc.returncode})")
-    print(f"host board serving {model.name}: use --port {path}  (Ctrl-C stops it)", flush=True)
-    return _serve_until_interrupt(proc, "the host board")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent())
+    try:
+        assert proc.stdout is not None
+        path = proc.stdout.readline().strip()
+        if not path:
+            proc.wait(timeout=5)
+            raise CliError(f"the host board did not start (status {proc.returncode})")
+        print(f"host board serving {model.name}: use --port {path}  (Ctrl-C stops it)", flush=True)
+        return _serve_until_interrupt(proc, "the host board")
+    finally:
+        stop_process(proc)
 
 
 def _micropython_copies(serial: str) -> list[list[str]]:

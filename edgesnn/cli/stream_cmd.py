@@ -11,14 +11,30 @@ the training function, with the training parameters: those of --dataset, else of
 --checkpoint was trained on, else derived from the model (T, C, H x W; split by event number); --split-by,
 --window-us, --polarity, --mode override single fields. The summary says which were used.
 
-edgesnn stream --device host out/fm/model.esnn --dataset fashion-mnist --limit 200 --checkpoint best.pt
-edgesnn stream --port socket://127.0.0.1:4444 model.esnn --input recordings/ --json runs/stream.json
-edgesnn stream --device host model.esnn --dataset emulated-fashion-mnist --limit 100 --faults rate=0.01
+A file that is not an event file in an --input folder is an error listing it (--skip-unknown leaves such
+files out, listed on stderr); hidden files (.DS_Store) are ignored; a recording with no events is an error
+sample naming the file. Ctrl-C or SIGTERM stops the board, prints the summary of the samples done, writes
+the --json log and the command that resumes (--start N); the exit code is then 130 (143 for SIGTERM).
+
+Examples, with the shipped models (export them first, e.g. for the host board):
+
+edgesnn export edgesnn/zoo/fashion_mnist_synac_w8_t4_qat.pt --prune --calib fashion-mnist \\
+    --device host -o out/fm
+edgesnn stream --device host out/fm/model.esnn --dataset fashion-mnist --limit 200 \\
+    --checkpoint edgesnn/zoo/fashion_mnist_synac_w8_t4_qat.pt
+edgesnn export edgesnn/zoo/emulated_fashion_mnist_or_w8_t8.pt --prune --calib emulated-fashion-mnist \\
+    --device host -o out/ev
+edgesnn stream --device host out/ev/model.esnn --dataset emulated-fashion-mnist --limit 100 \\
+    --checkpoint edgesnn/zoo/emulated_fashion_mnist_or_w8_t8.pt --faults reset_after=40 --json runs/ev.json
+edgesnn stream --port socket://127.0.0.1:4444 out/ev/model.esnn --input recordings/ \\
+    --checkpoint edgesnn/zoo/emulated_fashion_mnist_or_w8_t8.pt --json runs/stream.json
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,8 +42,6 @@ from typing import Any
 from edgesnn.cli.errors import CliError
 from edgesnn.data.binning import MODES, POLARITIES, SPLITS
 from edgesnn.data.registry import DATASETS, dataset_spec
-
-HELP = "stream samples to a board and check every result against the reference and the float model"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,10 +60,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--camera", action="store_true", help="a live iniVation camera (dv-processing)")
     p.add_argument("--checkpoint", type=Path, help="float model to compare top-1 with (edgesnn train output)")
     p.add_argument("--limit", type=int, help="stop after N samples")
+    p.add_argument(
+        "--start",
+        type=int,
+        default=0,
+        metavar="N",
+        help="skip the first N samples, numbering from N (resume an interrupted run: it prints N)",
+    )
+    p.add_argument(
+        "--skip-unknown",
+        action="store_true",
+        help="--input DIR: leave out files that are not event files (default: an error listing them)",
+    )
     p.add_argument("--data-dir", help="folder with the dataset files (default: standard locations)")
     p.add_argument("--json", type=Path, help="write the per-sample log and summary here")
     p.add_argument("--plots", type=Path, help="write confusion.png into this folder (needs matplotlib)")
-    p.add_argument("--save-mismatches", type=Path, help="replay folders of samples that are not bit-exact")
+    p.add_argument(
+        "--save-mismatches",
+        "--mismatch-dir",
+        dest="save_mismatches",
+        type=Path,
+        help="replay folders of samples that are not bit-exact (default: LOG-mismatches next to --json "
+        "LOG; never overwritten: a used folder gets -2, -3..)",
+    )
     b = p.add_argument_group("binning overrides (event input)")
     b.add_argument("--split-by", choices=SPLITS)
     b.add_argument(
@@ -156,7 +189,12 @@ def _samples(args: argparse.Namespace, mi: Any, payload: dict | None) -> tuple[A
     elif any(v is not None for v in overrides.values()):
         raise CliError(f"--dataset {args.dataset} holds images: binning options do not apply")
     if args.input:
-        files = S.event_files(args.input)
+        files, other = S.scan_event_files(args.input)
+        if other and not args.skip_unknown:
+            S.event_files(args.input)  # raises, listing them
+        if other:
+            print(f"--skip-unknown: left out {len(other)} files: {S.describe_files(other)}", file=sys.stderr)
+            meta["skipped_files"] = [str(f) for f, _ in other]
         meta["input"] = str(args.input)
         src = S.event_file_samples(files, mi, params, classes=classes, clip=args.clip, contract=contract)
         total = len(files)
@@ -169,29 +207,61 @@ def _samples(args: argparse.Namespace, mi: Any, payload: dict | None) -> tuple[A
             args.dataset,
             mi,
             root=args.data_dir,
-            limit=args.limit,
+            limit=None if args.limit is None else args.start + args.limit,
             params=params,
             clip=args.clip,
             contract=contract,
         )
         total = None
+    if args.start:
+        src = itertools.islice(src, args.start, None)
+        total = None if total is None else max(total - args.start, 0)
     if args.limit is not None:
-        if args.limit < 1:
-            raise CliError(f"--limit must be >= 1, got {args.limit}")
         src = S.limited(src, args.limit)
         total = args.limit if total is None else min(total, args.limit)
     return src, meta | {"total": total}, classes
 
 
+def _mismatch_root(args: argparse.Namespace) -> Path | None:
+    """Where replay folders go: --save-mismatches, else next to the --json log, else nowhere."""
+    if args.save_mismatches:
+        return args.save_mismatches
+    return args.json.with_name(args.json.stem + "-mismatches") if args.json else None
+
+
+def _resume_command(argv: list[str], next_index: int) -> str:
+    """This command line with --start set to ``next_index`` (and another --json log, so none is lost)."""
+    out, skip = [], False
+    for i, a in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if a == "--start":
+            skip = True
+            continue
+        if a.startswith("--start="):
+            continue
+        if a == "--json" and i + 1 < len(argv):
+            log = Path(argv[i + 1])
+            out += [a, str(log.with_name(f"{log.stem}-from{next_index}{log.suffix}"))]
+            skip = True
+            continue
+        out.append(a)
+    return shlex.join(["edgesnn", *out, "--start", str(next_index)])
+
+
 def run(args: argparse.Namespace) -> int:
     from edgesnn.host.client import Client
-    from edgesnn.host.errors import HostError
     from edgesnn.host.proxy import Faults
     from edgesnn.host.transport import Trace
     from edgesnn.reference import BlobError, load
-    from edgesnn.stream import Progress, Streamer, plot_confusion, save_outcome, summary_table, write_json
+    from edgesnn.stream import Progress, Streamer, StreamInterrupted, fresh_folder, save_outcome
     from edgesnn.stream.samples import ModelInput
 
+    if args.limit is not None and args.limit < 1:
+        raise CliError(f"--limit must be >= 1, got {args.limit}")
+    if args.start < 0:
+        raise CliError(f"--start must be >= 0, got {args.start}")
     if not args.model.is_file():
         raise CliError(f"{args.model}: no such model file")
     blob = args.model.read_bytes()
@@ -207,16 +277,22 @@ def run(args: argparse.Namespace) -> int:
         faults = Faults.parse(args.faults) if args.faults else None
     except ValueError as e:
         raise CliError(f"--faults: {e}") from None
-    mismatch_dir = args.save_mismatches or (
-        args.json.with_name(args.json.stem + "-mismatches") if args.json else Path("stream-mismatches")
-    )
+    root = _mismatch_root(args)
+    mismatch_dir: list[Path] = []  # chosen at the first save, so an all-exact run leaves nothing
     progress = Progress(meta["total"], enabled=False if args.no_progress else None)
     saved: list[Path] = []
+    unsaved = [0]
 
     def on_outcome(sample: Any, out: Any) -> None:
         progress(sample, out)
-        if out.status != "ok":
-            saved.append(save_outcome(mismatch_dir, blob, sample, out))
+        if out.status == "ok" or sample.u8 is None:  # a file that could not be read has nothing to replay
+            return
+        if root is None:
+            unsaved[0] += 1
+            return
+        if not mismatch_dir:
+            mismatch_dir.append(fresh_folder(root))
+        saved.append(save_outcome(mismatch_dir[0], blob, sample, out))
 
     transport = _open(args, faults)
     if args.trace:
@@ -232,16 +308,58 @@ def run(args: argparse.Namespace) -> int:
                 on_outcome=on_outcome,
             )
             streamer.connect()
-            report = streamer.run(src)
-    except HostError:
+            report = streamer.run(src, start=args.start)
+    except StreamInterrupted as stop:  # Ctrl-C / SIGTERM: the board is stopped; keep what was done
+        progress.close()
+        _finish(args, stop.report, transport, faults, meta, classes, saved, mismatch_dir, unsaved[0])
+        done = args.start + len(stop.report.outcomes)
+        argv = sys.argv[1:]
+        how = (
+            _resume_command(argv, done)
+            if argv[:1] == ["stream"]
+            else f"the same command with --start {done} (and another --json log)"
+        )
+        print(
+            f"edgesnn: stopped after {len(stop.report.outcomes)} samples; resume with: {how}", file=sys.stderr
+        )
+        raise
+    except BaseException:
         progress.close()
         raise
     progress.close()
+    _finish(args, report, transport, faults, meta, classes, saved, mismatch_dir, unsaved[0])
+    if report.ok:
+        return 0
+    s = report.summary()
+    bad = next(o for o in report.outcomes if o.status != "ok") if report.outcomes else None
+    why = report.aborted or (f"sample {bad.index}: {bad.error or bad.first_diff}" if bad else "")
+    print(
+        f"edgesnn: {s['mismatches']} mismatches and {s['errors']} errors in {s['samples']} samples; {why}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _finish(
+    args: argparse.Namespace,
+    report: Any,
+    transport: Any,
+    faults: Any,
+    meta: dict[str, Any],
+    classes: tuple,
+    saved: list[Path],
+    mismatch_dir: list[Path],
+    unsaved: int,
+) -> None:
+    """The summary table, the fault counts, the --json log, the plot and where the replays went."""
+    from edgesnn.stream import plot_confusion, summary_table, write_json
+
     title = f"{args.model.name} on {report.info.device_name} ({transport.description}):"
     print(summary_table(report, title))
     extra: dict[str, Any] = {
         "model": str(args.model),
         "checkpoint": str(args.checkpoint) if args.checkpoint else None,
+        "start": args.start,
         **{k: v for k, v in meta.items() if k != "total"},
     }
     if faults is not None:
@@ -257,14 +375,6 @@ def run(args: argparse.Namespace) -> int:
         path = plot_confusion(report, args.plots, classes)
         print(f"wrote {path}" if path else "no predictions to plot")
     if saved:
-        print(f"saved {len(saved)} samples that are not bit-exact for replay in {mismatch_dir}/")
-    if report.ok:
-        return 0
-    s = report.summary()
-    bad = next(o for o in report.outcomes if o.status != "ok") if report.outcomes else None
-    why = report.aborted or (f"sample {bad.index}: {bad.error or bad.first_diff}" if bad else "")
-    print(
-        f"edgesnn: {s['mismatches']} mismatches and {s['errors']} errors in {s['samples']} samples; {why}",
-        file=sys.stderr,
-    )
-    return 1
+        print(f"saved {len(saved)} samples that are not bit-exact for replay in {mismatch_dir[0]}/")
+    if unsaved:
+        print(f"{unsaved} samples are not bit-exact: pass --json LOG or --save-mismatches DIR to keep them")

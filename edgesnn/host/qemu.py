@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgesnn.host.children import die_with_parent
 from edgesnn.host.errors import HostError
 from edgesnn.host.transport import SerialTransport, Transport, stop_process
 
@@ -134,16 +135,23 @@ class QemuProcess:
         self._dir = tempfile.TemporaryDirectory(prefix="edgesnn-qemu-")
         self.monitor_path = os.path.join(self._dir.name, "monitor.sock")
         self._log = open(os.path.join(self._dir.name, "qemu.log"), "w+b")  # noqa: SIM115 (kept open)
-        for attempt in range(attempts):
-            self.port = free_port()
-            self.argv = qemu_argv(elf, self.port, monitor=self.monitor_path, icount=icount)
-            self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT)
-            if self._wait_listening():
-                return
-            if attempt + 1 == attempts or "Address already in use" not in self.log_text():
-                text = self.log_text()
-                self.stop()
-                raise HostError(f"{QEMU} did not start (status {self.proc.poll()}): {text or 'no message'}")
+        try:
+            for attempt in range(attempts):
+                self.port = free_port()
+                self.argv = qemu_argv(elf, self.port, monitor=self.monitor_path, icount=icount)
+                self.proc = subprocess.Popen(
+                    self.argv, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent()
+                )
+                if self._wait_listening():
+                    return
+                if attempt + 1 == attempts or "Address already in use" not in self.log_text():
+                    text = self.log_text()
+                    raise HostError(
+                        f"{QEMU} did not start (status {self.proc.poll()}): {text or 'no message'}"
+                    )
+        except BaseException:  # an error, Ctrl-C or SIGTERM while starting: no QEMU or temp folder is left
+            self.stop()
+            raise
 
     @property
     def url(self) -> str:
@@ -188,7 +196,9 @@ class QemuProcess:
         return data.decode(errors="replace")
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        """Stop QEMU and remove its temp folder (monitor socket, log); safe to call again."""
+        if getattr(self, "proc", None) is not None:
+            stop_process(self.proc)
         with contextlib.suppress(OSError):
             self._log.close()
         self._dir.cleanup()

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TextIO
 
+from edgesnn.host.children import die_with_parent
 from edgesnn.host.errors import HostError
 
 
@@ -152,7 +153,13 @@ class ProcessTransport(Transport):
             child_in, child_out = r_in, w_out
         try:
             self.proc = subprocess.Popen(
-                list(argv), stdin=child_in, stdout=child_out, stderr=self._stderr[1], cwd=cwd, close_fds=True
+                list(argv),
+                stdin=child_in,
+                stdout=child_out,
+                stderr=self._stderr[1],
+                cwd=cwd,
+                close_fds=True,
+                preexec_fn=die_with_parent(),
             )
         except OSError as e:
             raise HostError(f"cannot start {argv[0]}: {e}") from e

@@ -3,13 +3,21 @@ samples (event files, datasets, a camera; binned as in training), the checking l
 
 from edgesnn.stream.report import (
     Progress,
+    fresh_folder,
     plot_confusion,
     report_json,
     save_outcome,
     summary_table,
     write_json,
 )
-from edgesnn.stream.runner import Outcome, Streamer, StreamReport, first_difference, stream
+from edgesnn.stream.runner import (
+    Outcome,
+    Streamer,
+    StreamInterrupted,
+    StreamReport,
+    first_difference,
+    stream,
+)
 from edgesnn.stream.samples import (
     ModelInput,
     Sample,
@@ -29,6 +37,7 @@ __all__ = [
     "Progress",
     "Sample",
     "StreamInputError",
+    "StreamInterrupted",
     "StreamReport",
     "Streamer",
     "camera_samples",
@@ -36,6 +45,7 @@ __all__ = [
     "event_file_samples",
     "event_files",
     "first_difference",
+    "fresh_folder",
     "plot_confusion",
     "report_json",
     "resolve_binning",

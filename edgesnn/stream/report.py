@@ -148,6 +148,17 @@ def write_json(path: str | Path, report: StreamReport, extra: dict[str, Any] | N
     return path
 
 
+def fresh_folder(path: str | Path) -> Path:
+    """``path`` when it does not exist or is an empty folder, else the first free ``path-2``, ``path-3``..:
+    a run never writes into (or over) the replay folders of another."""
+    path = Path(path)
+    candidate, n = path, 1
+    while candidate.exists() and not (candidate.is_dir() and not any(candidate.iterdir())):
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
+
+
 def save_outcome(folder: str | Path, blob: bytes, sample: Sample, out: Outcome) -> Path:
     """The replay folder of one sample that is not bit-exact (module docstring)."""
     root = Path(folder)

@@ -191,6 +191,16 @@ class StreamReport:
         }
 
 
+class StreamInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM, see edgesnn.cli.signals) during `Streamer.run`: ``report`` holds every sample
+    finished before it (``report.aborted`` says where it stopped), for the summary, the log and a resume."""
+
+    def __init__(self, report: StreamReport, cause: KeyboardInterrupt) -> None:
+        super().__init__(report.aborted)
+        self.report = report
+        self.signum = getattr(cause, "signum", 2)  # SIGINT unless the cause says otherwise
+
+
 def blob_crc(blob: bytes) -> int:
     return zlib.crc32(blob[:-4]) & 0xFFFFFFFF
 
@@ -351,12 +361,29 @@ class Streamer:
 
     # -- the stream -----------------------------------------------------------------------------------------
 
-    def run(self, samples: Iterable[Sample]) -> StreamReport:
+    def run(self, samples: Iterable[Sample], start: int = 0) -> StreamReport:
+        """Stream ``samples``, numbered from ``start`` (a resumed run). Ctrl-C or SIGTERM raises
+        `StreamInterrupted` carrying the report of the samples done."""
         info = self.client.info if self.client.info is not None else self.connect()
         outcomes: list[Outcome] = []
-        aborted = None
         t0 = time.perf_counter()
-        for index, sample in enumerate(samples):
+
+        def report(aborted: str | None) -> StreamReport:
+            wall = time.perf_counter() - t0
+            return StreamReport(
+                info, outcomes, wall, self.client.stats, self.resets, aborted, dict(self._probe)
+            )
+
+        try:
+            aborted = self._run(samples, start, outcomes)
+        except KeyboardInterrupt as e:
+            where = f"interrupted after {len(outcomes)} samples (next: sample {start + len(outcomes)})"
+            raise StreamInterrupted(report(where), e) from e
+        return report(aborted)
+
+    def _run(self, samples: Iterable[Sample], start: int, outcomes: list[Outcome]) -> str | None:
+        aborted = None
+        for index, sample in enumerate(samples, start):
             if sample.u8 is None:  # could not be read: an explicit error, not sent
                 out = Outcome(index, sample.source, sample.label, None, ERROR, None, error=sample.error)
                 outcomes.append(out)
@@ -375,15 +402,7 @@ class Streamer:
                 self.on_outcome(sample, out)
             if aborted:
                 break
-        return StreamReport(
-            info,
-            outcomes,
-            time.perf_counter() - t0,
-            self.client.stats,
-            self.resets,
-            aborted,
-            dict(self._probe),
-        )
+        return aborted
 
 
 def stream(

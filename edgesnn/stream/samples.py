@@ -101,9 +101,15 @@ def to_device_u8(x: np.ndarray, mi: ModelInput, what: str, clip: bool = False) -
 def _check_shape(u8: np.ndarray, mi: ModelInput, what: str) -> np.ndarray:
     """Event frames ``[T, C, H, W]`` must match the blob's input exactly."""
     if u8.ndim != 4 or u8.shape[0] != mi.frames or tuple(u8.shape[1:]) != mi.shape:
+        hint = ""
+        if u8.ndim == 4 and tuple(u8.shape[2:]) != mi.shape[1:]:  # binned at another size than trained
+            hint = (
+                f"; pass --checkpoint with the model's training checkpoint (it records the input binning) "
+                f"or --size {mi.shape[1]}x{mi.shape[2]}"
+            )
         raise StreamInputError(
             f"{what}: frames of shape {tuple(u8.shape)}, the model takes "
-            f"{mi.frames} x {mi.shape[0]} x {mi.shape[1]} x {mi.shape[2]} (frames x C x H x W)"
+            f"{mi.frames} x {mi.shape[0]} x {mi.shape[1]} x {mi.shape[2]} (frames x C x H x W){hint}"
         )
     return u8
 
@@ -193,22 +199,45 @@ def _label_of(path: Path, classes: tuple[str, ...]) -> int | None:
     return classes.index(parent) if parent in classes else None
 
 
-def event_files(path: str | Path) -> list[Path]:
-    """A file, or every event file under a folder (sorted; other files are skipped)."""
+def scan_event_files(path: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """A file, or the files under a folder (sorted): ``(event files, [(other file, why)])``. Hidden files
+    and folders (a leading '.', e.g. .DS_Store) are not looked at."""
     path = Path(path)
     if path.is_file():
-        return [path]
+        return [path], []
     if not path.is_dir():
         raise StreamInputError(f"--input {path}: no such file or folder")
-    found = []
+    found: list[Path] = []
+    other: list[tuple[Path, str]] = []
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        if any(part.startswith(".") for part in f.relative_to(path).parts):
+            continue
         try:
             detect_format(f)
-        except (EventFormatError, OSError):
+        except (EventFormatError, OSError) as e:
+            other.append((f, str(e).removeprefix(f"{f}: ")))
             continue
         found.append(f)
     if not found:
         raise StreamInputError(f"--input {path}: no event files in this folder")
+    return found, other
+
+
+def describe_files(files: list[tuple[Path, str]], shown: int = 3) -> str:
+    """'a.txt (why), b.csv (why) and 4 more' for one-line messages."""
+    text = ", ".join(f"{f} ({why})" for f, why in files[:shown])
+    return text + (f" and {len(files) - shown} more" if len(files) > shown else "")
+
+
+def event_files(path: str | Path, skip_unknown: bool = False) -> list[Path]:
+    """A file, or every event file under a folder (sorted). A file that is not an event file is an error
+    naming it, unless ``skip_unknown`` (then it is left out)."""
+    found, other = scan_event_files(path)
+    if other and not skip_unknown:
+        raise StreamInputError(
+            f"--input {path}: {len(other)} of its files are not event files: {describe_files(other)}; "
+            "remove them, or pass --skip-unknown to stream only the event files"
+        )
     return found
 
 
@@ -229,11 +258,15 @@ def event_file_samples(
         label = _label_of(Path(path), classes)
         try:
             rec = read_events(path)
-            if len(rec.events):
-                w, h = rec.sensor_size
-                xs, ys = int(rec.events["x"].max()), int(rec.events["y"].max())
-                if xs >= w or ys >= h:
-                    raise StreamInputError(f"{path}: events reach x={xs}, y={ys}, outside its sensor {w}x{h}")
+            if not len(rec.events):  # all-zero frames would be classified as if it were a recording
+                size = Path(path).stat().st_size
+                raise StreamInputError(
+                    f"{path}: no events in this file ({size} B): not a recording to stream"
+                )
+            w, h = rec.sensor_size
+            xs, ys = int(rec.events["x"].max()), int(rec.events["y"].max())
+            if xs >= w or ys >= h:
+                raise StreamInputError(f"{path}: events reach x={xs}, y={ys}, outside its sensor {w}x{h}")
             u8 = _check_shape(contract.frames(rec.events, rec.sensor_size, str(path), clip), mi, str(path))
         except (EventFormatError, MissingDependencyError, StreamInputError, ValueError, OSError) as e:
             msg = str(e)
