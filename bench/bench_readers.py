@@ -1,7 +1,8 @@
-"""Benchmark: events/s of every reader (real recordings in ../shared/data/events/ plus synthetic files for
-formats with no real file) and of the binning. A benchmark, not a test: it prints, it does not assert.
+"""Benchmark: events/s of every reader (the real recordings that tests/fetch_test_data.py caches, plus
+synthetic files for formats with no real file) and of the binning. A benchmark, not a test: it prints, it
+does not assert.
 
-    PYTHONPATH=. python bench/bench_readers.py [--repeat 5]   (or after pip install -e .)
+    python3 tests/fetch_test_data.py && PYTHONPATH=. python bench/bench_readers.py [--repeat 5]
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import numpy as np
 
 from edgesnn.data.binning import BinningParams, bin_events
 from edgesnn.data.events import make_events, read_events, write_events
+from tests.fetch_test_data import events_dir
 
-EVENTS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "events"
+EVENTS_DIR = events_dir()
 REAL = ["nmnist_sample.bin", "ncars_sample.dat", "gen3_evt2.raw", "imx636_evt3.raw", "davis346.aedat4",
         "dvxplorer_sample.aedat4"]  # fmt: skip
 

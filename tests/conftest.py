@@ -9,7 +9,6 @@ import pytest
 from edgesnn.models.config import ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 

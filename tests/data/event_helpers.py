@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgesnn.data.events.types import make_events
+from tests.fetch_test_data import SETUP_COMMAND, events_dir, missing
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EVENTS_DIR = REPO_ROOT.parent / "shared" / "data" / "events"
-
-# Verified counts from ../shared/data/events/PROVENANCE.md: events, sensor (W, H), span µs (±1 ms
-# where PROVENANCE rounds), (OFF, ON) polarity counts (None where PROVENANCE gives none).
+# Verified counts of the real recordings (tests/fetch_test_data.py fetches them): events, sensor (W, H), span
+# µs (±1 ms where the provenance notes round), (OFF, ON) polarity counts (None where they give none).
 REAL = {
     "nmnist_sample.bin": dict(fmt="nmnist", n=4325, sensor=(34, 34), t=(654, 311_175), pol=(2180, 2145)),
     "ncars_sample.dat": dict(fmt="dat", n=2009, sensor=(304, 240), span=99_952, pol=None),
@@ -28,11 +27,17 @@ REAL = {
 }
 
 
+@functools.cache
+def _missing() -> list[str]:  # the sums are checked once per session, not per test
+    return missing(events_dir())
+
+
 def real_file(name: str) -> Path:
-    path = EVENTS_DIR / name
-    if not path.is_file():
-        pytest.fail(f"real recording {path} is missing: the shared data folder must sit beside the repo")
-    return path
+    """The cached real recording ``name``; a test failure naming the setup command when it is not there."""
+    folder = events_dir()
+    if name in _missing():
+        pytest.fail(f"real recording {folder / name} is missing or damaged: run {SETUP_COMMAND}")
+    return folder / name
 
 
 def random_events(

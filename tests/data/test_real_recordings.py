@@ -1,4 +1,4 @@
-"""Every reader on the real recordings in ../shared/data/events/, against PROVENANCE.md's verified counts."""
+"""Every reader on the real recordings (tests/fetch_test_data.py), against their verified counts."""
 
 from __future__ import annotations
 
