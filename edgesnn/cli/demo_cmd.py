@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from edgesnn.analysis.monitor import measure_firing
 from edgesnn.analysis.shortcuts import shortcut_histories
 from edgesnn.analysis.tables import firing_table
 from edgesnn.cli.errors import CliError
+from edgesnn.cli.stages import Stages, bar
 from edgesnn.data.registry import open_dataset
 from edgesnn.train.trainer import TrainConfig, evaluate, train
 from edgesnn.zoo import DEMO_MODEL, ZOO_DIR
@@ -74,7 +76,9 @@ def _analyse(
 ) -> float:
     test = open_dataset("fashion-mnist", "test", data_dir, eval_limit)
     t0 = time.time()
-    acc = evaluate(model, test, 500, "mse")
+    print(f"  .. evaluating on {len(test):,} held-out images", file=sys.stderr, flush=True)
+    with bar(len(test), "evaluating", "image") as progress:
+        acc = evaluate(model, test, 500, "mse", on_batch=progress.update)
     print(
         f"held-out accuracy: {100 * acc['accuracy']:.2f}% on {acc['samples']} Fashion-MNIST test images "
         f"({acc['samples'] / (time.time() - t0):.0f} samples/s)"
@@ -99,9 +103,12 @@ def _export(model: Any, payload: dict, dataset: str, args: argparse.Namespace, d
     from edgesnn.export.pipeline import export_model
     from edgesnn.export.report import to_markdown
 
+    say = Stages()
+    say(f"loading {args.calib} calibration samples of {dataset}")
     calib = calibration_batches(dataset, "test", args.data_dir, args.calib, 128, model.config, payload)
     qat = "qat" in (payload.get("training") or {})
-    result = export_model(model, calib, load_profile(device), 8, prune=True, qat=qat)
+    result = export_model(model, calib, load_profile(device), 8, prune=True, progress=say, qat=qat)
+    say.done()
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.esnn").write_bytes(result.blob)
     (out / "report.md").write_text(to_markdown(result, {"checkpoint": dataset}))

@@ -11,6 +11,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,8 +89,16 @@ def iter_batches(ds: Any, idx: torch.Tensor, batch_size: int):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, ds: Any, batch_size: int, loss: str, info: DistInfo | None = None) -> dict:
-    """Accuracy and mean loss; under DDP each rank takes a shard and the counts are summed."""
+def evaluate(
+    model: nn.Module,
+    ds: Any,
+    batch_size: int,
+    loss: str,
+    info: DistInfo | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> dict:
+    """Accuracy and mean loss; under DDP each rank takes a shard and the counts are summed.
+    ``on_batch(n)`` after each batch of n samples (progress bars)."""
     info = info or DistInfo()
     was = model.training
     model.eval()
@@ -100,6 +109,8 @@ def evaluate(model: nn.Module, ds: Any, batch_size: int, loss: str, info: DistIn
         correct += float((out.argmax(1) == y).sum())
         total += len(y)
         loss_sum += float(loss_fn(loss, out, y)) * len(y)
+        if on_batch is not None:
+            on_batch(len(y))
     model.train(was)
     correct, total, loss_sum = all_sum(info, [correct, total, loss_sum])
     return {"accuracy": correct / max(total, 1), "loss": loss_sum / max(total, 1), "samples": int(total)}
