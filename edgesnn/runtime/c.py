@@ -98,6 +98,8 @@ class CRuntime:
         lib.esnn_status_str.argtypes = (ctypes.c_int,)
         lib.esnn_validate.argtypes = (u8p, sz, ctypes.POINTER(sz), ctypes.POINTER(_Error))
         lib.esnn_init.argtypes = (ctypes.c_void_p, u8p, sz, ctypes.c_void_p, sz)
+        lib.esnn_init_ex.argtypes = (ctypes.c_void_p, u8p, sz, ctypes.c_void_p, sz, ctypes.c_uint32)
+        lib.esnn_arena_required_ex.argtypes = (u8p, sz, ctypes.c_uint32, ctypes.POINTER(sz))
         lib.esnn_set_kernels.argtypes = (ctypes.c_void_p, ctypes.c_int)
         lib.esnn_reset.argtypes = (ctypes.c_void_p,)
         lib.esnn_run.argtypes = (ctypes.c_void_p, u8p, sz)
@@ -143,19 +145,35 @@ class CRuntime:
         code = self.lib.esnn_validate(buf, len(blob), ctypes.byref(need), ctypes.byref(err))
         return Validation(self.status_name(code), need.value, (err.field or b"").decode(), err.op, err.buffer)
 
+    def arena_bytes(self, blob: bytes, final_state: bool = False) -> int:
+        """The arena of esnn_init_ex for this blob: the lean plan, or with ESNN_OPT_FINAL_STATE."""
+        buf = (ctypes.c_uint8 * max(1, len(blob))).from_buffer_copy(blob or b"\0")
+        need = ctypes.c_size_t(0)
+        code = self.lib.esnn_arena_required_ex(buf, len(blob), int(final_state), ctypes.byref(need))
+        if code != 0:
+            self._raise(code)
+        return need.value
+
     def run(
-        self, blob: bytes, input_u8: np.ndarray, kernels: str = "fast", time_major: bool = False
+        self,
+        blob: bytes,
+        input_u8: np.ndarray,
+        kernels: str = "fast",
+        time_major: bool = False,
+        final_state: bool = True,
     ) -> Result:
         """One sample: `input_u8` is u8 [frames, C, H, W] (frames = 1 with STATIC_INPUT, else T).
-        `time_major` drives `esnn_step` T times instead of `esnn_run` (refused for LAYER_MAJOR graphs)."""
+        `time_major` drives `esnn_step` T times instead of `esnn_run` (refused for LAYER_MAJOR graphs).
+        `final_state=False` runs the lean plan a board runs (exactly its arena; no final states returned)."""
         blob_buf = (ctypes.c_uint8 * max(1, len(blob))).from_buffer_copy(blob or b"\0")
         v = self.validate(blob)
         if not v.ok:
             raise CRuntimeError(v.status, "invalid blob", v.field, v.op, v.buffer)
+        need = self.arena_bytes(blob, final_state)
         ctx = ctypes.create_string_buffer(self.lib.esnn_ctx_size())
-        arena = ctypes.create_string_buffer(v.arena_bytes + 8)
+        arena = ctypes.create_string_buffer(need + 8)
         lib = self.lib
-        code = lib.esnn_init(ctx, blob_buf, len(blob), arena, v.arena_bytes + 8)
+        code = lib.esnn_init_ex(ctx, blob_buf, len(blob), arena, need + 8, int(final_state))
         if code == 0:
             code = lib.esnn_set_kernels(ctx, KERNELS[kernels])
         if code != 0:
@@ -186,7 +204,7 @@ class CRuntime:
             else np.zeros(0, np.int64)
         )
         states = []
-        for i in range(num_lif):
+        for i in range(num_lif if final_state else 0):
             n = lib.esnn_state_size(ctx, i)
             out = np.empty(n, dtype=np.int32)
             code = lib.esnn_final_state(ctx, i, out.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)), n)

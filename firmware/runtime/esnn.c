@@ -91,6 +91,7 @@ typedef struct {
     uint32_t lif_out[(ESNN_MAX_BUFFERS + 31) / 32], state16[(ESNN_MAX_BUFFERS + 31) / 32];
     uint32_t off[2 * ESNN_MAX_BUFFERS];
     uint8_t no_reuse;    /* 1: every buffer its own storage, all T steps with LAYER_MAJOR (the unplanned size) */
+    uint8_t keep_states; /* ESNN_OPT_FINAL_STATE: LIF states live to the last op, not to their segment's end */
     uint16_t num_lif;
     uint64_t scratch;    /* int64 values */
     uint64_t buf_bytes;  /* planned region: buffers + LIF states */
@@ -401,8 +402,8 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
  *
  * Items: buffers 1.. and the membrane state of each LIF op. Live ranges in op order: [writer, last reader]
  * for one-step buffers; whole segments for T-step buffers and STATIC conv outputs (kept across steps);
- * a LIF state from the start of its segment to the last op (it carries across steps, and esnn_final_state
- * reads it after the run).
+ * a LIF state over its segment (it carries across the steps of the segment); with ESNN_OPT_FINAL_STATE from
+ * the start of its segment to the last op (esnn_final_state reads it after the run).
  *
  * T-step buffers share storage in groups (root[]): an ATTN op whose input is last read by it writes its
  * output in place; a T-step buffer written in a time-major segment takes the storage of a T-step group
@@ -484,7 +485,7 @@ static uint64_t item_bytes(const loader_t *L, uint32_t i) {
 static void live_range(const loader_t *L, uint32_t i, uint32_t *lo, uint32_t *hi) {
     if (i >= L->nb) {
         *lo = seg_start(L, L->def[i - L->nb]);
-        *hi = L->nops - 1u;
+        *hi = L->keep_states ? L->nops - 1u : seg_end(L, L->def[i - L->nb]);
     } else if (buf_steps(L, i) > 1 || bit_set(L->pinned, i)) {
         *lo = seg_start(L, L->def[i]);
         *hi = seg_end(L, L->hi[i]);
@@ -593,7 +594,8 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
     return ESNN_OK;
 }
 
-static esnn_status_t validate(const uint8_t *blob, size_t len, size_t *bytes, esnn_error_t *error, uint8_t no_reuse) {
+static esnn_status_t validate(const uint8_t *blob, size_t len, size_t *bytes, esnn_error_t *error, uint8_t no_reuse,
+                              uint32_t options) {
     loader_t L;
     uint64_t need = 0;
     esnn_status_t st;
@@ -605,6 +607,7 @@ static esnn_status_t validate(const uint8_t *blob, size_t len, size_t *bytes, es
     L.n = len;
     L.err = &local;
     L.no_reuse = no_reuse;
+    L.keep_states = (uint8_t)(options & ESNN_OPT_FINAL_STATE);
     st = parse(&L, NULL, &need);
     if (bytes) *bytes = st == ESNN_OK ? (size_t)need : 0;
     if (error) *error = local;
@@ -612,15 +615,23 @@ static esnn_status_t validate(const uint8_t *blob, size_t len, size_t *bytes, es
 }
 
 esnn_status_t esnn_validate(const uint8_t *blob, size_t len, size_t *bytes, esnn_error_t *error) {
-    return validate(blob, len, bytes, error, 0);
+    return validate(blob, len, bytes, error, 0, 0);
 }
 
 esnn_status_t esnn_arena_required(const uint8_t *blob, size_t len, size_t *bytes) {
-    return validate(blob, len, bytes, NULL, 0);
+    return validate(blob, len, bytes, NULL, 0, 0);
+}
+
+esnn_status_t esnn_arena_required_ex(const uint8_t *blob, size_t len, uint32_t options, size_t *bytes) {
+    if (options & ~ESNN_OPT_ALL) {
+        if (bytes) *bytes = 0;
+        return ESNN_ERR_ARG;
+    }
+    return validate(blob, len, bytes, NULL, 0, options);
 }
 
 esnn_status_t esnn_arena_unplanned(const uint8_t *blob, size_t len, size_t *bytes) {
-    return validate(blob, len, bytes, NULL, 1);
+    return validate(blob, len, bytes, NULL, 1, ESNN_OPT_FINAL_STATE);
 }
 
 static void *bump(uint8_t **p, uint64_t bytes) {
@@ -734,6 +745,11 @@ static void plan_fast_paths(esnn_ctx_t *ctx) {
 }
 
 esnn_status_t esnn_init(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *arena, size_t arena_len) {
+    return esnn_init_ex(ctx, blob, len, arena, arena_len, 0);
+}
+
+esnn_status_t esnn_init_ex(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *arena, size_t arena_len,
+                           uint32_t options) {
     loader_t L;
     uint64_t need = 0;
     esnn_status_t st;
@@ -743,6 +759,7 @@ esnn_status_t esnn_init(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *
     if (!ctx) return ESNN_ERR_ARG;
     ctx->ready = 0;
     ctx->kernels = ESNN_KERNELS_FAST;
+    ctx->options = (uint8_t)(options & ESNN_OPT_ALL);
     ctx->error.status = ESNN_OK;
     ctx->error.field = "";
     ctx->error.op = ctx->error.buffer = -1;
@@ -750,6 +767,8 @@ esnn_status_t esnn_init(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *
     L.n = len;
     L.err = &ctx->error;
     L.no_reuse = 0;
+    L.keep_states = (uint8_t)(options & ESNN_OPT_FINAL_STATE);
+    if (options & ~ESNN_OPT_ALL) return fail(&L, ESNN_ERR_ARG, ESNN_MSG("options: unknown bits"), -1, -1);
     st = parse(&L, NULL, &need);
     if (st != ESNN_OK) return st;
     if (!arena) return fail(&L, ESNN_ERR_ARG, ESNN_MSG("arena: NULL"), -1, -1);
@@ -942,7 +961,8 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
             continue;
         }
         while (j < ctx->num_ops && ctx->ops[j].opcode != ESNN_OP_ATTN) j++;
-        /* the plan lets a LIF state share storage with items that die before its segment starts */
+        /* the plan lets a LIF state share storage with items that die before its segment starts (and, without
+         * ESNN_OPT_FINAL_STATE, with items born after it ends) */
         for (k = i; k < j; k++)
             if (ctx->ops[k].opcode == ESNN_OP_LIF) zero_state(ctx, &ctx->ops[k]);
         for (t = 0; t < ctx->T; t++)
@@ -987,6 +1007,8 @@ esnn_status_t esnn_final_state(const esnn_ctx_t *ctx, uint16_t lif, int32_t *out
     const esnn_buffer_t *b;
     uint32_t c, p, npix;
     if (!op || !out) return ESNN_ERR_ARG;
+    /* a LAYER_MAJOR plan reuses a state's storage after its segment unless the states were asked for */
+    if ((ctx->flags & ESNN_FLAG_LAYER_MAJOR) && !(ctx->options & ESNN_OPT_FINAL_STATE)) return ESNN_ERR_STATE;
     b = &ctx->buffers[op->in0];
     if (n != b->words) return ESNN_ERR_ARG;
     npix = (uint32_t)b->h * b->w;

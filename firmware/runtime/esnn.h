@@ -120,6 +120,7 @@ typedef struct {
     uint16_t t; /* steps done in the current sample */
     uint8_t ready;
     uint8_t kernels; /* esnn_kernels_t */
+    uint8_t options; /* ESNN_OPT_* given to esnn_init_ex */
     esnn_error_t error;
 } esnn_ctx_t;
 
@@ -133,16 +134,29 @@ void esnn_format_versions(uint16_t *major, uint16_t *minor_max);
 const char *esnn_status_name(esnn_status_t st); /* "ESNN_ERR_CRC" */
 const char *esnn_status_str(esnn_status_t st);  /* "CRC32 mismatch (corrupted blob)" */
 
-/* Validate the whole blob and report the arena bytes esnn_init needs (from an 8-aligned start). */
+/* Options of esnn_arena_required_ex / esnn_init_ex (bit set). Without ESNN_OPT_FINAL_STATE a LIF op's
+ * membrane state lives only while its segment runs (a LAYER_MAJOR graph reuses it for later layers), so
+ * esnn_final_state is refused after the run; with it every state survives the run, for verification and
+ * debugging, at the cost of more arena. Time-major graphs (one segment) need the same arena either way. */
+#define ESNN_OPT_FINAL_STATE 1u
+#define ESNN_OPT_ALL 1u
+
+/* Validate the whole blob and report the arena bytes esnn_init needs (from an 8-aligned start): the lean plan
+ * (options 0), what a device needs to run the model. */
 esnn_status_t esnn_arena_required(const uint8_t *blob, size_t len, size_t *bytes);
+/* The same for esnn_init_ex with these options (ESNN_ERR_ARG for unknown bits). */
+esnn_status_t esnn_arena_required_ex(const uint8_t *blob, size_t len, uint32_t options, size_t *bytes);
 /* The arena bytes the same model would need without buffer reuse (every buffer its own storage, all T steps
  * with LAYER_MAJOR): what the plan saves, for reports and tests. */
 esnn_status_t esnn_arena_unplanned(const uint8_t *blob, size_t len, size_t *bytes);
 /* Same, keeping the first error's detail in *error (may be NULL). */
 esnn_status_t esnn_validate(const uint8_t *blob, size_t len, size_t *bytes, esnn_error_t *error);
 
-/* Validate the blob, lay out the arena and reset. On error the ctx keeps the error and refuses to run. */
+/* Validate the blob, lay out the arena and reset. On error the ctx keeps the error and refuses to run.
+ * esnn_init is esnn_init_ex with options 0 (the lean plan of esnn_arena_required). */
 esnn_status_t esnn_init(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *arena, size_t arena_len);
+esnn_status_t esnn_init_ex(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *arena, size_t arena_len,
+                           uint32_t options);
 /* Choose the kernel set (default ESNN_KERNELS_FAST). */
 esnn_status_t esnn_set_kernels(esnn_ctx_t *ctx, esnn_kernels_t kernels);
 /* Start a new sample: states 0, spike counts 0, logits = READOUT bias, step 0. */
@@ -161,7 +175,8 @@ const uint32_t *esnn_spike_counts(const esnn_ctx_t *ctx); /* one per LIF op, fil
 uint16_t esnn_num_lif(const esnn_ctx_t *ctx);
 /* Neurons of LIF op `lif` (in file order), 0 when out of range. */
 uint32_t esnn_state_size(const esnn_ctx_t *ctx, uint16_t lif);
-/* Copy LIF op `lif`'s membrane state into out[C][H][W] as int32; n must be esnn_state_size(). */
+/* Copy LIF op `lif`'s membrane state into out[C][H][W] as int32; n must be esnn_state_size(). Needs
+ * ESNN_OPT_FINAL_STATE at init for a LAYER_MAJOR graph with more than one segment (else ESNN_ERR_STATE). */
 esnn_status_t esnn_final_state(const esnn_ctx_t *ctx, uint16_t lif, int32_t *out, size_t n);
 /* Input bytes per frame and frames per sample (1 with STATIC_INPUT). */
 size_t esnn_frame_size(const esnn_ctx_t *ctx);

@@ -124,14 +124,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "esnn_run: cannot read %s\n", blob ? argv[a + 1] : argv[a]);
         return 1;
     }
-    st = esnn_arena_required(blob, blob_len, &need);
+    /* final states are written with -o: keep them (ESNN_OPT_FINAL_STATE); without -o the lean plan */
+    st = esnn_arena_required_ex(blob, blob_len, outdir ? ESNN_OPT_FINAL_STATE : 0u, &need);
     if (st != ESNN_OK) {
         esnn_error_t e;
         esnn_validate(blob, blob_len, NULL, &e);
         return report(argv[a], st, &e);
     }
     arena = malloc(need);
-    st = esnn_init(&ctx, blob, blob_len, arena, need);
+    st = esnn_init_ex(&ctx, blob, blob_len, arena, need, outdir ? ESNN_OPT_FINAL_STATE : 0u);
     if (st == ESNN_OK && ref) st = esnn_set_kernels(&ctx, ESNN_KERNELS_REFERENCE);
     if (st == ESNN_OK && !step) st = esnn_run(&ctx, input, in_len);
     if (st == ESNN_OK && step) {

@@ -73,6 +73,7 @@ def test_attention_buffers_all_steps_and_in_place() -> None:
 def test_plan_equals_c_arena_on_vectors(rt: CRuntime, path: Path) -> None:
     blob = path.read_bytes()
     assert plan_arena(parse(blob)).total_bytes == rt.validate(blob).arena_bytes
+    assert plan_arena(parse(blob), final_state=True).total_bytes == rt.arena_bytes(blob, final_state=True)
 
 
 @pytest.mark.parametrize("attention", ["none", "T", "C", "S"])

@@ -1,6 +1,7 @@
 """Arena planning: buffers share storage after their last reader, one step per buffer except across ATTN
-segments. The planned arena is exact (esnn_init accepts it and refuses one byte less), smaller than the
-unplanned layout (esnn_arena_unplanned) on the demo-size topology, and every result stays bit-exact."""
+segments, LIF states only over their segment (the lean plan; ESNN_OPT_FINAL_STATE keeps them to the end).
+The planned arena is exact (esnn_init accepts it and refuses one byte less), smaller than the unplanned
+layout (esnn_arena_unplanned) on the demo-size topology, and every result stays bit-exact."""
 
 from __future__ import annotations
 
@@ -94,3 +95,49 @@ def test_demo_topology_bit_exact(rt: CRuntime, demo: tuple[str, bytes]):
             np.testing.assert_array_equal(got.spike_counts, want.spike_counts)
             for a, b in zip(got.final_state, want.final_state, strict=True):
                 np.testing.assert_array_equal(a, b.reshape(-1))
+            lean = rt.run(blob, x, kernels=kernels, final_state=False)
+            np.testing.assert_array_equal(lean.logits, want.logits)
+            np.testing.assert_array_equal(lean.spike_counts, want.spike_counts)
+
+
+def final_state_status(rt: CRuntime, blob: bytes, options: int) -> str:
+    """Status of esnn_final_state(lif 0) after one zero-input run in a plan made with `options`."""
+    need = rt.arena_bytes(blob, final_state=bool(options))
+    ctx = ctypes.create_string_buffer(rt.lib.esnn_ctx_size())
+    arena = (ctypes.c_uint64 * (need // 8 + 1))()
+    assert rt.lib.esnn_init_ex(ctx, _u8(blob), len(blob), arena, need, options) == 0
+    x = np.zeros(rt.lib.esnn_frame_size(ctx) * rt.lib.esnn_input_frames(ctx), np.uint8)
+    assert rt.lib.esnn_run(ctx, x.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), x.size) == 0
+    n = rt.lib.esnn_state_size(ctx, 0)
+    out = np.empty(n, np.int32)
+    return rt.status_name(rt.lib.esnn_final_state(ctx, 0, out.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)), n))
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=IDS)
+def test_lean_plan_bit_exact_and_final_state_on_request(rt: CRuntime, vector):
+    """The lean plan (what a board runs) gives the vector's logits and spike counts in exactly its arena; it
+    is never larger than the ESNN_OPT_FINAL_STATE plan, and a LAYER_MAJOR graph refuses final states in it."""
+    from tests.firmware.conftest import expected
+
+    blob, want = _blob(vector), expected(vector)
+    x = np.fromfile(vector / "input.bin", dtype=np.uint8)
+    lean = rt.run(blob, x, final_state=False)
+    np.testing.assert_array_equal(lean.logits, want["logits"])
+    np.testing.assert_array_equal(lean.spike_counts, want["spike_counts"])
+    assert lean.final_state == ()
+    assert rt.arena_bytes(blob) <= rt.arena_bytes(blob, final_state=True) <= unplanned(rt, blob)
+    layer_major = meta(vector)["layer_major"]
+    assert final_state_status(rt, blob, 1) == "ESNN_OK"
+    assert final_state_status(rt, blob, 0) == ("ESNN_ERR_STATE" if layer_major else "ESNN_OK")
+
+
+def test_lean_plan_saves_the_states_of_finished_segments(rt: CRuntime, demo: tuple[str, bytes]):
+    attention, blob = demo
+    lean, keep = rt.arena_bytes(blob), rt.arena_bytes(blob, final_state=True)
+    print(f"\ndemo attention {attention}: lean arena {lean} B, with final states {keep} B")
+    if attention == "none":  # one time-major segment: every state lives to the end anyway
+        assert lean == keep
+    else:
+        assert lean < 0.9 * keep
+    code = rt.lib.esnn_arena_required_ex(_u8(blob), len(blob), 2, ctypes.byref(ctypes.c_size_t()))
+    assert rt.status_name(code) == "ESNN_ERR_ARG"  # unknown option bits

@@ -13,7 +13,9 @@ device really needs:
   last reader] for one-step buffers, whole segments for T-step buffers and STATIC conv outputs, from the
   start of its segment to the last op for a LIF state. T-step buffers share storage in groups (an ATTN op
   writes in place when its input dies there; a T-step buffer written in a time-major segment takes over a
-  T-step group whose live member died earlier in that segment and is at least as large per step). Items are
+  T-step group whose live member died earlier in that segment and is at least as large per step). A LIF
+  state lives over its own segment (the lean plan a board runs, `esnn_init`); with `final_state=True` to the
+  last op (`esnn_init_ex(..., ESNN_OPT_FINAL_STATE)`: esnn_final_state works after the run). Items are
   placed largest first at the lowest offset free over their live range.
 
 The caller's input frames are not in the arena (the runtime reads them in place). Flash = the blob size.
@@ -105,8 +107,9 @@ def _words(model: Model, b: int) -> int:
     return hw * buf.channels if buf.kind == BufferKind.CURRENT else 0
 
 
-def plan_arena(model: Model) -> ArenaPlan:
-    """The C runtime's arena plan for `model` (esnn.c plan_buffers, same order and tie-breaks)."""
+def plan_arena(model: Model, final_state: bool = False) -> ArenaPlan:
+    """The C runtime's arena plan for `model` (esnn.c plan_buffers, same order and tie-breaks): the lean plan
+    of `esnn_arena_required`, or with `final_state` the plan of ESNN_OPT_FINAL_STATE."""
     nops, nb, T = len(model.ops), len(model.buffers), model.T
     attn = {k for k, op in enumerate(model.ops) if isinstance(op, Attn)}
 
@@ -184,7 +187,8 @@ def plan_arena(model: Model) -> ArenaPlan:
     for b, op in lif_of.items():
         neurons = model.buffers[b].channels * model.buffers[b].height * model.buffers[b].width
         size = _align8(neurons * op.state_bits // 8)
-        items[nb + b] = (f"state {define[b]}", size, seg_start(define[b]), nops - 1)
+        up = nops - 1 if final_state else seg_end(define[b])
+        items[nb + b] = (f"state {define[b]}", size, seg_start(define[b]), up)
 
     offsets: dict[int, int] = {}
     total = 0

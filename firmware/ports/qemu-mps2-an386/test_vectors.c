@@ -35,7 +35,8 @@ static uint32_t le32(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-/* Compare the ctx's results with the vector's expected files; returns NULL or what differs. */
+/* Compare the ctx's results with the vector's expected files (final states only when the ctx kept them);
+ * returns NULL or what differs. */
 static const char *compare(const char *dir, const esnn_ctx_t *ctx) {
     long n = load(dir, "logits.bin", expect, IO_MAX);
     uint16_t l;
@@ -47,6 +48,7 @@ static const char *compare(const char *dir, const esnn_ctx_t *ctx) {
     if (n != 4L * esnn_num_lif(ctx)) return "spike_counts.bin size";
     for (l = 0; l < esnn_num_lif(ctx); l++)
         if (esnn_spike_counts(ctx)[l] != le32(expect + 4 * l)) return "spike_counts";
+    if (!(ctx->options & ESNN_OPT_FINAL_STATE)) return NULL;
     n = load(dir, "final_state.bin", expect, IO_MAX);
     for (l = 0; l < esnn_num_lif(ctx); l++) {
         uint32_t sz = esnn_state_size(ctx, l);
@@ -61,15 +63,21 @@ static const char *compare(const char *dir, const esnn_ctx_t *ctx) {
 
 static const char *run_vector(const char *dir) {
     long blob_len = load(dir, "model.esnn", blob, BLOB_MAX), in_len = load(dir, "input.bin", input, IO_MAX);
-    size_t need = 0, frame;
+    size_t need = 0, lean = 0, frame;
     esnn_ctx_t ctx;
     const char *why;
     int k;
     if (blob_len < 0 || in_len < 0) return "cannot read model.esnn / input.bin";
-    if (esnn_arena_required(blob, (size_t)blob_len, &need) != ESNN_OK) return "esnn_arena_required";
+    if (esnn_arena_required_ex(blob, (size_t)blob_len, ESNN_OPT_FINAL_STATE, &need) != ESNN_OK)
+        return "esnn_arena_required_ex";
+    if (esnn_arena_required(blob, (size_t)blob_len, &lean) != ESNN_OK) return "esnn_arena_required";
     if (need > sizeof arena) return "arena too small for this image";
+    /* the lean plan (what a board runs: LIF states reused after their segment) in exactly its arena */
+    if (esnn_init(&ctx, blob, (size_t)blob_len, arena, lean) != ESNN_OK) return "esnn_init (lean)";
+    if (esnn_run(&ctx, input, (size_t)in_len) != ESNN_OK) return "esnn_run (lean)";
+    if ((why = compare(dir, &ctx)) != NULL) return why;
     for (k = 0; k < 2; k++) {
-        if (esnn_init(&ctx, blob, (size_t)blob_len, arena, need) != ESNN_OK) return "esnn_init";
+        if (esnn_init_ex(&ctx, blob, (size_t)blob_len, arena, need, ESNN_OPT_FINAL_STATE) != ESNN_OK) return "esnn_init";
         esnn_set_kernels(&ctx, k ? ESNN_KERNELS_REFERENCE : ESNN_KERNELS_FAST);
         if (esnn_run(&ctx, input, (size_t)in_len) != ESNN_OK) return "esnn_run";
         if ((why = compare(dir, &ctx)) != NULL) return why;
@@ -77,7 +85,8 @@ static const char *run_vector(const char *dir) {
     /* the blob at an odd address (read in place from wherever the caller has it): every array unaligned, so
      * the kernels that need aligned weights (ldrd / ldm) must fall back, never fault */
     if (load(dir, "model.esnn", blob + 1, BLOB_MAX - 1) != blob_len) return "cannot reread model.esnn";
-    if (esnn_init(&ctx, blob + 1, (size_t)blob_len, arena, need) != ESNN_OK) return "esnn_init (odd address)";
+    if (esnn_init_ex(&ctx, blob + 1, (size_t)blob_len, arena, need, ESNN_OPT_FINAL_STATE) != ESNN_OK)
+        return "esnn_init (odd address)";
     if (esnn_run(&ctx, input, (size_t)in_len) != ESNN_OK) return "esnn_run (odd address)";
     if ((why = compare(dir, &ctx)) != NULL) return why;
     if (esnn_step(&ctx, input, esnn_frame_size(&ctx)) == ESNN_OK) return "esnn_step accepted step T+1";
