@@ -110,7 +110,8 @@ def final_state_status(rt: CRuntime, blob: bytes, options: int) -> str:
     assert rt.lib.esnn_run(ctx, x.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), x.size) == 0
     n = rt.lib.esnn_state_size(ctx, 0)
     out = np.empty(n, np.int32)
-    return rt.status_name(rt.lib.esnn_final_state(ctx, 0, out.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)), n))
+    code = rt.lib.esnn_final_state(ctx, 0, out.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)), n)
+    return rt.status_name(code)
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=IDS)
