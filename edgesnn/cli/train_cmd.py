@@ -2,6 +2,16 @@
 cosine LR, static images repeated T times). Writes OUT/best.pt, OUT/last.pt and OUT/train_log.jsonl
 (per-epoch accuracy and the firing rate of every LIF layer and IA gate, from before the first step).
 
+Model options default to the dataset's Table IX preset (`edgesnn models` lists them); every other default
+is shown with its option below.
+
+Examples:
+
+edgesnn train --dataset fashion-mnist --out runs/fm --epochs 10
+edgesnn train --dataset fashion-mnist --out runs/quick --width 0.125 --T 4 --attention C --max-steps 200
+edgesnn train --dataset emulated-fashion-mnist --out runs/ev --width 0.125 --T 8 --limit-train 5000
+edgesnn train --out runs/fm --epochs 10 --resume
+
 Multi-process (DDP, gloo on CPU):  torchrun --nproc_per_node 2 -m edgesnn train --dataset ... --out ...
 """
 
@@ -32,8 +42,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, help="stop after N optimiser steps")
     p.add_argument("--stop-after", type=int, help="stop after N epochs in this run (continue with --resume)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--threads", type=int, help="torch CPU threads per process")
-    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    p.add_argument("--threads", type=int, help="torch CPU threads per process (default: torch's)")
+    p.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        default=None,
+        help="no progress bars (default: bars on a terminal, a line every 10%% of an epoch otherwise)",
+    )
     add_model_options(p)
 
 

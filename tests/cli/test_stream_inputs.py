@@ -110,10 +110,11 @@ def help_examples(doc: str) -> list[list[str]]:
     return [shlex.split(line)[1:] for line in text.splitlines() if line.startswith("edgesnn ")]
 
 
-def test_every_stream_help_example_parses():
-    examples = help_examples(stream_cmd.__doc__ or "")
+@pytest.mark.parametrize("command", ["stream", "train"])
+def test_every_help_example_parses(command: str):
+    examples = help_examples(importlib.import_module(f"edgesnn.cli.{command}_cmd").__doc__ or "")
     streams = [e for e in examples if e[0] == "stream"]
-    assert len(streams) >= 3
+    assert len([e for e in examples if e[0] == command]) >= 3
     for argv in examples:  # each parses with its command's own options
         parser = argparse.ArgumentParser(prog=f"edgesnn {argv[0]}", exit_on_error=False)
         importlib.import_module(f"edgesnn.cli.{argv[0]}_cmd").add_arguments(parser)
