@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgesnn import resources
+
 RUNTIMES = ("c", "micropython", "host")
 PLACEHOLDERS = ("elf", "bin", "hex", "model", "serial")
-DEVICES_DIR = Path(__file__).resolve().parents[1] / "devices"
+DEVICES_DIR = resources.devices_dir()
 
 
 class DeviceError(ValueError):
@@ -161,6 +163,7 @@ def load_profile(name_or_path: str | Path) -> DeviceProfile:
     if not path.is_file():
         path = DEVICES_DIR / f"{name_or_path}.toml"
     if not path.is_file():
+        resources.require(DEVICES_DIR, "the device profiles (devices/)")
         known = sorted(p.stem for p in DEVICES_DIR.glob("*.toml"))
         raise DeviceError(f"no device profile {name_or_path!r} (a .toml path or one of {known})")
     try:

@@ -36,13 +36,14 @@ import time
 import tty
 from pathlib import Path
 
+from edgesnn import resources
 from edgesnn.cli.errors import CliError
 from edgesnn.cli.signals import Terminated
 from edgesnn.devices import DEVICES_DIR, DeviceError, DeviceProfile, fit_problems, load_profile
 from edgesnn.host.children import die_with_parent
 from edgesnn.host.transport import stop_process
 
-FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
+FIRMWARE = resources.firmware_dir()
 INSTALL = {
     "openocd": "apt-get install openocd",
     "pyocd": "pip install pyocd",
@@ -112,7 +113,10 @@ def check_fit(profile: DeviceProfile, blob: bytes, where: str) -> tuple[int, int
 
 
 def _make_cmd(port: str, model: Path, out: Path) -> list[str]:
-    return ["make", "-C", str(FIRMWARE / "ports" / port), "-j1", "board", f"MODEL={model}", f"OUT={out}"]
+    from edgesnn.host.qemu import board_build_dir
+
+    port_dir, build = FIRMWARE / "ports" / port, board_build_dir(port)
+    return ["make", "-C", str(port_dir), "-j1", f"B={build}", "board", f"MODEL={model}", f"OUT={out}"]
 
 
 def _fill(template: str, **values: str) -> list[str]:
@@ -142,7 +146,7 @@ def _serve_until_interrupt(proc: subprocess.Popen, what: str) -> int:
 def _qemu(args: argparse.Namespace, model: Path) -> int:
     from edgesnn.host import qemu
 
-    out = FIRMWARE / "build" / "board-qemu-mps2-an386" / "models" / qemu.model_hash(model.read_bytes())
+    out = qemu.image_dir(model.read_bytes(), "qemu-mps2-an386")
     if args.dry_run:
         _show(_make_cmd("qemu-mps2-an386", model, out))
         argv = qemu.qemu_argv(out / "esnn_board.elf", 0)
@@ -161,11 +165,11 @@ def _qemu(args: argparse.Namespace, model: Path) -> int:
 
 
 def _host(args: argparse.Namespace, model: Path) -> int:
-    from edgesnn.host.board import BINARIES, build_host_board
+    from edgesnn.host.board import BINARIES, BUILD, PORT, build_host_board
 
     argv = [str(BINARIES["board"]), "--pty", "--name", "host", str(model)]
     if args.dry_run:
-        _show(["make", "-C", str(FIRMWARE / "ports" / "host"), "-j1", "board"])
+        _show(["make", "-C", str(PORT), "-j1", f"B={BUILD}", "board"])
         _show(argv)
         return 0
     build_host_board("board")
@@ -242,9 +246,9 @@ def _real(args: argparse.Namespace, profile: DeviceProfile, model: Path) -> int:
     values = {"model": str(model), "serial": serial, "elf": "", "bin": "", "hex": ""}
     if profile.runtime == "c":
         if args.dry_run:
-            from edgesnn.host.qemu import model_hash
+            from edgesnn.host.qemu import image_dir
 
-            out = FIRMWARE / "build" / f"board-{profile.name}" / "models" / model_hash(model.read_bytes())
+            out = image_dir(model.read_bytes(), profile.name)
         else:
             if not (port_dir / "Makefile").is_file():
                 ports = sorted(p.parent.name for p in (FIRMWARE / "ports").glob("*/Makefile"))

@@ -34,13 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesnn import resources
 from edgesnn.cli.errors import CliError
 from edgesnn.reference import BlobError, Lif, Model, Result, parse
 from edgesnn.reference import run as reference_run
 
 HELP = "run the conformance vectors (or a model on random input) through a runtime and compare bit-exactly"
 RUNTIMES = ("c", "reference", "onnx", "micropython")
-DEFAULT_VECTORS = Path(__file__).resolve().parents[2] / "export" / "vectors" / "v1"
+DEFAULT_VECTORS = resources.vectors_dir()
 FILES = {"logits": "logits.bin", "spikes": "spike_counts.bin", "state": "final_state.bin"}
 
 Runner = Callable[[bytes, np.ndarray], Result]

@@ -6,19 +6,17 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from edgesnn import resources
 from edgesnn.host.errors import HostError
 from edgesnn.host.transport import ProcessTransport
 
-FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
-PORT = FIRMWARE / "ports" / "host"
-BINARIES = {
-    "board": FIRMWARE / "build" / "hostboard" / "esnn_board",
-    "asan": FIRMWARE / "build" / "hostboard" / "esnn_board_asan",
-}
+PORT = resources.firmware_dir() / "ports" / "host"
+BUILD = resources.build_dir() / "hostboard"  # the port's make variable B
+BINARIES = {"board": BUILD / "esnn_board", "asan": BUILD / "esnn_board_asan"}
 
 
 def build_host_board(variant: str = "board") -> Path:
-    """`make -C firmware/ports/host -j1 <variant>` (board or asan); the binary's path."""
+    """`make -C firmware/ports/host -j1 B=<BUILD> <variant>` (board or asan); the binary's path."""
     if variant not in BINARIES:
         raise ValueError(f"unknown host board variant {variant!r} (one of {', '.join(BINARIES)})")
     missing = [tool for tool in ("make", "cc") if shutil.which(tool) is None]
@@ -26,9 +24,9 @@ def build_host_board(variant: str = "board") -> Path:
         raise HostError(
             f"building the host board needs {' and '.join(missing)} (apt-get install build-essential)"
         )
-    proc = subprocess.run(
-        ["make", "-C", str(PORT), "-j1", variant], capture_output=True, text=True, timeout=300, check=False
-    )
+    resources.require(PORT / "Makefile", "the host board port (firmware/ports/host)")
+    argv = ["make", "-C", str(PORT), "-j1", f"B={BUILD}", variant]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
     if proc.returncode != 0:
         raise HostError(f"building the host board failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     return BINARIES[variant]

