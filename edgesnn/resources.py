@@ -82,8 +82,8 @@ def require(path: Path, what: str) -> Path:
     """``path`` when it exists; else ResourceMissing naming ``what`` and the fix."""
     if path.exists():
         return path
-    where = "this checkout" if is_checkout() else f"the installed package ({BUNDLED})"
-    raise ResourceMissing(
-        f"{what} is missing from {where}: {path} does not exist; reinstall edgesnn from a checkout "
-        "(pip install .) or a wheel built from one"
-    )
+    if is_checkout():
+        fix = "this checkout is incomplete (git status shows what is missing)"
+    else:
+        fix = "the installed package is incomplete: reinstall edgesnn (pip install --force-reinstall)"
+    raise ResourceMissing(f"{what} not found: {path} does not exist; {fix}")

@@ -89,6 +89,7 @@ def test_checkout_resources_are_the_repository_folders():
 
 
 def test_require_names_what_is_missing(tmp_path: Path):
-    with pytest.raises(resources.ResourceMissing, match=r"the widget \(x/\) is missing from this checkout"):
+    want = r"^the widget \(x/\) not found: .*nope does not exist; this checkout is incomplete"
+    with pytest.raises(resources.ResourceMissing, match=want):
         resources.require(tmp_path / "nope", "the widget (x/)")
     assert resources.require(tmp_path, "a folder") == tmp_path
