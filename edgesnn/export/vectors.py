@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesnn import __version__
+from edgesnn.export.passes.memory import half_planes
 from edgesnn.reference import (
     Attn,
     AttnDim,
@@ -30,6 +31,7 @@ from edgesnn.reference import (
     MaxPool,
     Model,
     Readout,
+    parse,
     run,
     to_bytes,
 )
@@ -202,6 +204,21 @@ def _chain(T: int, bits: int, static: bool = True) -> Callable[[np.random.Genera
     return build
 
 
+def _int16_planes(dim: AttnDim, kind: AttnKind) -> Callable[[np.random.Generator], Builder]:
+    """Convs whose currents provably fit int16 feeding 16-bit LIFs and a 32-bit-statistics ATTN: the lean C
+    plan stores them as compact int16 planes (one step, and all T around the ATTN)."""
+
+    def build(rng: np.random.Generator) -> Builder:
+        b = Builder(rng, T=4, c=1, h=8, w=8, static=True, density=0.7)
+        x = b.lif(b.conv(0, 8, 3))  # u8 input: int32 current
+        x = b.lif(b.conv(x, 8, 3), state_bits=16)  # spikes, int8: an int16 plane for the LIF
+        x = b.lif(b.attn(b.conv(x, 16, 3), dim, kind), state_bits=16)  # planes into and out of the ATTN
+        x = b.lif(b.conv(x, 16, 3, stride=2), state_bits=16)
+        return b.readout(x)
+
+    return build
+
+
 def _edge_cases(rng: np.random.Generator) -> Builder:
     b = Builder(rng, T=6, c=1, h=8, w=8, static=False, density=0.5)
     x = b.lif(b.conv(0, 4, 3), tie=True)  # exact-threshold ties at the first step
@@ -225,6 +242,13 @@ VECTORS: dict[str, tuple[str, Callable[[np.random.Generator], Builder]]] = {
         )
         for kind in (AttnKind.MA, AttnKind.IA)
         for dim in (AttnDim.T, AttnDim.C, AttnDim.S)
+    },
+    **{
+        f"int16_planes_{kind.name.lower()}_{dim.name.lower()}": (
+            f"int16 current planes (lean C plan) around {kind.name} attention along {dim.name}",
+            _int16_planes(dim, kind),
+        )
+        for kind, dim in ((AttnKind.MA, AttnDim.C), (AttnKind.IA, AttnDim.T), (AttnKind.MA, AttnDim.S))
     },
     "t1_int8": ("a single time step", _chain(1, 8)),
     "t16_int8_frames": ("16 steps of changing frames (time-major schedule)", _chain(16, 8, static=False)),
@@ -265,6 +289,8 @@ def build_vector(name: str) -> Vector:
         "generator": GENERATOR,
         "edgesnn_version": __version__,
         "seed": [SEED, sum(name.encode())],
+        # schedule choices a runtime must make (a vector whose plan silently falls back fails its test)
+        "int16_planes": sorted(half_planes(parse(blob))),
     }
     files = {
         "model.esnn": blob,

@@ -80,6 +80,11 @@ class Validation:
         return self.status == "ESNN_OK"
 
 
+def _options(final_state: bool, reference: bool) -> int:
+    """esnn_init_ex options: ESNN_OPT_FINAL_STATE (1), ESNN_OPT_REFERENCE (2)."""
+    return int(final_state) | 2 * int(reference)
+
+
 class CRuntime:
     """The host C runtime: validate blobs and run samples, bit-exact with `edgesnn.reference`."""
 
@@ -146,11 +151,12 @@ class CRuntime:
         code = self.lib.esnn_validate(buf, len(blob), ctypes.byref(need), ctypes.byref(err))
         return Validation(self.status_name(code), need.value, (err.field or b"").decode(), err.op, err.buffer)
 
-    def arena_bytes(self, blob: bytes, final_state: bool = False) -> int:
-        """The arena of esnn_init_ex for this blob: the lean plan, or with ESNN_OPT_FINAL_STATE."""
+    def arena_bytes(self, blob: bytes, final_state: bool = False, reference: bool = False) -> int:
+        """The arena of esnn_init_ex for this blob: the lean plan, with ESNN_OPT_FINAL_STATE (final states
+        kept) and/or ESNN_OPT_REFERENCE (int32 currents, so the reference kernels can run)."""
         buf = (ctypes.c_uint8 * max(1, len(blob))).from_buffer_copy(blob or b"\0")
         need = ctypes.c_size_t(0)
-        code = self.lib.esnn_arena_required_ex(buf, len(blob), int(final_state), ctypes.byref(need))
+        code = self.lib.esnn_arena_required_ex(buf, len(blob), _options(final_state, reference), ctypes.byref(need))
         if code != 0:
             self._raise(code)
         return need.value
@@ -170,11 +176,12 @@ class CRuntime:
         v = self.validate(blob)
         if not v.ok:
             raise CRuntimeError(v.status, "invalid blob", v.field, v.op, v.buffer)
-        need = self.arena_bytes(blob, final_state)
+        reference = kernels == "reference"
+        need = self.arena_bytes(blob, final_state, reference)
         ctx = ctypes.create_string_buffer(self.lib.esnn_ctx_size())
         arena = ctypes.create_string_buffer(need + 8)
         lib = self.lib
-        code = lib.esnn_init_ex(ctx, blob_buf, len(blob), arena, need + 8, int(final_state))
+        code = lib.esnn_init_ex(ctx, blob_buf, len(blob), arena, need + 8, _options(final_state, reference))
         if code == 0:
             code = lib.esnn_set_kernels(ctx, KERNELS[kernels])
         if code != 0:

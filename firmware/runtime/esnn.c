@@ -92,6 +92,17 @@ typedef struct {
     uint32_t off[2 * ESNN_MAX_BUFFERS];
     uint8_t no_reuse;    /* 1: every buffer its own storage, all T steps with LAYER_MAJOR (the unplanned size) */
     uint8_t keep_states; /* ESNN_OPT_FINAL_STATE: LIF states live to the last op, not to their segment's end */
+    uint8_t int32_planes; /* ESNN_OPT_REFERENCE (and the unplanned size): no compact int16 planes */
+    /* compact int16 planes (esnn.c "int16 planes"): per buffer the |value| bound of an acc16 CONV's (or its
+     * ATTN's) output when it fits int16, else 0xFFFF; the ATTN's input; readers seen once / more than once;
+     * read (in0) by a LIF that takes int16 planes / by an ATTN with 32-bit statistics; written by CONV / ATTN;
+     * the decision (half) */
+    uint16_t bnd[ESNN_MAX_BUFFERS];
+    uint8_t src[ESNN_MAX_BUFFERS];
+    uint32_t rd1[(ESNN_MAX_BUFFERS + 31) / 32], rdn[(ESNN_MAX_BUFFERS + 31) / 32];
+    uint32_t lif16[(ESNN_MAX_BUFFERS + 31) / 32], attn32[(ESNN_MAX_BUFFERS + 31) / 32];
+    uint32_t conv_out[(ESNN_MAX_BUFFERS + 31) / 32], attn_out[(ESNN_MAX_BUFFERS + 31) / 32];
+    uint32_t half[(ESNN_MAX_BUFFERS + 31) / 32];
     uint16_t num_lif;
     uint64_t scratch;    /* int64 values */
     uint64_t buf_bytes;  /* planned region: buffers + LIF states */
@@ -413,6 +424,95 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
  * Placement: largest item first (ties: lowest item number), each at the lowest offset that does not overlap
  * a placed item with an intersecting live range. edgesnn/export/passes/memory.py computes the same plan. */
 static int bit_set(const uint32_t *set, uint32_t i) { return (int)((set[i >> 5] >> (i & 31u)) & 1u); }
+/* ---- int16 planes ----------------------------------------------------------------------------------
+ * The fast kernels keep a CONV's current as an int16 plane for its one reader when every value provably fits
+ * (acc16: 8-bit weights on spikes, cout % 8 == 0, |bias| + sum |w| <= 32767) and that reader takes one: a
+ * LIF with a 16-bit state, a power-of-two leak and thresholds <= 32767 in 32-channel blocks of 8, 16 or 32
+ * channels, or an ATTN whose statistics fit 32 bits (a32), whose own output stays an int16 plane for a LIF
+ * that takes one when it fits. The lean plan gives such buffers int16 storage (half the bytes; step slots
+ * `stride` words apart); plan_fast_paths below makes the same decisions on the validated ops, and esnn_init
+ * checks that they agree. Decided while the ops are parsed (no op storage needed). */
+static void set_bit(uint32_t *set, uint32_t i) { set[i >> 5] |= 1u << (i & 31u); }
+/* max over co of |bias| + vmax * sum |w| (vmax 255 for the u8 input, 1 for spikes), saturated to 2^32 - 1 */
+static uint32_t conv_bound(const esnn_op_t *o) {
+    const uint32_t per_co = (uint32_t)o->cin * o->kh * o->kw;
+    const uint64_t vmax = o->in0 == 0 ? 255u : 1u;
+    uint64_t best = 0;
+    uint32_t co, k;
+    for (co = 0; co < o->cout; co++) {
+        const int64_t b = esnn_s32(esnn_rd32(o->bias + 4u * co));
+        uint64_t sum = 0;
+        for (k = 0; k < per_co; k++) {
+            const int32_t w = esnn_weight(o->w, k * o->cout + co, o->bits);
+            sum += (uint64_t)(w < 0 ? -w : w);
+        }
+        sum = (uint64_t)(b < 0 ? -b : b) + vmax * sum;
+        if (sum > best) best = sum;
+    }
+    return best > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)best;
+}
+/* Largest ATTN multiplier (Q15): the largest MA level, 2^15 for IA. */
+static uint32_t attn_max_mult(const esnn_op_t *o) {
+    uint32_t j, m = 0;
+    if (o->kind != ESNN_ATTN_MA) return 32768u;
+    for (j = 0; j <= o->levels; j++)
+        if (esnn_rd16(o->bias + 8u * o->levels + 2u * j) > m) m = esnn_rd16(o->bias + 8u * o->levels + 2u * j);
+    return m;
+}
+/* A LIF of C channels that reads int16 planes (kernels/lif.c lif_cur16*). */
+static int lif_takes16(const esnn_op_t *o, uint32_t C) {
+    uint32_t c;
+    if (o->state_bits != 16 || (o->leak_mul & (o->leak_mul - 1u)) != 0) return 0;
+    if (C % 8u || (C > 32u && C % 32u) || C == 24u) return 0; /* 32-channel blocks of 8, 16 or 32 */
+    for (c = 0; c < C; c++)
+        if (esnn_s32(esnn_rd32(o->bias + 4u * c)) > 32767) return 0;
+    return 1;
+}
+static void note_read(loader_t *L, uint32_t b) {
+    if (bit_set(L->rd1, b)) set_bit(L->rdn, b);
+    else set_bit(L->rd1, b);
+}
+/* What op o (validated) tells about int16 planes. */
+static void note_planes(loader_t *L, const esnn_op_t *o) {
+    note_read(L, o->in0);
+    if (o->opcode == ESNN_OP_LOGIC) note_read(L, o->in1);
+    if (o->opcode == ESNN_OP_READOUT) return;
+    L->bnd[o->out] = 0xFFFFu;
+    if (o->opcode == ESNN_OP_CONV) {
+        const uint32_t bound = o->in0 != 0 && o->bits == 8 && o->cout % 8u == 0 ? conv_bound(o) : 0xFFFFFFFFu;
+        set_bit(L->conv_out, o->out);
+        if (bound <= 32767u) L->bnd[o->out] = (uint16_t)bound;
+    } else if (o->opcode == ESNN_OP_LIF) {
+        if (lif_takes16(o, buf_dim(L, o->in0, 0))) set_bit(L->lif16, o->in0);
+    } else if (o->opcode == ESNN_OP_ATTN) {
+        esnn_buffer_t shape;
+        set_bit(L->attn_out, o->out);
+        L->src[o->out] = (uint8_t)o->in0;
+        shape.c = (uint16_t)buf_dim(L, o->in0, 0);
+        shape.h = (uint16_t)buf_dim(L, o->in0, 1);
+        shape.w = (uint16_t)buf_dim(L, o->in0, 2);
+        if (L->bnd[o->in0] != 0xFFFFu && esnn_attn_fast32(o, &shape, L->T, L->bnd[o->in0])) {
+            const uint64_t ob = ((uint64_t)L->bnd[o->in0] * attn_max_mult(o)) >> 15;
+            set_bit(L->attn32, o->in0);
+            if (ob <= 32767u) L->bnd[o->out] = (uint16_t)ob;
+        }
+    }
+}
+/* The decision, once every reader is known: a CONV output read once by a LIF or ATTN that takes the plane; an
+ * ATTN output whose input is such a plane, that fits, read once by a LIF that takes it. */
+static void decide_planes(loader_t *L) {
+    uint32_t b;
+    for (b = 0; b < (ESNN_MAX_BUFFERS + 31) / 32; b++) L->half[b] = 0;
+    if (L->int32_planes) return;
+    for (b = 1; b < L->nb; b++)
+        if (bit_set(L->conv_out, b) && L->bnd[b] != 0xFFFFu && bit_set(L->rd1, b) && !bit_set(L->rdn, b) &&
+            (bit_set(L->lif16, b) || bit_set(L->attn32, b)))
+            set_bit(L->half, b);
+    for (b = 1; b < L->nb; b++)
+        if (bit_set(L->attn_out, b) && bit_set(L->half, L->src[b]) && bit_set(L->attn32, L->src[b]) &&
+            L->bnd[b] != 0xFFFFu && bit_set(L->rd1, b) && !bit_set(L->rdn, b) && bit_set(L->lif16, b))
+            set_bit(L->half, b);
+}
 static uint32_t seg_start(const loader_t *L, uint32_t k) {
     if (bit_set(L->attn_ops, k)) return k;
     while (k > 0 && !bit_set(L->attn_ops, k - 1)) k--;
@@ -429,7 +529,11 @@ static uint16_t buf_steps(const loader_t *L, uint32_t b) {
         return L->T;
     return 1;
 }
-static uint64_t buf_bytes(const loader_t *L, uint32_t b) { return align8(4u * (uint64_t)buffer_words(L, b) * buf_steps(L, b)); }
+/* Bytes of one step: int16 for a compact plane, else uint32 words. */
+static uint64_t step_bytes(const loader_t *L, uint32_t b) {
+    return (bit_set(L->half, b) ? 2u : 4u) * (uint64_t)buffer_words(L, b);
+}
+static uint64_t buf_bytes(const loader_t *L, uint32_t b) { return align8(step_bytes(L, b) * buf_steps(L, b)); }
 
 /* Storage groups of T-step buffers (root[], hi[], cur[]), in op order. */
 static void group_buffers(loader_t *L) {
@@ -452,7 +556,7 @@ static void group_buffers(loader_t *L) {
             }
             in0 = esnn_rd16(rec + 4);
             r = L->root[in0];
-            if (L->hi[r] == k0) {
+            if (L->hi[r] == k0 && step_bytes(L, b) <= step_bytes(L, in0)) { /* an int32 out needs more room */
                 L->root[b] = (uint8_t)r;
                 L->hi[r] = L->last[b];
                 L->cur[r] = (uint8_t)b;
@@ -462,7 +566,7 @@ static void group_buffers(loader_t *L) {
         for (r = 1; r < L->nb; r++) {
             k = L->hi[r];
             if (L->root[r] != r || r == b || buf_steps(L, r) == 1 || k >= k0 || bit_set(L->attn_ops, k) ||
-                seg_start(L, k) != seg_start(L, k0) || buffer_words(L, b) > buffer_words(L, L->cur[r]))
+                seg_start(L, k) != seg_start(L, k0) || step_bytes(L, b) > step_bytes(L, L->cur[r]))
                 continue;
             L->root[b] = (uint8_t)r;
             L->hi[r] = L->last[b];
@@ -563,7 +667,9 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
     L->scratch = 0;
     if (L->nb > ESNN_MAX_BUFFERS) FAIL(ESNN_ERR_LIMIT, "num_buffers: over ESNN_MAX_BUFFERS");
     for (i = 0; i < 8; i++) L->attn_ops[i] = 0;
-    for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++) L->pinned[i] = L->lif_out[i] = L->state16[i] = 0;
+    for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++)
+        L->pinned[i] = L->lif_out[i] = L->state16[i] = L->rd1[i] = L->rdn[i] = L->lif16[i] = L->attn32[i] =
+            L->conv_out[i] = L->attn_out[i] = 0;
     for (i = 1; i < L->nb; i++) {
         uint64_t words = (uint64_t)buffer_words(L, i) * steps;
         buf_i = (int32_t)i;
@@ -576,6 +682,7 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
     for (i = 0; i < L->nops; i++) {
         esnn_op_t tmp, *o = ops ? &ops[i] : &tmp;
         TRY(parse_op(L, (int32_t)i, &pos, end, o));
+        note_planes(L, o);
         if (o->opcode == ESNN_OP_ATTN) {
             has_attn = 1;
             L->attn_ops[i >> 5] |= 1u << (i & 31u);
@@ -588,6 +695,7 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
             FAIL(ESNN_ERR_GRAPH, "buffer never written by any op");
         }
     if (has_attn && !(L->flags & ESNN_FLAG_LAYER_MAJOR)) FAIL(ESNN_ERR_HEADER, "flags: ATTN needs LAYER_MAJOR");
+    decide_planes(L);
     L->buf_bytes = plan_buffers(L);
     *need = fixed_bytes(L) + L->buf_bytes;
     if (*need > (uint64_t)(size_t)-1 || *need > 0xFFFFFFFFu) FAIL(ESNN_ERR_LIMIT, "arena size over 4 GiB");
@@ -608,6 +716,7 @@ static esnn_status_t validate(const uint8_t *blob, size_t len, size_t *bytes, es
     L.err = &local;
     L.no_reuse = no_reuse;
     L.keep_states = (uint8_t)(options & ESNN_OPT_FINAL_STATE);
+    L.int32_planes = (uint8_t)(no_reuse || (options & ESNN_OPT_REFERENCE));
     st = parse(&L, NULL, &need);
     if (bytes) *bytes = st == ESNN_OK ? (size_t)need : 0;
     if (error) *error = local;
@@ -631,7 +740,7 @@ esnn_status_t esnn_arena_required_ex(const uint8_t *blob, size_t len, uint32_t o
 }
 
 esnn_status_t esnn_arena_unplanned(const uint8_t *blob, size_t len, size_t *bytes) {
-    return validate(blob, len, bytes, NULL, 1, ESNN_OPT_FINAL_STATE);
+    return validate(blob, len, bytes, NULL, 1, ESNN_OPT_FINAL_STATE | ESNN_OPT_REFERENCE);
 }
 
 static void *bump(uint8_t **p, uint64_t bytes) {
@@ -662,23 +771,6 @@ static uint32_t readers_of(const esnn_ctx_t *ctx, uint32_t b) {
     }
     return n;
 }
-static uint32_t conv_bound(const esnn_op_t *o) {
-    const uint32_t per_co = (uint32_t)o->cin * o->kh * o->kw;
-    const uint64_t vmax = o->in0 == 0 ? 255u : 1u;
-    uint64_t best = 0;
-    uint32_t co, k;
-    for (co = 0; co < o->cout; co++) {
-        const int64_t b = esnn_s32(esnn_rd32(o->bias + 4u * co));
-        uint64_t sum = 0;
-        for (k = 0; k < per_co; k++) {
-            const int32_t w = esnn_weight(o->w, k * o->cout + co, o->bits);
-            sum += (uint64_t)(w < 0 ? -w : w);
-        }
-        sum = (uint64_t)(b < 0 ? -b : b) + vmax * sum;
-        if (sum > best) best = sum;
-    }
-    return best > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)best;
-}
 /* The op after `i` reading its output when that is the output's only reader, else NULL. */
 static esnn_op_t *only_reader(esnn_ctx_t *ctx, uint32_t i) {
     const uint32_t b = ctx->ops[i].out;
@@ -687,23 +779,6 @@ static esnn_op_t *only_reader(esnn_ctx_t *ctx, uint32_t i) {
     for (j = i + 1; j < ctx->num_ops; j++)
         if (ctx->ops[j].in0 == b) return &ctx->ops[j];
     return NULL;
-}
-/* Largest ATTN multiplier (Q15): the largest MA level, 2^15 for IA. */
-static uint32_t attn_max_mult(const esnn_op_t *o) {
-    uint32_t j, m = 0;
-    if (o->kind != ESNN_ATTN_MA) return 32768u;
-    for (j = 0; j <= o->levels; j++)
-        if (esnn_rd16(o->bias + 8u * o->levels + 2u * j) > m) m = esnn_rd16(o->bias + 8u * o->levels + 2u * j);
-    return m;
-}
-static int lif_takes_cur16(const esnn_ctx_t *ctx, const esnn_op_t *o) {
-    const uint32_t C = ctx->buffers[o->in0].c;
-    uint32_t c;
-    if (o->state_bits != 16 || (o->leak_mul & (o->leak_mul - 1u)) != 0) return 0;
-    if (C % 8u || (C > 32u && C % 32u) || C == 24u) return 0; /* 32-channel blocks of 8, 16 or 32 */
-    for (c = 0; c < C; c++)
-        if (esnn_s32(esnn_rd32(o->bias + 4u * c)) > 32767) return 0;
-    return 1;
 }
 static void plan_fast_paths(esnn_ctx_t *ctx) {
     uint32_t i;
@@ -734,12 +809,13 @@ static void plan_fast_paths(esnn_ctx_t *ctx) {
     for (i = 0; i < ctx->num_ops; i++) {
         esnn_op_t *o = &ctx->ops[i], *r;
         if (o->opcode != ESNN_OP_CONV || !o->acc16 || !(r = only_reader(ctx, i))) continue;
-        if (r->opcode == ESNN_OP_LIF && lif_takes_cur16(ctx, r)) o->cur16 = r->cur16 = 1;
+        if (r->opcode == ESNN_OP_LIF && lif_takes16(r, ctx->buffers[r->in0].c)) o->cur16 = r->cur16 = 1;
         if (r->opcode == ESNN_OP_ATTN && r->a32) {
             /* the ATTN reads the int16 plane; its output stays int16 for a cur16 LIF when it fits */
             esnn_op_t *l = only_reader(ctx, (uint32_t)(r - ctx->ops));
             o->cur16 = r->in16 = 1;
-            if (l && l->opcode == ESNN_OP_LIF && r->bound <= 32767u && lif_takes_cur16(ctx, l)) r->cur16 = l->cur16 = 1;
+            if (l && l->opcode == ESNN_OP_LIF && r->bound <= 32767u && lif_takes16(l, ctx->buffers[l->in0].c))
+                r->cur16 = l->cur16 = 1;
         }
     }
 }
@@ -768,6 +844,7 @@ esnn_status_t esnn_init_ex(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, voi
     L.err = &ctx->error;
     L.no_reuse = 0;
     L.keep_states = (uint8_t)(options & ESNN_OPT_FINAL_STATE);
+    L.int32_planes = (uint8_t)((options & ESNN_OPT_REFERENCE) != 0);
     if (options & ~ESNN_OPT_ALL) return fail(&L, ESNN_ERR_ARG, ESNN_MSG("options: unknown bits"), -1, -1);
     st = parse(&L, NULL, &need);
     if (st != ESNN_OK) return st;
@@ -793,6 +870,7 @@ esnn_status_t esnn_init_ex(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, voi
         bf->cw = (uint16_t)((bf->c + 31u) / 32u);
         bf->words = buffer_words(&L, i);
         bf->steps = buf_steps(&L, i);
+        bf->stride = bit_set(L.half, i) ? bf->words / 2u : bf->words;
         bf->data = i == 0 ? NULL : (uint32_t *)(void *)(base + L.off[L.root[i]]);
     }
     for (i = 0; i < L.nops; i++) {
@@ -809,6 +887,12 @@ esnn_status_t esnn_init_ex(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, voi
     ctx->num_ops = L.nops;
     ctx->num_lif = L.num_lif;
     plan_fast_paths(ctx);
+    for (i = 0; i < L.nops; i++) { /* the plan's int16 planes are exactly the kernels' (a bug otherwise) */
+        const esnn_op_t *o = &ctx->ops[i];
+        if (!L.int32_planes && (o->opcode == ESNN_OP_CONV || o->opcode == ESNN_OP_ATTN) &&
+            bit_set(L.half, o->out) != (int)o->cur16)
+            return fail(&L, ESNN_ERR_LIMIT, ESNN_MSG("int16 plane plan differs from the kernels' fast paths"), (int32_t)i, -1);
+    }
     ctx->ready = 1;
     return esnn_reset(ctx);
 }
@@ -825,6 +909,8 @@ static esnn_status_t state_error(esnn_ctx_t *ctx, esnn_status_t st, const char *
 
 esnn_status_t esnn_set_kernels(esnn_ctx_t *ctx, esnn_kernels_t kernels) {
     if (!ctx || (kernels != ESNN_KERNELS_FAST && kernels != ESNN_KERNELS_REFERENCE)) return ESNN_ERR_ARG;
+    if (kernels == ESNN_KERNELS_REFERENCE && !(ctx->options & ESNN_OPT_REFERENCE))
+        return state_error(ctx, ESNN_ERR_STATE, ESNN_MSG("esnn_set_kernels: reference kernels need ESNN_OPT_REFERENCE"));
     ctx->kernels = (uint8_t)kernels;
     return ESNN_OK;
 }
@@ -853,7 +939,7 @@ esnn_status_t esnn_reset(esnn_ctx_t *ctx) {
     return ESNN_OK;
 }
 
-static uint32_t *slot(const esnn_buffer_t *b, uint32_t t) { return b->data + (b->steps > 1 ? t * b->words : 0); }
+static uint32_t *slot(const esnn_buffer_t *b, uint32_t t) { return b->data + (b->steps > 1 ? t * b->stride : 0); }
 
 static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *frame, const esnn_buffer_t *in,
                      int ref);

@@ -27,7 +27,8 @@
  *     | uint32 spikes  [num_lif]             |  spike count per LIF op
  *     | int64 scratch  [max over ATTN ops]   |  pooled sums/max and scores (T/C: 3n+hidden, S: 3HW)
  *     +--------------------------------------+
- *     | planned region                       |  CURRENT: uint32 [steps][H][W][C] (two's complement)
+ *     | planned region                       |  CURRENT: uint32 [steps][H][W][C] (two's complement), or
+ *     |                                      |           int16 [steps][H][W][C] when planned as a plane
  *     |  buffers 1.. and LIF membrane states |  SPIKES:  uint32 [steps][H][W][ceil(C/32)] bit-packed,
  *     |  (int16/int32 [H][W][C]) at planned  |           channel c = bit c%32 of word c/32
  *     |  offsets; items whose live ranges do |  steps = 1, except T for a buffer that crosses an ATTN
@@ -139,7 +140,11 @@ const char *esnn_status_str(esnn_status_t st);  /* "CRC32 mismatch (corrupted bl
  * esnn_final_state is refused after the run; with it every state survives the run, for verification and
  * debugging, at the cost of more arena. Time-major graphs (one segment) need the same arena either way. */
 #define ESNN_OPT_FINAL_STATE 1u
-#define ESNN_OPT_ALL 1u
+/* Without ESNN_OPT_REFERENCE a CURRENT buffer whose values provably fit int16 and whose only reader takes an
+ * int16 plane (the fast kernels' acc16/cur16 paths) gets int16 storage; the plain reference kernels read int32
+ * currents, so esnn_set_kernels(ESNN_KERNELS_REFERENCE) needs a context made with this option. */
+#define ESNN_OPT_REFERENCE 2u
+#define ESNN_OPT_ALL 3u
 
 /* Validate the whole blob and report the arena bytes esnn_init needs (from an 8-aligned start): the lean plan
  * (options 0), what a device needs to run the model. */
@@ -157,7 +162,8 @@ esnn_status_t esnn_validate(const uint8_t *blob, size_t len, size_t *bytes, esnn
 esnn_status_t esnn_init(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *arena, size_t arena_len);
 esnn_status_t esnn_init_ex(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, void *arena, size_t arena_len,
                            uint32_t options);
-/* Choose the kernel set (default ESNN_KERNELS_FAST). */
+/* Choose the kernel set (default ESNN_KERNELS_FAST). ESNN_KERNELS_REFERENCE needs ESNN_OPT_REFERENCE at init
+ * (else ESNN_ERR_STATE). */
 esnn_status_t esnn_set_kernels(esnn_ctx_t *ctx, esnn_kernels_t kernels);
 /* Start a new sample: states 0, spike counts 0, logits = READOUT bias, step 0. */
 esnn_status_t esnn_reset(esnn_ctx_t *ctx);

@@ -21,6 +21,8 @@ struct esnn_buffer {
     uint16_t cw;       /* SPIKES: uint32 words per pixel, ceil(c / 32) */
     uint32_t words;    /* uint32 words per step */
     uint16_t steps;    /* steps held: T (LAYER_MAJOR) or 1 */
+    uint32_t stride;   /* uint32 words from one step's slot to the next: words, or words / 2 for a compact int16
+                        * plane (esnn.c "arena plan": CURRENT buffers whose only reader takes int16) */
     uint32_t *data;    /* NULL for buffer 0 (the caller's input) */
 };
 

@@ -97,6 +97,7 @@ int main(int argc, char **argv) {
     esnn_ctx_t ctx;
     esnn_status_t st;
     uint16_t l;
+    uint32_t opt;
     if (argc > 1 && strcmp(argv[1], "--validate") == 0) return validate(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "--version") == 0) {
         uint16_t maj, min;
@@ -124,15 +125,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, "esnn_run: cannot read %s\n", blob ? argv[a + 1] : argv[a]);
         return 1;
     }
-    /* final states are written with -o: keep them (ESNN_OPT_FINAL_STATE); without -o the lean plan */
-    st = esnn_arena_required_ex(blob, blob_len, outdir ? ESNN_OPT_FINAL_STATE : 0u, &need);
+    /* final states are written with -o: keep them (ESNN_OPT_FINAL_STATE); --ref needs int32 currents
+     * (ESNN_OPT_REFERENCE); otherwise the lean plan a board runs */
+    opt = (outdir ? ESNN_OPT_FINAL_STATE : 0u) | (ref ? ESNN_OPT_REFERENCE : 0u);
+    st = esnn_arena_required_ex(blob, blob_len, opt, &need);
     if (st != ESNN_OK) {
         esnn_error_t e;
         esnn_validate(blob, blob_len, NULL, &e);
         return report(argv[a], st, &e);
     }
     arena = malloc(need);
-    st = esnn_init_ex(&ctx, blob, blob_len, arena, need, outdir ? ESNN_OPT_FINAL_STATE : 0u);
+    st = esnn_init_ex(&ctx, blob, blob_len, arena, need, opt);
     if (st == ESNN_OK && ref) st = esnn_set_kernels(&ctx, ESNN_KERNELS_REFERENCE);
     if (st == ESNN_OK && !step) st = esnn_run(&ctx, input, in_len);
     if (st == ESNN_OK && step) {

@@ -73,7 +73,10 @@ def test_attention_buffers_all_steps_and_in_place() -> None:
 def test_plan_equals_c_arena_on_vectors(rt: CRuntime, path: Path) -> None:
     blob = path.read_bytes()
     assert plan_arena(parse(blob)).total_bytes == rt.validate(blob).arena_bytes
-    assert plan_arena(parse(blob), final_state=True).total_bytes == rt.arena_bytes(blob, final_state=True)
+    for final_state in (False, True):
+        for reference in (False, True):
+            want = rt.arena_bytes(blob, final_state=final_state, reference=reference)
+            assert plan_arena(parse(blob), final_state, reference).total_bytes == want
 
 
 @pytest.mark.parametrize("attention", ["none", "T", "C", "S"])

@@ -140,5 +140,30 @@ def test_lean_plan_saves_the_states_of_finished_segments(rt: CRuntime, demo: tup
         assert lean == keep
     else:
         assert lean < 0.9 * keep
-    code = rt.lib.esnn_arena_required_ex(_u8(blob), len(blob), 2, ctypes.byref(ctypes.c_size_t()))
+    code = rt.lib.esnn_arena_required_ex(_u8(blob), len(blob), 4, ctypes.byref(ctypes.c_size_t()))
     assert rt.status_name(code) == "ESNN_ERR_ARG"  # unknown option bits
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=IDS)
+def test_int16_planes_as_the_vector_records(rt: CRuntime, vector):
+    """Each vector records the CURRENT buffers the lean plan stores as int16 planes: the Python plan makes
+    exactly that choice, and the C runtime's lean arena is smaller than its all-int32 (ESNN_OPT_REFERENCE)
+    one exactly when there are planes (a plan that silently fell back to int32 fails here)."""
+    from edgesnn.export.passes.memory import half_planes
+
+    blob, recorded = _blob(vector), set(meta(vector)["int16_planes"])
+    assert half_planes(parse(blob)) == recorded
+    lean, int32 = rt.arena_bytes(blob), rt.arena_bytes(blob, reference=True)
+    assert (lean < int32) == bool(recorded), (lean, int32)
+    if vector.name.startswith("int16_planes_"):  # the vectors made for it: conv->LIF and conv->ATTN->LIF
+        assert len(recorded) >= 4
+
+
+def test_reference_kernels_need_the_int32_plan(rt: CRuntime):
+    blob = next(_blob(v) for v in VECTORS if meta(v)["int16_planes"])
+    ctx = ctypes.create_string_buffer(rt.lib.esnn_ctx_size())
+    need = rt.arena_bytes(blob)
+    arena = (ctypes.c_uint64 * (need // 8 + 1))()
+    assert rt.lib.esnn_init_ex(ctx, _u8(blob), len(blob), arena, need, 0) == 0
+    assert rt.status_name(rt.lib.esnn_set_kernels(ctx, 1)) == "ESNN_ERR_STATE"
+    assert rt.lib.esnn_set_kernels(ctx, 0) == 0

@@ -29,11 +29,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from edgesnn.devices import DeviceProfile
 from edgesnn.export import ir
 from edgesnn.export.emit import to_model
 from edgesnn.export.errors import ExportError
-from edgesnn.reference.layout import AttnDim, BufferKind
+from edgesnn.reference.layout import AttnDim, AttnKind, BufferKind
 from edgesnn.reference.model import Attn, Conv, Lif, Model, Readout
 from edgesnn.runtime import micropython_memory
 
@@ -107,10 +109,77 @@ def _words(model: Model, b: int) -> int:
     return hw * buf.channels if buf.kind == BufferKind.CURRENT else 0
 
 
-def plan_arena(model: Model, final_state: bool = False) -> ArenaPlan:
+def _conv_bound(op: Conv) -> int:
+    """max over co of |bias| + vmax * sum |w| (esnn.c conv_bound; vmax 255 for the u8 input, 1 for spikes)."""
+    w = np.abs(op.weights.astype(np.int64)).reshape(-1, op.weights.shape[-1]).sum(axis=0)
+    vmax = 255 if op.in0 == 0 else 1
+    return int((np.abs(op.bias.astype(np.int64)) + vmax * w).max())
+
+
+def _lif_takes16(op: Lif, channels: int) -> bool:
+    """esnn.c lif_takes16: a LIF that reads int16 planes (kernels/lif.c lif_cur16*)."""
+    c = channels
+    blocks_ok = c % 8 == 0 and not (c > 32 and c % 32) and c != 24
+    return (
+        op.state_bits == 16 and op.leak_mul & (op.leak_mul - 1) == 0 and blocks_ok
+        and int(op.thresholds.max()) <= 32767
+    )  # fmt: skip
+
+
+def _attn_group_size(op: Attn, buf, T: int) -> int:
+    hw = buf.height * buf.width
+    return {AttnDim.T: hw * buf.channels, AttnDim.C: T * hw, AttnDim.S: T * buf.channels}[op.dim]
+
+
+def half_planes(model: Model) -> set[int]:
+    """CURRENT buffers the lean plan stores as int16 planes (esnn.c "int16 planes", note_planes and
+    decide_planes): an acc16 CONV output read once by a LIF or a 32-bit-statistics ATTN that takes it, and
+    such an ATTN's output when it fits int16 and is read once by a LIF that takes it."""
+    reads: dict[int, int] = {}
+    bnd: dict[int, int] = {}
+    lif16: set[int] = set()
+    attn32: set[int] = set()
+    conv_out: set[int] = set()
+    attn_src: dict[int, int] = {}
+    for op in model.ops:
+        for b in (op.in0, getattr(op, "in1", None)):
+            if b is not None:
+                reads[b] = reads.get(b, 0) + 1
+        if isinstance(op, Conv):
+            conv_out.add(op.out)
+            acc16 = op.in0 != 0 and op.weight_bits == 8 and op.weights.shape[-1] % 8 == 0
+            if acc16 and (bound := _conv_bound(op)) <= 32767:
+                bnd[op.out] = bound
+        elif isinstance(op, Lif):
+            if _lif_takes16(op, model.buffers[op.in0].channels):
+                lif16.add(op.in0)
+        elif isinstance(op, Attn):
+            attn_src[op.out] = op.in0
+            bound = bnd.get(op.in0)
+            buf = model.buffers[op.in0]
+            if (
+                bound is not None
+                and bound <= 65537
+                and _attn_group_size(op, buf, model.T) * bound <= 0x7FFFFFFF
+            ):
+                attn32.add(op.in0)
+                mult = int(op.levels.max()) if op.kind == AttnKind.MA else 32768
+                if (ob := bound * mult >> 15) <= 32767:
+                    bnd[op.out] = ob
+    half = {b for b in conv_out if b in bnd and reads.get(b) == 1 and (b in lif16 or b in attn32)}
+    half |= {
+        b for b, src in attn_src.items()
+        if src in half and src in attn32 and b in bnd and reads.get(b) == 1 and b in lif16
+    }  # fmt: skip
+    return half
+
+
+def plan_arena(model: Model, final_state: bool = False, reference: bool = False) -> ArenaPlan:
     """The C runtime's arena plan for `model` (esnn.c plan_buffers, same order and tie-breaks): the lean plan
-    of `esnn_arena_required`, or with `final_state` the plan of ESNN_OPT_FINAL_STATE."""
+    of `esnn_arena_required`, or with `final_state` / `reference` the plan of ESNN_OPT_FINAL_STATE /
+    ESNN_OPT_REFERENCE (every current int32, as the reference kernels need)."""
     nops, nb, T = len(model.ops), len(model.buffers), model.T
+    half = set() if reference else half_planes(model)
     attn = {k for k, op in enumerate(model.ops) if isinstance(op, Attn)}
 
     def seg_start(k: int) -> int:
@@ -148,8 +217,11 @@ def plan_arena(model: Model, final_state: bool = False) -> ArenaPlan:
             return 1
         return T if define[b] in attn or seg_start(define[b]) != seg_start(last[b]) else 1
 
+    def step_bytes(b: int) -> int:  # int16 for a compact plane, else uint32 words
+        return (2 if b in half else 4) * _words(model, b)
+
     def buf_bytes(b: int) -> int:
-        return _align8(4 * _words(model, b) * steps(b))
+        return _align8(step_bytes(b) * steps(b))
 
     # storage groups of T-step buffers, in buffer id order (esnn.c group_buffers)
     root = list(range(nb))
@@ -161,14 +233,14 @@ def plan_arena(model: Model, final_state: bool = False) -> ArenaPlan:
             continue
         if k0 in attn:
             r = root[model.ops[k0].in0]
-            if hi[r] == k0:
+            if hi[r] == k0 and step_bytes(b) <= step_bytes(model.ops[k0].in0):
                 root[b], hi[r], cur[r] = r, last[b], b
             continue
         for r in range(1, nb):
             k = hi[r]
             if (
                 root[r] != r or r == b or steps(r) == 1 or k >= k0 or k in attn
-                or seg_start(k) != seg_start(k0) or _words(model, b) > _words(model, cur[r])
+                or seg_start(k) != seg_start(k0) or step_bytes(b) > step_bytes(cur[r])
             ):  # fmt: skip
                 continue
             root[b], hi[r], cur[r] = r, last[b], b

@@ -331,7 +331,8 @@ ESNN_ATTN_COLS(pw, any, 0)
  * sum leaves int32. For C over an int16 plane, slot k holds channel ESNN_CUR16_POS(k) (an involution). */
 static void stats32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const uint32_t *x, int in16,
                     int64_t *sum, int64_t *mx, int32_t *tmp) {
-    const uint32_t C = buf->c, HW = (uint32_t)buf->h * buf->w, words = HW * C;
+    /* words: the stride between step slots (a compact int16 plane's is half its values) */
+    const uint32_t C = buf->c, HW = (uint32_t)buf->h * buf->w, words = buf->stride, n = HW * C;
     uint32_t t, p, k;
     if (op->dim == ESNN_ATTN_C) {
         int32_t *s = tmp, *m = tmp + C;
@@ -413,7 +414,7 @@ static void stats32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, c
     if (op->dim == ESNN_ATTN_T) {
         for (t = 0; t < T; t++) {
             int32_t s = 0, m = elem(x, words, in16, t, 0);
-            for (k = 0; k < words; k++) {
+            for (k = 0; k < n; k++) {
                 const int32_t v = elem(x, words, in16, t, k);
                 s += v;
                 m = v > m ? v : m;
@@ -496,13 +497,14 @@ static inline uint32_t group_of(uint8_t dim, uint32_t t, uint32_t p, uint32_t k,
  * in place no int16 value is overwritten before it is read); int32 -> int32. */
 static void apply32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const uint32_t *x, uint32_t *y,
                     const uint32_t *mult) {
-    const uint32_t C = buf->c, HW = (uint32_t)buf->h * buf->w, words = HW * C;
+    /* words: the input's stride between step slots; an int16 output plane has the same, an int32 output n */
+    const uint32_t C = buf->c, HW = (uint32_t)buf->h * buf->w, words = buf->stride, n = HW * C;
     uint32_t t, p, k;
     if (!op->in16) {
         for (t = 0; t < T; t++)
             for (p = 0; p < HW; p++)
                 for (k = 0; k < C; k++) {
-                    const uint32_t i = t * words + p * C + k;
+                    const uint32_t i = t * n + p * C + k;
                     y[i] = scale32(mult[group_of(op->dim, t, p, k, 0)], (int32_t)x[i]);
                 }
         return;
@@ -568,7 +570,7 @@ static void apply32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, c
     }
     for (t = 0; t < T; t++) {
         const int16_t *q = (const int16_t *)(const void *)(x + t * words);
-        uint32_t *o = y + t * words;
+        uint32_t *o = y + t * n;
         for (p = HW; p-- > 0;)
             for (k = C; k-- > 0;) { /* channel k from slot ESNN_CUR16_POS(k) */
                 const uint32_t g = op->dim == ESNN_ATTN_T ? t : op->dim == ESNN_ATTN_S ? p : k;
