@@ -1,6 +1,6 @@
 """Board ports with a real model: the shipped demo model (exported --prune, int8) on the QEMU board,
 bit-exact with the integer reference on real Fashion-MNIST test images. The STM32F411 port cross-compiles
-and fits its device profile with a vector; the demo model (~230 KB arena) is refused by its linker. The
+and fits its device profile with a vector; the demo model (~136 KB arena) is refused by its linker. The
 nRF52840 DK port cross-compiles and fits with a vector and with the demo model (256 KiB RAM), and its build
 writes the Intel hex that `edgesnn flash --device nrf52840-dk` programs with nrfjprog."""
 
@@ -88,7 +88,7 @@ def test_stm32_port_cross_compiles_and_fits():
 
 
 def test_demo_model_does_not_fit_the_stm32(demo):
-    """The demo model's arena (~230 KB) exceeds the F411's 128 KB SRAM: the link fails naming the region."""
+    """The demo model's arena (~136 KB) exceeds the F411's 128 KB SRAM: the link fails naming the region."""
     path, _ = demo
     with pytest.raises(HostError, match=r"region `RAM' overflowed"):
         build_image(path, board="stm32f411-nucleo")
@@ -109,10 +109,11 @@ def test_nrf52840_port_cross_compiles_and_fits():
 
 
 def test_demo_model_fits_the_nrf52840(demo):
-    """The demo model's arena (~230 KB) fits the nRF52840's 256 KiB RAM with the buffers and the stack."""
+    """The demo model's arena fits the nRF52840's 256 KiB RAM with the buffers and the stack; the image's
+    arena is the lean plan (LIF states per segment, int16 planes), not the 234 KB of the first runtime."""
     path, _ = demo
     image, _ = assert_fits_profile(path, "nrf52840-dk")
-    assert image.size["arena"] > 200_000
+    assert 100_000 < image.size["arena"] < 150_000
 
 
 def test_flash_dry_run_names_the_built_nrf52840_hex(capsys):
@@ -127,4 +128,4 @@ def test_flash_dry_run_names_the_built_nrf52840_hex(capsys):
     assert m, out
     assert m.group(1) == str(image.elf.parent / "esnn_board.hex")
     assert (image.elf.parent / "esnn_board.hex").is_file()
-    assert re.search(r"make -C \S+/ports/nrf52840-dk -j1 board", out), out
+    assert re.search(r"make -C \S+/ports/nrf52840-dk -j1 (B=\S+ )?board", out), out
