@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from edgesnn import __version__
+from edgesnn.checkpoint_errors import describe_load_failure, precheck
 from edgesnn.models.config import ConfigError, ModelConfig
 from edgesnn.models.resnet import SpikingResNet, build_model
 
@@ -57,14 +58,13 @@ def save(
 def read(path: str | Path) -> dict[str, Any]:
     """Read and validate a checkpoint's envelope (format, version, config) without building a model."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+    problem = precheck(path)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt/foreign files
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-        ) from None
+        raise CheckpointError(f"{path}: {describe_load_failure(exc)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         kind = "a bare state_dict" if isinstance(payload, dict) and payload else type(payload).__name__
         raise CheckpointError(

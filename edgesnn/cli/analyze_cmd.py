@@ -22,11 +22,11 @@ from edgesnn.analysis.ops import E_AC_PJ, E_MAC_PJ, EnergyModel
 from edgesnn.analysis.pruning import DEFAULT_NEAR_DEAD
 from edgesnn.analysis.report import format_report, to_json
 from edgesnn.analysis.summary import analyze
+from edgesnn.cli.argtypes import non_negative_float, positive_int
 from edgesnn.cli.errors import CliError
+from edgesnn.cli.outputs import check_output_dir
 from edgesnn.data.registry import DATASETS, dataset_spec, open_dataset
 from edgesnn.models.config import ModelConfig
-
-HELP = "firing rates, dead shortcuts, operations and energy of a checkpoint (table, --json, --plots)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,19 +36,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--data-dir", help="folder with the dataset files (default: standard locations)")
     p.add_argument("--split", default="test", choices=("test", "train"), help="split to calibrate on")
-    p.add_argument("--calib", type=int, default=512, help="calibration samples (default 512)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--calib", type=positive_int, default=512, help="calibration samples (default 512)")
+    p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--json", action="store_true", help="print the analysis as JSON instead of tables")
     p.add_argument("--plots", metavar="DIR", help="write firing_rates.png, spike_counts.png, thermogram.png")
     p.add_argument(
         "--near-dead-threshold",
-        type=float,
+        type=non_negative_float,
         default=DEFAULT_NEAR_DEAD,
         help=f"report live shortcuts firing below this rate as nearly dead (default {DEFAULT_NEAR_DEAD})",
     )
-    p.add_argument("--e-mac", type=float, default=E_MAC_PJ, help=f"pJ per MAC (default {E_MAC_PJ})")
-    p.add_argument("--e-ac", type=float, default=E_AC_PJ, help=f"pJ per AC (default {E_AC_PJ})")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument(
+        "--e-mac", type=non_negative_float, default=E_MAC_PJ, help=f"pJ per MAC (default {E_MAC_PJ})"
+    )
+    p.add_argument("--e-ac", type=non_negative_float, default=E_AC_PJ, help=f"pJ per AC (default {E_AC_PJ})")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
 
 
 def calibration_batches(
@@ -64,9 +66,9 @@ def calibration_batches(
     static images ``[B, C, H, W]``, event frames ``[T, B, C, H, W]``. A checkpoint ``payload`` with a
     recorded input contract (``edgesnn.data.input_contract``) gets frames made by that contract."""
     if n < 1:
-        raise CliError(f"--calib must be >= 1, got {n}")
+        raise CliError(f"calibration needs at least 1 sample, got {n}")
     if batch_size < 1:
-        raise CliError(f"--batch-size must be >= 1, got {batch_size}")
+        raise CliError(f"the batch size must be at least 1, got {batch_size}")
     if root is not None and not Path(root).is_dir():
         raise CliError(f"--data-dir {root}: no such folder")
     training = (payload or {}).get("training") or {}
@@ -128,6 +130,8 @@ def _contract_batches(
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.plots:
+        check_output_dir(args.plots, "--plots")
     if args.threads:
         torch.set_num_threads(args.threads)
     model, payload = checkpoint.load(args.checkpoint, with_payload=True)

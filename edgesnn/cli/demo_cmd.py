@@ -27,13 +27,14 @@ from edgesnn import checkpoint
 from edgesnn.analysis.monitor import measure_firing
 from edgesnn.analysis.shortcuts import shortcut_histories
 from edgesnn.analysis.tables import firing_table
+from edgesnn.cli.argtypes import non_negative_int, positive_int
 from edgesnn.cli.errors import CliError
+from edgesnn.cli.outputs import check_output_dir
 from edgesnn.cli.stages import Stages, bar
 from edgesnn.data.registry import open_dataset
 from edgesnn.train.trainer import TrainConfig, evaluate, train
 from edgesnn.zoo import DEMO_MODEL, ZOO_DIR
 
-HELP = "run the end-to-end demo: shipped models -> export --prune -> emulated board -> streamed and checked"
 QAT_MODEL = ZOO_DIR / "fashion_mnist_synac_w8_t4_qat.pt"
 EVENT_MODEL = ZOO_DIR / "emulated_fashion_mnist_or_w8_t8.pt"
 EMULATED = "qemu-mps2-an386"
@@ -46,14 +47,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--device", default=EMULATED, choices=(EMULATED, "host"), help=f"board to run on (default {EMULATED})"
     )
     p.add_argument(
-        "--eval", type=int, help="evaluate the shipped model on the first N test images (default all)"
+        "--eval",
+        type=positive_int,
+        help="evaluate the shipped model on the first N test images (default all)",
     )
-    p.add_argument("--calib", type=int, default=512, help="held-out samples for firing rates and export")
-    p.add_argument("--images", type=int, default=100, help="held-out images streamed to the board")
-    p.add_argument("--streams", type=int, default=50, help="emulated DVS streams streamed to the board")
+    p.add_argument(
+        "--calib", type=positive_int, default=512, help="held-out samples for firing rates and export"
+    )
+    p.add_argument("--images", type=positive_int, default=100, help="held-out images streamed to the board")
+    p.add_argument(
+        "--streams", type=positive_int, default=50, help="emulated DVS streams streamed to the board"
+    )
     p.add_argument("--skip-verify", action="store_true", help="do not run the conformance vectors")
-    p.add_argument("--train", type=int, default=0, metavar="STEPS", help="also run a short training run")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument(
+        "--train", type=non_negative_int, default=0, metavar="STEPS", help="also run a short training run"
+    )
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
 
 
 def pick_device(requested: str) -> str:
@@ -190,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     for path in (DEMO_MODEL, QAT_MODEL, EVENT_MODEL):
         if not path.is_file():
             raise CliError(f"{path}: shipped model missing from this checkout (edgesnn/zoo/ has its script)")
-    out = Path(args.out)
+    out = check_output_dir(args.out, "--out")
     args.board = pick_device(args.device)
     t_start = time.time()
 

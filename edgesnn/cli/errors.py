@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 class CliError(Exception):
     def __init__(self, message: str, exit_code: int = 1) -> None:
@@ -9,16 +11,25 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+# The library's user-facing errors, as (module, class): an error can only be one of these when its module
+# was imported, so they are looked up in sys.modules rather than imported (most of them import torch).
+USER_ERRORS = (
+    ("edgesnn.checkpoint", "CheckpointError"),
+    ("edgesnn.data.errors", "DataNotFoundError"),
+    ("edgesnn.data.idx", "IdxError"),
+    ("edgesnn.models.config", "ConfigError"),
+    ("edgesnn.train.trainer", "TrainError"),
+)
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    found = (getattr(sys.modules.get(module), name, None) for module, name in USER_ERRORS)
+    return (FileNotFoundError, *(t for t in found if isinstance(t, type)))
+
+
 def as_cli_error(exc: Exception) -> CliError | None:
     """Map the library's user-facing errors to a CliError; anything else is a bug and propagates."""
-    from edgesnn.checkpoint import CheckpointError
-    from edgesnn.data.idx import IdxError
-    from edgesnn.data.images import DataNotFoundError
-    from edgesnn.models.config import ConfigError
-    from edgesnn.train.trainer import TrainError
-
-    user_errors = (CheckpointError, ConfigError, DataNotFoundError, IdxError, TrainError, FileNotFoundError)
-    if isinstance(exc, user_errors):
+    if isinstance(exc, _user_error_types()):
         return CliError(str(exc))
     if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str) and "unknown" in exc.args[0]:
         return CliError(exc.args[0])

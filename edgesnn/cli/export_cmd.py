@@ -17,7 +17,9 @@ import torch
 from edgesnn import checkpoint
 from edgesnn.analysis.errors import AnalysisError
 from edgesnn.cli.analyze_cmd import calibration_batches
+from edgesnn.cli.argtypes import positive_int
 from edgesnn.cli.errors import CliError
+from edgesnn.cli.outputs import check_output_dir
 from edgesnn.data.registry import DATASETS
 from edgesnn.devices import DeviceError, load_profile
 from edgesnn.export.emit import c_header, c_source
@@ -25,22 +27,20 @@ from edgesnn.export.errors import ExportError
 from edgesnn.export.pipeline import export_model
 from edgesnn.export.report import to_json, to_markdown
 
-HELP = "export a checkpoint to an integer .esnn model, C arrays and a report for a device profile"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="checkpoint written by `edgesnn train`")
     p.add_argument("--prune", action="store_true", help="drop shortcuts that never fire (verified exactly)")
     p.add_argument("--calib", required=True, choices=sorted(DATASETS), help="calibration dataset")
     p.add_argument(
-        "--calib-samples", type=int, default=512, help="held-out calibration samples (default 512)"
+        "--calib-samples", type=positive_int, default=512, help="held-out calibration samples (default 512)"
     )
     p.add_argument("--data-dir", help="folder with the dataset files (default: standard locations)")
     p.add_argument("--device", required=True, help="device profile: a name in devices/ or a .toml path")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--weight-bits", type=int, choices=(4, 8, 16), default=8, help="weight width (default 8)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     p.add_argument(
         "--onnx",
         action="store_true",
@@ -53,6 +53,7 @@ def _progress(stage: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = check_output_dir(args.out, "-o")  # before the minute of work, not after
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
@@ -66,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
         result = export_model(model, calib, device, args.weight_bits, args.prune, _progress, qat=qat)
     except (ExportError, DeviceError, AnalysisError) as exc:
         raise CliError(str(exc)) from None
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     extra = {"checkpoint": Path(args.checkpoint).name, "calibration": args.calib}
     (out / "model.esnn").write_bytes(result.blob)

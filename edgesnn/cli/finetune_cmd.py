@@ -15,37 +15,36 @@ from __future__ import annotations
 
 import argparse
 
+from edgesnn.cli.argtypes import non_negative_int, positive_float, positive_int
 from edgesnn.cli.errors import CliError
+from edgesnn.cli.outputs import check_output_dir
 from edgesnn.data.registry import DATASETS
 from edgesnn.export.errors import ExportError
 from edgesnn.qat.errors import QATError
 from edgesnn.qat.finetune import FinetuneConfig, finetune
 from edgesnn.train.trainer import LOSSES
 
-HELP = "quantization-aware fine-tuning (--qat) so the exported integer model equals the PyTorch one"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="checkpoint written by `edgesnn train`")
     p.add_argument("--qat", action="store_true", required=True, help="quantization-aware (the only mode)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--epochs", type=positive_int, default=1)
+    p.add_argument("--lr", type=positive_float, default=1e-4)
     p.add_argument("--weight-bits", type=int, choices=(4, 8, 16), default=8, help="as for export (default 8)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--loss", choices=LOSSES, help="default: the loss the checkpoint was trained with")
     p.add_argument("--dataset", choices=sorted(DATASETS), help="default: the checkpoint's dataset")
     p.add_argument("--data-dir", help="folder with the dataset files (default: standard locations)")
-    p.add_argument("--limit-train", type=int, help="use only the first N training samples")
-    p.add_argument("--limit-test", type=int, help="use only the first N held-out samples")
-    p.add_argument("--max-steps", type=int, help="stop after N optimiser steps")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--limit-train", type=positive_int, help="use only the first N training samples")
+    p.add_argument("--limit-test", type=positive_int, help="use only the first N held-out samples")
+    p.add_argument("--max-steps", type=positive_int, help="stop after N optimiser steps")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.epochs < 1:
-        raise CliError(f"--epochs must be >= 1, got {args.epochs}")
+    check_output_dir(args.out, "--out")
     cfg = FinetuneConfig(
         checkpoint=args.checkpoint,
         out_dir=args.out,

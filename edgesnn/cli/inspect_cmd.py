@@ -16,8 +16,6 @@ from edgesnn.cli.errors import CliError
 from edgesnn.reference import BlobError, parse
 from edgesnn.reference.describe import describe
 
-HELP = "print the graph, shapes, bit widths, params and flash bytes of an .esnn model"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="an .esnn blob written by `edgesnn export`")

@@ -14,8 +14,6 @@ from edgesnn.cli.options import add_model_options, model_overrides
 from edgesnn.models.config import PRESETS, preset
 from edgesnn.models.describe import describe, format_table
 
-HELP = "list model presets or describe one (layers, shapes, parameters)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--describe", metavar="PRESET", choices=sorted(PRESETS), help="preset to describe")

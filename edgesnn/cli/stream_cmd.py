@@ -39,7 +39,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgesnn.cli.argtypes import non_negative_int, positive_float, positive_int
 from edgesnn.cli.errors import CliError
+from edgesnn.cli.outputs import check_output_dir, check_output_file
 from edgesnn.data.binning import MODES, POLARITIES, SPLITS
 from edgesnn.data.registry import DATASETS, dataset_spec
 
@@ -59,10 +61,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--camera", action="store_true", help="a live iniVation camera (dv-processing)")
     p.add_argument("--checkpoint", type=Path, help="float model to compare top-1 with (edgesnn train output)")
-    p.add_argument("--limit", type=int, help="stop after N samples")
+    p.add_argument("--limit", type=positive_int, help="stop after N samples")
     p.add_argument(
         "--start",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="N",
         help="skip the first N samples, numbering from N (resume an interrupted run: it prints N)",
@@ -86,17 +88,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b = p.add_argument_group("binning overrides (event input)")
     b.add_argument("--split-by", choices=SPLITS)
     b.add_argument(
-        "--window-us", type=int, help="fixed time windows of this many µs (implies --split-by time)"
+        "--window-us", type=positive_int, help="fixed time windows of this many µs (implies --split-by time)"
     )
     b.add_argument("--size", type=_hw, help="HxW: area-pool the sensor to this size")
     b.add_argument("--polarity", choices=POLARITIES)
     b.add_argument("--mode", choices=MODES)
     b.add_argument("--clip", action="store_true", help="saturate values the u8 input cannot hold")
     link = p.add_argument_group("link")
-    link.add_argument("--timeout", type=float, default=1.0, help="base reply timeout in s (default 1)")
-    link.add_argument("--retries", type=int, default=3, help="retransmissions per request (default 3)")
-    link.add_argument("--resends", type=int, default=3, help="resends of a sample after device resets")
-    link.add_argument("--baud", type=int, default=115200, help="--port baud rate (default 115200)")
+    link.add_argument(
+        "--timeout", type=positive_float, default=1.0, help="base reply timeout in s (default 1)"
+    )
+    link.add_argument(
+        "--retries", type=non_negative_int, default=3, help="retransmissions per request (default 3)"
+    )
+    link.add_argument(
+        "--resends", type=non_negative_int, default=3, help="resends of a sample after device resets"
+    )
+    link.add_argument("--baud", type=positive_int, default=115200, help="--port baud rate (default 115200)")
     link.add_argument("--no-build", action="store_true", help="--device: do not (re)build the board")
     link.add_argument(
         "--faults",
@@ -104,7 +112,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(keys: drop, corrupt, dup, rate, reset_after, seed; edgesnn.host.proxy)",
     )
     link.add_argument("--trace", action="store_true", help="hex-dump the traffic to stderr")
-    p.add_argument("--threads", type=int, default=1, help="torch threads for the float model (default 1)")
+    p.add_argument(
+        "--threads", type=positive_int, default=1, help="torch threads for the float model (default 1)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no live progress bar")
 
 
@@ -258,10 +268,11 @@ def run(args: argparse.Namespace) -> int:
     from edgesnn.stream import Progress, Streamer, StreamInterrupted, fresh_folder, save_outcome
     from edgesnn.stream.samples import ModelInput
 
-    if args.limit is not None and args.limit < 1:
-        raise CliError(f"--limit must be >= 1, got {args.limit}")
-    if args.start < 0:
-        raise CliError(f"--start must be >= 0, got {args.start}")
+    # --limit and --start are range-checked when the line is parsed (edgesnn.cli.argtypes)
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.plots:
+        check_output_dir(args.plots, "--plots")
     if not args.model.is_file():
         raise CliError(f"{args.model}: no such model file")
     blob = args.model.read_bytes()

@@ -35,11 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from edgesnn import resources
+from edgesnn.cli.argtypes import non_negative_int, positive_int
 from edgesnn.cli.errors import CliError
 from edgesnn.reference import BlobError, Lif, Model, Result, parse
 from edgesnn.reference import run as reference_run
 
-HELP = "run the conformance vectors (or a model on random input) through a runtime and compare bit-exactly"
 RUNTIMES = ("c", "reference", "onnx", "micropython")
 DEFAULT_VECTORS = resources.vectors_dir()
 FILES = {"logits": "logits.bin", "spikes": "spike_counts.bin", "state": "final_state.bin"}
@@ -64,8 +64,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="C runtime kernel set (default fast); micropython: fast = viper kernels, reference = plain",
     )
     p.add_argument("--input", type=Path, help="with MODEL: u8 input file (T or 1 frames of C x H x W)")
-    p.add_argument("--samples", type=int, default=1, help="with MODEL: random inputs to try (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="with MODEL: random input seed (default 0)")
+    p.add_argument(
+        "--samples", type=positive_int, default=1, help="with MODEL: random inputs to try (default 1)"
+    )
+    p.add_argument(
+        "--seed", type=non_negative_int, default=0, help="with MODEL: random input seed (default 0)"
+    )
     p.add_argument(
         "--device",
         help="run on a board through the serial protocol (a devices/*.toml name, e.g. qemu-mps2-an386)",

@@ -18,16 +18,19 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgesnn.data.binning import BinningParams, bin_events
 from edgesnn.data.emulator import EmulatorParams, iter_emulated
+from edgesnn.data.errors import DataNotFoundError, where_looked
 from edgesnn.data.events.aedat2 import SENSOR as DVS128
 from edgesnn.data.events.aedat2 import read_aedat2
 from edgesnn.data.events.aedat31 import read_gesture_labels, split_gesture_samples
-from edgesnn.data.frame_cache import FrameDataset, cached_frames
-from edgesnn.data.images import DataNotFoundError, load_fashion_mnist
+
+if TYPE_CHECKING:  # torch: imported only when frames are made, so event readers and `stream` stay light
+    from edgesnn.data.frame_cache import FrameDataset
 
 GESTURE_CLASSES = (
     "hand clap", "right hand wave", "left hand wave", "right arm clockwise",
@@ -73,6 +76,9 @@ def open_emulated_fashion_mnist(
     progress: bool = True,
 ) -> FrameDataset:
     """EMULATED event frames of Fashion-MNIST (``limit``: the first n images only)."""
+    from edgesnn.data.frame_cache import cached_frames
+    from edgesnn.data.images import load_fashion_mnist
+
     _check_split(split)
     emulator = emulator or EmulatorParams()
     binning = binning or emulated_binning(T, emulator)
@@ -104,10 +110,8 @@ def find_dvs_gesture(root: str | Path | None) -> Path:
         if (d / "trials_to_train.txt").is_file():
             return d
     raise DataNotFoundError(
-        "DVS128 Gesture not found (looked for trials_to_train.txt in "
-        + ", ".join(map(str, dirs) or ["<no root given>"])
-        + "). Extract DvsGesture.tar.gz there and pass --data-dir (or set EDGESNN_DATA); "
-        "nothing is downloaded."
+        f"DVS128 Gesture not found ({where_looked('trials_to_train.txt', dirs)}). Extract DvsGesture.tar.gz "
+        "and pass its folder as --data-dir (or set EDGESNN_DATA); nothing is downloaded."
     )
 
 
@@ -120,6 +124,8 @@ def open_dvs_gesture(
     cache_dir: str | Path | None = None,
     progress: bool = True,
 ) -> FrameDataset:
+    from edgesnn.data.frame_cache import cached_frames
+
     _check_split(split)
     binning = binning or BinningParams(T=T)
     folder = find_dvs_gesture(root)
@@ -154,10 +160,10 @@ def find_cifar10_dvs(root: str | Path | None) -> Path:
     for d in dirs:
         if all((d / c).is_dir() for c in CIFAR10_CLASSES):
             return d
+    looked = where_looked("the class folders airplane/ ... truck/ of .aedat files", dirs)
     raise DataNotFoundError(
-        "CIFAR10-DVS not found (looked for the class folders airplane/ ... truck/ of .aedat files in "
-        + ", ".join(map(str, dirs) or ["<no root given>"])
-        + "). Extract the dataset there and pass --data-dir (or set EDGESNN_DATA); nothing is downloaded."
+        f"CIFAR10-DVS not found ({looked}). Extract the dataset and pass its folder as --data-dir "
+        "(or set EDGESNN_DATA); nothing is downloaded."
     )
 
 
@@ -180,6 +186,8 @@ def open_cifar10_dvs(
     cache_dir: str | Path | None = None,
     progress: bool = True,
 ) -> FrameDataset:
+    from edgesnn.data.frame_cache import cached_frames
+
     _check_split(split)
     binning = binning or BinningParams(T=T)
     files = cifar10_dvs_files(find_cifar10_dvs(root), split, train_fraction)

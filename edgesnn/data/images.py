@@ -18,12 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgesnn.data.errors import DataNotFoundError
 from edgesnn.data.idx import read_idx
-
-
-class DataNotFoundError(FileNotFoundError):
-    """The dataset's files are not where we looked; the message says where and how to get them."""
-
 
 SPLITS = ("train", "test")
 

@@ -15,7 +15,18 @@ from edgesnn.data.event_datasets import (
     open_dvs_gesture,
     open_emulated_fashion_mnist,
 )
-from edgesnn.data.images import load_fashion_mnist, load_mnist
+
+
+def _load_fashion_mnist(split: str, root: str | Path | None = None) -> Any:
+    from edgesnn.data.images import load_fashion_mnist  # torch: imported when a dataset is opened
+
+    return load_fashion_mnist(split, root)
+
+
+def _load_mnist(split: str, root: str | Path | None = None) -> Any:
+    from edgesnn.data.images import load_mnist
+
+    return load_mnist(split, root)
 
 
 @dataclass(frozen=True)
@@ -34,9 +45,9 @@ FASHION_CLASSES = (
 
 DATASETS: dict[str, DatasetSpec] = {
     "fashion-mnist": DatasetSpec(
-        "fashion-mnist", "fashion-mnist", load_fashion_mnist, "hflip", FASHION_CLASSES
+        "fashion-mnist", "fashion-mnist", _load_fashion_mnist, "hflip", FASHION_CLASSES
     ),
-    "mnist": DatasetSpec("mnist", "mnist", load_mnist, "shift", tuple(str(i) for i in range(10))),
+    "mnist": DatasetSpec("mnist", "mnist", _load_mnist, "shift", tuple(str(i) for i in range(10))),
     # event-camera datasets: items are [T, 2, H, W] frames binned by edgesnn.data.binning
     "emulated-fashion-mnist": DatasetSpec(
         "emulated-fashion-mnist",

@@ -78,8 +78,12 @@ def test_bad_input_is_one_line(trained: Path, tmp_path: Path, capsys) -> None:
     code, _, err = run(capsys, str(tmp_path / "nope.pt"), "--data", "fashion-mnist")
     assert code == 1 and err.startswith("edgesnn: ") and "no such checkpoint file" in err
 
-    code, _, err = run(capsys, str(trained), "--calib", "0")
-    assert code == 1 and err.strip() == "edgesnn: --calib must be >= 1, got 0"
+    with pytest.raises(SystemExit) as info:  # a usage error, found when the line is parsed
+        run(capsys, str(trained), "--calib", "0")
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.startswith(
+        "edgesnn: analyze: argument --calib: must be 1 or more, got 0"
+    )
 
 
 def test_checkpoint_without_training_log(tmp_path: Path, fashion_dir: Path, capsys) -> None:

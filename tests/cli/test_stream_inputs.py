@@ -97,11 +97,15 @@ def test_resume_command_sets_start_and_a_new_log():
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(["--start", "-1"], "--start must be >= 0"), (["--limit", "0"], "--limit must be >= 1")],
+    [
+        (["--start", "-1"], "argument --start: must be 0 or more"),
+        (["--limit", "0"], "argument --limit: must be 1 or more"),
+    ],
 )
 def test_bad_counts(capsys, tmp_path: Path, model: Path, argv, message):
-    code, _, err = stream(capsys, "--device", "host", str(model), "--input", str(tmp_path), *argv)
-    assert code == 1 and message in err
+    with pytest.raises(SystemExit) as info:  # usage errors, found when the line is parsed
+        stream(capsys, "--device", "host", str(model), "--input", str(tmp_path), *argv)
+    assert info.value.code == 2 and message in capsys.readouterr().err
 
 
 def help_examples(doc: str) -> list[list[str]]:
