@@ -102,7 +102,10 @@ def parse(blob: bytes) -> Model:
     """Validate every field of `blob` and decode it (FORMAT.md section 5)."""
     n = len(blob)
     if n >= 4 and blob[:4] != MAGIC:
-        raise BlobError(f"magic: {blob[:4]!r} is not {MAGIC!r} (not an .esnn blob)")
+        hint = ""
+        if blob[:4] == b"PK\x03\x04":  # torch.save's zip: the usual mix-up is a checkpoint for a model
+            hint = "; it looks like a PyTorch checkpoint: export it first with `edgesnn export`"
+        raise BlobError(f"magic: {blob[:4]!r} is not {MAGIC!r} (not an .esnn blob){hint}")
     if n < HEADER_SIZE + CRC_SIZE:
         raise BlobError(f"truncated: the blob is {n} bytes, shorter than the 64-byte header plus the CRC")
     fields = HEADER.unpack_from(blob)

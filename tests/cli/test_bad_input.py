@@ -147,6 +147,12 @@ def test_esnn_given_for_a_checkpoint_is_named_as_that_mistake(capsys):
     assert code == 1 and "exported .esnn model, not a checkpoint" in line and "edgesnn inspect" in line
 
 
+@pytest.mark.parametrize("command", [["inspect"], ["verify"], ["flash", "--device", "host", "--dry-run"]])
+def test_checkpoint_given_for_an_esnn_model_is_named_as_that_mistake(capsys, command):
+    code, line = fails(capsys, [*command, str(DEMO_MODEL)])
+    assert code == 1 and "looks like a PyTorch checkpoint: export it first with `edgesnn export`" in line
+
+
 class Foreign:  # a class torch's weights-only loader refuses
     pass
 
