@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesnn import __version__
-from edgesnn.export.passes.memory import half_planes
+from edgesnn.export.passes.memory import fused_static, half_planes
 from edgesnn.reference import (
     Attn,
     AttnDim,
@@ -291,6 +291,7 @@ def build_vector(name: str) -> Vector:
         "seed": [SEED, sum(name.encode())],
         # schedule choices a runtime must make (a vector whose plan silently falls back fails its test)
         "int16_planes": sorted(half_planes(parse(blob))),
+        "fused_static": sorted(fused_static(parse(blob))),
     }
     files = {
         "model.esnn": blob,

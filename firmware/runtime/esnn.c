@@ -7,6 +7,7 @@
 #include "kernels/logic.h"
 #include "kernels/maxpool.h"
 #include "kernels/readout.h"
+#include "kernels/static_lif.h"
 
 /* Bench builds only (-DESNN_PROFILE, firmware/bench/bench_main.c): called before (end 0) and after (end 1)
  * each op with its opcode (7: the first-layer u8 conv) | op index << 8; the library never defines it, so
@@ -103,6 +104,10 @@ typedef struct {
     uint32_t lif16[(ESNN_MAX_BUFFERS + 31) / 32], attn32[(ESNN_MAX_BUFFERS + 31) / 32];
     uint32_t conv_out[(ESNN_MAX_BUFFERS + 31) / 32], attn_out[(ESNN_MAX_BUFFERS + 31) / 32];
     uint32_t half[(ESNN_MAX_BUFFERS + 31) / 32];
+    /* fused static layers (esnn.c "fused static layer"): LIF outputs whose LIF reads a STATIC conv's output
+     * right after it (src[] = that output); the decision for the conv outputs and the LIF outputs */
+    uint32_t static_lif[(ESNN_MAX_BUFFERS + 31) / 32];
+    uint32_t fused[(ESNN_MAX_BUFFERS + 31) / 32], fused_out[(ESNN_MAX_BUFFERS + 31) / 32];
     uint16_t num_lif;
     uint64_t scratch;    /* int64 values */
     uint64_t buf_bytes;  /* planned region: buffers + LIF states */
@@ -484,6 +489,10 @@ static void note_planes(loader_t *L, const esnn_op_t *o) {
         if (bound <= 32767u) L->bnd[o->out] = (uint16_t)bound;
     } else if (o->opcode == ESNN_OP_LIF) {
         if (lif_takes16(o, buf_dim(L, o->in0, 0))) set_bit(L->lif16, o->in0);
+        if (bit_set(L->pinned, o->in0) && L->def[o->in0] + 1u == L->def[o->out]) { /* right after its conv */
+            set_bit(L->static_lif, o->out);
+            L->src[o->out] = (uint8_t)o->in0;
+        }
     } else if (o->opcode == ESNN_OP_ATTN) {
         esnn_buffer_t shape;
         set_bit(L->attn_out, o->out);
@@ -498,6 +507,31 @@ static void note_planes(loader_t *L, const esnn_op_t *o) {
         }
     }
 }
+/* ---- fused static layer -----------------------------------------------------------------------------
+ * A STATIC conv (the u8 frame repeated T times) whose output's one reader is the LIF right after it runs
+ * with that LIF as one kernel over all T at step 0 (kernels/static_lif.c): the conv's output plane takes no
+ * arena, the LIF's state only with ESNN_OPT_FINAL_STATE, and the LIF's output holds all T steps (written at
+ * once, so it never takes over another buffer's storage). Chosen when the T steps of spikes are no larger
+ * than the current plane + state + one step of spikes, and never with ESNN_OPT_REFERENCE (the plain kernels
+ * run the two ops one after the other). */
+static void decide_fused(loader_t *L) {
+    uint32_t b;
+    for (b = 0; b < (ESNN_MAX_BUFFERS + 31) / 32; b++) L->fused[b] = L->fused_out[b] = 0;
+    if (L->int32_planes) return;
+    for (b = 1; b < L->nb; b++) {
+        const uint32_t c = L->src[b];
+        uint64_t hw, spk, cur, state;
+        if (!bit_set(L->static_lif, b) || !bit_set(L->rd1, c) || bit_set(L->rdn, c)) continue;
+        hw = (uint64_t)buf_dim(L, b, 1) * buf_dim(L, b, 2);
+        spk = 4u * hw * ((buf_dim(L, b, 0) + 31u) / 32u);
+        cur = 4u * hw * buf_dim(L, c, 0);
+        state = (bit_set(L->state16, b) ? 2u : 4u) * hw * buf_dim(L, b, 0);
+        if ((uint64_t)L->T * spk > cur + state + spk) continue;
+        set_bit(L->fused, c);
+        set_bit(L->fused_out, b);
+    }
+}
+
 /* The decision, once every reader is known: a CONV output read once by a LIF or ATTN that takes the plane; an
  * ATTN output whose input is such a plane, that fits, read once by a LIF that takes it. */
 static void decide_planes(loader_t *L) {
@@ -524,6 +558,7 @@ static uint32_t seg_end(const loader_t *L, uint32_t k) {
     return k;
 }
 static uint16_t buf_steps(const loader_t *L, uint32_t b) {
+    if (b > 0 && bit_set(L->fused_out, b)) return L->T;
     if (b == 0 || !(L->flags & ESNN_FLAG_LAYER_MAJOR)) return 1;
     if (L->no_reuse || bit_set(L->attn_ops, L->def[b]) || seg_start(L, L->def[b]) != seg_start(L, L->last[b]))
         return L->T;
@@ -546,7 +581,7 @@ static void group_buffers(loader_t *L) {
     if (L->no_reuse) return;
     for (b = 1; b < L->nb; b++) {
         const uint32_t k0 = L->def[b];
-        if (buf_steps(L, b) == 1) continue;
+        if (buf_steps(L, b) == 1 || bit_set(L->fused_out, b)) continue; /* written whole: a group of its own */
         if (bit_set(L->attn_ops, k0)) { /* ATTN in place: its input's group is last read here */
             const uint8_t *rec = NULL;
             uint32_t pos = esnn_rd32(L->b + 28), i, in0;
@@ -578,8 +613,8 @@ static void group_buffers(loader_t *L) {
 
 /* Item i: buffer i (i < nb; only group roots, never buffer 0) or the state of the LIF writing buffer i - nb. */
 static int item_used(const loader_t *L, uint32_t i) {
-    if (i < L->nb) return i > 0 && L->root[i] == i;
-    return bit_set(L->lif_out, i - L->nb);
+    if (i < L->nb) return i > 0 && L->root[i] == i && !bit_set(L->fused, i);
+    return bit_set(L->lif_out, i - L->nb) && (L->keep_states || !bit_set(L->fused_out, i - L->nb));
 }
 static uint64_t item_bytes(const loader_t *L, uint32_t i) {
     if (i < L->nb) return buf_bytes(L, i);
@@ -669,7 +704,7 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
     for (i = 0; i < 8; i++) L->attn_ops[i] = 0;
     for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++)
         L->pinned[i] = L->lif_out[i] = L->state16[i] = L->rd1[i] = L->rdn[i] = L->lif16[i] = L->attn32[i] =
-            L->conv_out[i] = L->attn_out[i] = 0;
+            L->conv_out[i] = L->attn_out[i] = L->static_lif[i] = 0;
     for (i = 1; i < L->nb; i++) {
         uint64_t words = (uint64_t)buffer_words(L, i) * steps;
         buf_i = (int32_t)i;
@@ -696,6 +731,7 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
         }
     if (has_attn && !(L->flags & ESNN_FLAG_LAYER_MAJOR)) FAIL(ESNN_ERR_HEADER, "flags: ATTN needs LAYER_MAJOR");
     decide_planes(L);
+    decide_fused(L);
     L->buf_bytes = plan_buffers(L);
     *need = fixed_bytes(L) + L->buf_bytes;
     if (*need > (uint64_t)(size_t)-1 || *need > 0xFFFFFFFFu) FAIL(ESNN_ERR_LIMIT, "arena size over 4 GiB");
@@ -871,11 +907,14 @@ esnn_status_t esnn_init_ex(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, voi
         bf->words = buffer_words(&L, i);
         bf->steps = buf_steps(&L, i);
         bf->stride = bit_set(L.half, i) ? bf->words / 2u : bf->words;
-        bf->data = i == 0 ? NULL : (uint32_t *)(void *)(base + L.off[L.root[i]]);
+        bf->data = i == 0 || bit_set(L.fused, i) ? NULL : (uint32_t *)(void *)(base + L.off[L.root[i]]);
     }
     for (i = 0; i < L.nops; i++) {
         esnn_op_t *o = &ctx->ops[i];
-        o->state = o->opcode == ESNN_OP_LIF ? (void *)(base + L.off[L.nb + o->out]) : NULL;
+        o->state = o->opcode == ESNN_OP_LIF && item_used(&L, L.nb + o->out) ? (void *)(base + L.off[L.nb + o->out])
+                                                                                : NULL;
+        o->fused = (uint8_t)((o->opcode == ESNN_OP_CONV && bit_set(L.fused, o->out)) ||
+                             (o->opcode == ESNN_OP_LIF && bit_set(L.fused_out, o->out)));
     }
     ctx->blob = blob;
     ctx->blob_len = len;
@@ -917,6 +956,7 @@ esnn_status_t esnn_set_kernels(esnn_ctx_t *ctx, esnn_kernels_t kernels) {
 
 static void zero_state(const esnn_ctx_t *ctx, const esnn_op_t *o) {
     uint32_t k, n = ctx->buffers[o->in0].words;
+    if (!o->state) return; /* a fused static layer keeps its membranes in registers */
     if (o->state_bits == 16)
         for (k = 0; k < n; k++) ((int16_t *)o->state)[k] = 0;
     else
@@ -962,6 +1002,12 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
     case ESNN_OP_CONV: {
         const esnn_buffer_t *out = &ctx->buffers[op->out];
         uint32_t *y = slot(out, t), k;
+        if (op->fused) { /* with its LIF (the next op) over all T at step 0 */
+            const esnn_op_t *lif = op + 1;
+            const esnn_buffer_t *s = &ctx->buffers[lif->out];
+            if (t == 0) ctx->spike_counts[lif->lif_index] += esnn_static_conv_lif(op, lif, in, s, frame, ctx->T, s->data, s->stride);
+            return;
+        }
         if ((op->flags & ESNN_CONV_STATIC) && t > 0) { /* same output at every step: computed at step 0 */
             if (out->steps > 1)
                 for (k = 0; k < out->words; k++) y[k] = out->data[k];
@@ -974,6 +1020,7 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
         break;
     }
     case ESNN_OP_LIF:
+        if (op->fused) return; /* ran with its conv */
         ctx->spike_counts[op->lif_index] +=
             (ref ? esnn_lif_ref : esnn_lif)(op, in, slot(in, t), slot(&ctx->buffers[op->out], t));
         break;
@@ -1093,8 +1140,8 @@ esnn_status_t esnn_final_state(const esnn_ctx_t *ctx, uint16_t lif, int32_t *out
     const esnn_buffer_t *b;
     uint32_t c, p, npix;
     if (!op || !out) return ESNN_ERR_ARG;
-    /* a LAYER_MAJOR plan reuses a state's storage after its segment unless the states were asked for */
-    if ((ctx->flags & ESNN_FLAG_LAYER_MAJOR) && !(ctx->options & ESNN_OPT_FINAL_STATE)) return ESNN_ERR_STATE;
+    /* the lean plan reuses a state's storage after its segment, or keeps none (a fused static layer) */
+    if (!(ctx->options & ESNN_OPT_FINAL_STATE) || !op->state) return ESNN_ERR_STATE;
     b = &ctx->buffers[op->in0];
     if (n != b->words) return ESNN_ERR_ARG;
     npix = (uint32_t)b->h * b->w;

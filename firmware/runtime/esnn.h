@@ -136,13 +136,14 @@ const char *esnn_status_name(esnn_status_t st); /* "ESNN_ERR_CRC" */
 const char *esnn_status_str(esnn_status_t st);  /* "CRC32 mismatch (corrupted blob)" */
 
 /* Options of esnn_arena_required_ex / esnn_init_ex (bit set). Without ESNN_OPT_FINAL_STATE a LIF op's
- * membrane state lives only while its segment runs (a LAYER_MAJOR graph reuses it for later layers), so
- * esnn_final_state is refused after the run; with it every state survives the run, for verification and
- * debugging, at the cost of more arena. Time-major graphs (one segment) need the same arena either way. */
+ * membrane state lives only while its segment runs (a LAYER_MAJOR graph reuses it for later layers; a fused
+ * static first layer keeps none), so esnn_final_state is refused; with it every state survives the run, for
+ * verification and debugging, at the cost of more arena. */
 #define ESNN_OPT_FINAL_STATE 1u
 /* Without ESNN_OPT_REFERENCE a CURRENT buffer whose values provably fit int16 and whose only reader takes an
- * int16 plane (the fast kernels' acc16/cur16 paths) gets int16 storage; the plain reference kernels read int32
- * currents, so esnn_set_kernels(ESNN_KERNELS_REFERENCE) needs a context made with this option. */
+ * int16 plane (the fast kernels' acc16/cur16 paths) gets int16 storage, and a STATIC first conv runs fused
+ * with its LIF over all T (no current plane); the plain reference kernels read int32 currents op by op, so
+ * esnn_set_kernels(ESNN_KERNELS_REFERENCE) needs a context made with this option. */
 #define ESNN_OPT_REFERENCE 2u
 #define ESNN_OPT_ALL 3u
 
@@ -182,7 +183,7 @@ uint16_t esnn_num_lif(const esnn_ctx_t *ctx);
 /* Neurons of LIF op `lif` (in file order), 0 when out of range. */
 uint32_t esnn_state_size(const esnn_ctx_t *ctx, uint16_t lif);
 /* Copy LIF op `lif`'s membrane state into out[C][H][W] as int32; n must be esnn_state_size(). Needs
- * ESNN_OPT_FINAL_STATE at init for a LAYER_MAJOR graph with more than one segment (else ESNN_ERR_STATE). */
+ * ESNN_OPT_FINAL_STATE at init (else ESNN_ERR_STATE). */
 esnn_status_t esnn_final_state(const esnn_ctx_t *ctx, uint16_t lif, int32_t *out, size_t n);
 /* Input bytes per frame and frames per sample (1 with STATIC_INPUT). */
 size_t esnn_frame_size(const esnn_ctx_t *ctx);

@@ -46,6 +46,7 @@ struct esnn_op {
      * reader, a cur16 LIF; every output value provably in 0..32767); a32 = 32-bit sums and products are exact
      * for its input bound (esnn_attn_fast32; implied by in16). */
     uint8_t acc16, cur16, in16, a32;
+    uint8_t fused; /* CONV (STATIC) + its LIF run as one kernel over all T at step 0 (esnn.c "fused static layer") */
     uint16_t lif_index;
     uint32_t leak_mul;
     uint16_t n, hidden, levels;

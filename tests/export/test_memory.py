@@ -15,7 +15,14 @@ from edgesnn.export.emit import layer_major, to_blob
 from edgesnn.export.errors import ExportError
 from edgesnn.export.passes.bounds import analyse_bounds
 from edgesnn.export.passes.fold_bn import fold_batchnorm
-from edgesnn.export.passes.memory import BUFFER_SLOT, OP_SLOT, check_fit, plan_arena, plan_memory
+from edgesnn.export.passes.memory import (
+    BUFFER_SLOT,
+    OP_SLOT,
+    check_fit,
+    fused_static,
+    plan_arena,
+    plan_memory,
+)
 from edgesnn.export.passes.quantize import quantize
 from edgesnn.reference import parse
 from edgesnn.runtime.c import CRuntime, CRuntimeUnavailable
@@ -42,15 +49,21 @@ def test_time_major_plan_by_hand() -> None:
     plan = plan_memory(g, 1234)
     assert plan.schedule == "time-major" and plan.flash_bytes == 1234
     stem, stem_lif = plan.layers[0], plan.layers[1]
-    assert stem.output_bytes == 4 * 28 * 28 * 4  # int32 current, one step
-    bits = g.nodes[1].op.state_bits
-    # 4 channels bit-packed: one uint32 word per pixel; one membrane per neuron
-    assert stem_lif.output_bytes == 28 * 28 * 4 and stem_lif.state_bytes == 4 * 28 * 28 * bits // 8
-    arena = plan_arena(parse(to_blob(g)))
     model = parse(to_blob(g))
+    # the static stem runs fused with its LIF over all T: no current plane, no state, T steps of spikes (4
+    # channels bit-packed: one uint32 word per pixel)
+    assert fused_static(model) == {model.ops[1].out}
+    assert stem.output_bytes == 0 and stem_lif.state_bytes == 0
+    assert stem_lif.output_bytes == g.T * 28 * 28 * 4
+    arena = plan_arena(model)
+    # the plain plan (ESNN_OPT_REFERENCE): an int32 current for one step and one membrane per neuron
+    bits = g.nodes[1].op.state_bits
+    plain = plan_arena(model, final_state=True, reference=True)
+    assert plain.buffer_bytes[model.ops[0].out] == 4 * 28 * 28 * 4
+    assert any(it.name == "state 1" and it.bytes == 4 * 28 * 28 * bits // 8 for it in plain.items)
     assert arena.fixed_bytes >= OP_SLOT * len(model.ops) + BUFFER_SLOT * len(model.buffers)
     # time-major: every LIF state lives for the whole sample, never shared
-    for it in arena.items:
+    for it in plain.items:
         if it.name.startswith("state"):
             assert (it.first, it.last) == (0, len(model.ops) - 1)
     assert plan.peak_ram_bytes == arena.total_bytes >= max(r.live_bytes for r in plan.layers)

@@ -117,7 +117,7 @@ def final_state_status(rt: CRuntime, blob: bytes, options: int) -> str:
 @pytest.mark.parametrize("vector", VECTORS, ids=IDS)
 def test_lean_plan_bit_exact_and_final_state_on_request(rt: CRuntime, vector):
     """The lean plan (what a board runs) gives the vector's logits and spike counts in exactly its arena; it
-    is never larger than the ESNN_OPT_FINAL_STATE plan, and a LAYER_MAJOR graph refuses final states in it."""
+    is never larger than the ESNN_OPT_FINAL_STATE plan, and final states need that option."""
     from tests.firmware.conftest import expected
 
     blob, want = _blob(vector), expected(vector)
@@ -127,36 +127,37 @@ def test_lean_plan_bit_exact_and_final_state_on_request(rt: CRuntime, vector):
     np.testing.assert_array_equal(lean.spike_counts, want["spike_counts"])
     assert lean.final_state == ()
     assert rt.arena_bytes(blob) <= rt.arena_bytes(blob, final_state=True) <= unplanned(rt, blob)
-    layer_major = meta(vector)["layer_major"]
     assert final_state_status(rt, blob, 1) == "ESNN_OK"
-    assert final_state_status(rt, blob, 0) == ("ESNN_ERR_STATE" if layer_major else "ESNN_OK")
+    assert final_state_status(rt, blob, 0) == "ESNN_ERR_STATE"
 
 
 def test_lean_plan_saves_the_states_of_finished_segments(rt: CRuntime, demo: tuple[str, bytes]):
     attention, blob = demo
     lean, keep = rt.arena_bytes(blob), rt.arena_bytes(blob, final_state=True)
     print(f"\ndemo attention {attention}: lean arena {lean} B, with final states {keep} B")
-    if attention == "none":  # one time-major segment: every state lives to the end anyway
-        assert lean == keep
-    else:
-        assert lean < 0.9 * keep
+    # time-major ("none"): one segment, so only the fused first layer's state is saved; with ATTN every
+    # finished segment's states too
+    assert lean < (keep if attention == "none" else 0.9 * keep)
     code = rt.lib.esnn_arena_required_ex(_u8(blob), len(blob), 4, ctypes.byref(ctypes.c_size_t()))
     assert rt.status_name(code) == "ESNN_ERR_ARG"  # unknown option bits
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=IDS)
-def test_int16_planes_as_the_vector_records(rt: CRuntime, vector):
-    """Each vector records the CURRENT buffers the lean plan stores as int16 planes: the Python plan makes
-    exactly that choice, and the C runtime's lean arena is smaller than its all-int32 (ESNN_OPT_REFERENCE)
-    one exactly when there are planes (a plan that silently fell back to int32 fails here)."""
-    from edgesnn.export.passes.memory import half_planes
+def test_schedule_choices_as_the_vector_records(rt: CRuntime, vector):
+    """Each vector records the lean plan's choices: the CURRENT buffers stored as int16 planes and the LIF
+    outputs of fused static first layers. The Python plan makes exactly those choices and its arena equals
+    the C runtime's, so a C plan that silently fell back (int32, or conv then LIF) fails here."""
+    from edgesnn.export.passes.memory import fused_static, half_planes, plan_arena
 
-    blob, recorded = _blob(vector), set(meta(vector)["int16_planes"])
-    assert half_planes(parse(blob)) == recorded
-    lean, int32 = rt.arena_bytes(blob), rt.arena_bytes(blob, reference=True)
-    assert (lean < int32) == bool(recorded), (lean, int32)
+    blob, m = _blob(vector), meta(vector)
+    model = parse(blob)
+    assert half_planes(model) == set(m["int16_planes"])
+    assert fused_static(model) == set(m["fused_static"])
+    assert plan_arena(model).total_bytes == rt.arena_bytes(blob)
     if vector.name.startswith("int16_planes_"):  # the vectors made for it: conv->LIF and conv->ATTN->LIF
-        assert len(recorded) >= 4
+        assert len(m["int16_planes"]) >= 4 and m["fused_static"]
+    if m["int16_planes"] or m["fused_static"]:
+        assert rt.arena_bytes(blob) < rt.arena_bytes(blob, reference=True)
 
 
 def test_reference_kernels_need_the_int32_plan(rt: CRuntime):

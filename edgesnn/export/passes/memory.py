@@ -174,12 +174,35 @@ def half_planes(model: Model) -> set[int]:
     return half
 
 
+def fused_static(model: Model) -> set[int]:
+    """LIF outputs of fused static first layers (esnn.c decide_fused): a LIF right after the STATIC conv it
+    alone reads, when T steps of its spikes are no larger than the current plane + state + one step."""
+    reads: dict[int, int] = {}
+    for op in model.ops:
+        for b in (op.in0, getattr(op, "in1", None)):
+            if b is not None:
+                reads[b] = reads.get(b, 0) + 1
+    out = set()
+    for prev, op in zip(model.ops, model.ops[1:], strict=False):
+        if not (isinstance(op, Lif) and isinstance(prev, Conv) and prev.static and prev.out == op.in0):
+            continue
+        buf = model.buffers[op.out]
+        hw = buf.height * buf.width
+        spk, cur = 4 * hw * ((buf.channels + 31) // 32), 4 * hw * model.buffers[op.in0].channels
+        state = op.state_bits // 8 * hw * buf.channels
+        if reads[op.in0] == 1 and model.T * spk <= cur + state + spk:
+            out.add(op.out)
+    return out
+
+
 def plan_arena(model: Model, final_state: bool = False, reference: bool = False) -> ArenaPlan:
     """The C runtime's arena plan for `model` (esnn.c plan_buffers, same order and tie-breaks): the lean plan
     of `esnn_arena_required`, or with `final_state` / `reference` the plan of ESNN_OPT_FINAL_STATE /
     ESNN_OPT_REFERENCE (every current int32, as the reference kernels need)."""
     nops, nb, T = len(model.ops), len(model.buffers), model.T
     half = set() if reference else half_planes(model)
+    fused = set() if reference else fused_static(model)  # LIF outputs; their convs' outputs take no arena
+    fused_in = {op.in0 for op in model.ops if isinstance(op, Lif) and op.out in fused}
     attn = {k for k, op in enumerate(model.ops) if isinstance(op, Attn)}
 
     def seg_start(k: int) -> int:
@@ -213,6 +236,8 @@ def plan_arena(model: Model, final_state: bool = False, reference: bool = False)
             lif_of[op.out] = op
 
     def steps(b: int) -> int:
+        if b in fused:  # written whole at step 0
+            return T
         if not model.layer_major:
             return 1
         return T if define[b] in attn or seg_start(define[b]) != seg_start(last[b]) else 1
@@ -229,7 +254,7 @@ def plan_arena(model: Model, final_state: bool = False, reference: bool = False)
     cur = list(range(nb))
     for b in range(1, nb):
         k0 = define[b]
-        if steps(b) == 1:
+        if steps(b) == 1 or b in fused:  # a fused output is written whole: a group of its own
             continue
         if k0 in attn:
             r = root[model.ops[k0].in0]
@@ -249,7 +274,7 @@ def plan_arena(model: Model, final_state: bool = False, reference: bool = False)
     # items: buffer b (group roots), then the state of the LIF writing buffer b; numbered like esnn.c
     items: dict[int, tuple[str, int, int, int]] = {}
     for b in range(1, nb):
-        if root[b] != b:
+        if root[b] != b or b in fused_in:
             continue
         if steps(b) > 1 or b in pinned:
             lo, up = seg_start(define[b]), seg_end(hi[b])
@@ -257,6 +282,8 @@ def plan_arena(model: Model, final_state: bool = False, reference: bool = False)
             lo, up = define[b], hi[b]
         items[b] = (f"buffer {b}", buf_bytes(b), lo, up)
     for b, op in lif_of.items():
+        if b in fused and not final_state:  # its membranes stay in registers
+            continue
         neurons = model.buffers[b].channels * model.buffers[b].height * model.buffers[b].width
         size = _align8(neurons * op.state_bits // 8)
         up = nops - 1 if final_state else seg_end(define[b])
@@ -292,7 +319,8 @@ def plan_arena(model: Model, final_state: bool = False, reference: bool = False)
     arena_items = tuple(
         ArenaItem(name, size, lo, up, offsets[i]) for i, (name, size, lo, up) in sorted(items.items())
     )
-    return ArenaPlan(fixed, total, arena_items, {b: buf_bytes(b) for b in range(1, nb)})
+    sizes = {b: 0 if b in fused_in else buf_bytes(b) for b in range(1, nb)}
+    return ArenaPlan(fixed, total, arena_items, sizes)
 
 
 def plan_memory(graph: ir.Graph, blob_size: int) -> MemoryPlan:
@@ -304,7 +332,7 @@ def plan_memory(graph: ir.Graph, blob_size: int) -> MemoryPlan:
     for k, (node, op) in enumerate(zip(graph.nodes, model.ops, strict=True)):
         out = 0 if isinstance(op, Readout) else arena.buffer_bytes[op.out]
         if isinstance(op, Lif):
-            state = next(it.bytes for it in arena.items if it.name == f"state {k}")
+            state = next((it.bytes for it in arena.items if it.name == f"state {k}"), 0)  # 0: fused
         elif isinstance(op, Readout):
             state = 4 * model.num_classes
         else:
