@@ -19,30 +19,51 @@ from __future__ import annotations
 
 import argparse
 
+from edgesnn.cli.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
 from edgesnn.cli.options import add_model_options, model_overrides
+from edgesnn.cli.outputs import check_output_dir
 from edgesnn.data.registry import DATASETS
 from edgesnn.train.trainer import LOSSES, TrainConfig, train
 
-HELP = "train a model (checkpoint + firing-rate log)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="fashion-mnist", choices=sorted(DATASETS))
+    p.add_argument(
+        "--dataset", default="fashion-mnist", choices=sorted(DATASETS), help="(default %(default)s)"
+    )
     p.add_argument("--data-dir", help="folder with the dataset files (default: standard locations)")
-    p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64, help="global batch, split across processes")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--loss", choices=LOSSES, default="mse", help="mse on one-hot (paper) or ce")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit-train", type=int, help="use only the first N training samples")
-    p.add_argument("--limit-test", type=int, help="use only the first N held-out samples")
-    p.add_argument("--calib-samples", type=int, default=256, help="held-out samples for the firing log")
-    p.add_argument("--max-steps", type=int, help="stop after N optimiser steps")
-    p.add_argument("--stop-after", type=int, help="stop after N epochs in this run (continue with --resume)")
+    p.add_argument("--out", default="runs/train", help="output folder (default %(default)s)")
+    p.add_argument("--epochs", type=positive_int, default=10, help="(default %(default)s)")
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=64,
+        help="global batch, split across processes (default %(default)s)",
+    )
+    p.add_argument(
+        "--lr",
+        type=positive_float,
+        default=1e-3,
+        help="Adam learning rate, cosine schedule (default %(default)s)",
+    )
+    p.add_argument("--weight-decay", type=non_negative_float, default=0.0, help="(default %(default)s)")
+    p.add_argument(
+        "--loss", choices=LOSSES, default="mse", help="mse on one-hot (paper) or ce (default %(default)s)"
+    )
+    p.add_argument("--seed", type=non_negative_int, default=0, help="(default %(default)s)")
+    p.add_argument("--limit-train", type=positive_int, help="use only the first N training samples")
+    p.add_argument("--limit-test", type=positive_int, help="use only the first N held-out samples")
+    p.add_argument(
+        "--calib-samples",
+        type=positive_int,
+        default=256,
+        help="held-out samples for the firing log (default %(default)s)",
+    )
+    p.add_argument("--max-steps", type=positive_int, help="stop after N optimiser steps")
+    p.add_argument(
+        "--stop-after", type=positive_int, help="stop after N epochs in this run (continue with --resume)"
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--threads", type=int, help="torch CPU threads per process (default: torch's)")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads per process (default: torch's)")
     p.add_argument(
         "--no-progress",
         dest="progress",
@@ -54,6 +75,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out, "--out")
     cfg = TrainConfig(
         dataset=args.dataset,
         out_dir=args.out,

@@ -123,6 +123,16 @@ def test_export_to_an_existing_file_fails_before_the_export(capsys, monkeypatch,
             "-o",
             ("edgesnn.cli.export_cmd.checkpoint", "load"),
         ),
+        (
+            ["stream", str(ESNN), "--device", "host", "--dataset", "fashion-mnist", "--json", "{below}"],
+            "--json",
+            ("edgesnn.cli.stream_cmd", "_open"),
+        ),
+        (
+            ["stream", str(ESNN), "--device", "host", "--dataset", "fashion-mnist", "--plots", "{file}"],
+            "--plots",
+            ("edgesnn.cli.stream_cmd", "_open"),
+        ),
     ],
 )
 def test_every_output_folder_is_checked_first(capsys, monkeypatch, tmp_path, argv, option, work):
