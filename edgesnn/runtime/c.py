@@ -156,7 +156,8 @@ class CRuntime:
         kept) and/or ESNN_OPT_REFERENCE (int32 currents, so the reference kernels can run)."""
         buf = (ctypes.c_uint8 * max(1, len(blob))).from_buffer_copy(blob or b"\0")
         need = ctypes.c_size_t(0)
-        code = self.lib.esnn_arena_required_ex(buf, len(blob), _options(final_state, reference), ctypes.byref(need))
+        options = _options(final_state, reference)
+        code = self.lib.esnn_arena_required_ex(buf, len(blob), options, ctypes.byref(need))
         if code != 0:
             self._raise(code)
         return need.value

@@ -111,6 +111,13 @@ static inline int64_t esnn_asr64(int64_t v, unsigned s) { return v >> s; }
 static inline int64_t esnn_asr64(int64_t v, unsigned s) { return v >= 0 ? v >> s : -1 - ((-1 - v) >> s); }
 #endif
 
+/* floor(v / 2^s) for 0 <= s <= 31 in 32 bits (as esnn_asr64). */
+#if defined(__GNUC__) || defined(__clang__)
+static inline int32_t esnn_asr32(int32_t v, unsigned s) { return v >> s; }
+#else
+static inline int32_t esnn_asr32(int32_t v, unsigned s) { return v >= 0 ? v >> s : -1 - ((-1 - v) >> s); }
+#endif
+
 /* Signed weight i of an array of `bits` (4: two per byte, low nibble first; 8; 16 LE). */
 static inline int32_t esnn_weight(const uint8_t *w, uint32_t i, uint8_t bits) {
     if (bits == 8) return ((const int8_t *)w)[i]; /* int8_t is two's complement by definition */

@@ -80,13 +80,7 @@ static inline uint32_t lif_loop(const esnn_op_t *op, const esnn_buffer_t *buf, c
 
 /* int32 currents with |I| < 2^30 (op->bound, proven at load time) and a power-of-two leak: U = H + ((I - H) >> s)
  * without 64-bit arithmetic (U lies between H and I, so |H| < 2^30 too and I - H cannot overflow). */
-static inline int32_t asr32(int32_t v, unsigned s) {
-#if defined(__GNUC__) || defined(__clang__)
-    return v >> s;
-#else
-    return v >= 0 ? v >> s : -1 - ((-1 - v) >> s);
-#endif
-}
+#define asr32 esnn_asr32
 
 static inline uint32_t lif_small(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t *current,
                                  uint32_t *spikes, int bits16, int sat, unsigned s) {

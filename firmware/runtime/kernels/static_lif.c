@@ -27,40 +27,100 @@ static void pixel_currents(const esnn_op_t *o, const esnn_buffer_t *in, const ui
         }
 }
 
+/* The same for 8 channels of int8 weights, the accumulators in registers (the usual first layer). */
+static void pixel_currents8(const esnn_op_t *o, const esnn_buffer_t *in, const uint8_t *x, uint32_t oy,
+                            uint32_t ox, uint32_t c0, int32_t *acc) {
+    const int8_t *w0 = (const int8_t *)o->w + c0;
+    int32_t a0 = esnn_ld32(o->bias + 4u * c0), a1 = esnn_ld32(o->bias + 4u * c0 + 4u);
+    int32_t a2 = esnn_ld32(o->bias + 4u * c0 + 8u), a3 = esnn_ld32(o->bias + 4u * c0 + 12u);
+    int32_t a4 = esnn_ld32(o->bias + 4u * c0 + 16u), a5 = esnn_ld32(o->bias + 4u * c0 + 20u);
+    int32_t a6 = esnn_ld32(o->bias + 4u * c0 + 24u), a7 = esnn_ld32(o->bias + 4u * c0 + 28u);
+    uint32_t ci, ky, kx;
+    for (ci = 0; ci < o->cin; ci++)
+        for (ky = 0; ky < o->kh; ky++) {
+            const int32_t iy = (int32_t)(oy * o->stride + ky) - o->pad;
+            const uint8_t *row = x + (ci * in->h + (uint32_t)iy) * in->w;
+            if (iy < 0 || iy >= (int32_t)in->h) continue;
+            for (kx = 0; kx < o->kw; kx++) {
+                const int32_t ix = (int32_t)(ox * o->stride + kx) - o->pad;
+                const int8_t *w = w0 + ((ci * o->kh + ky) * o->kw + kx) * o->cout;
+                int32_t v;
+                if (ix < 0 || ix >= (int32_t)in->w || !(v = row[ix])) continue;
+                a0 += v * w[0];
+                a1 += v * w[1];
+                a2 += v * w[2];
+                a3 += v * w[3];
+                a4 += v * w[4];
+                a5 += v * w[5];
+                a6 += v * w[6];
+                a7 += v * w[7];
+            }
+        }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    acc[4] = a4;
+    acc[5] = a5;
+    acc[6] = a6;
+    acc[7] = a7;
+}
+
+/* nt (<= 32) LIF steps from membrane *h for a constant current I: the spikes as bit t of the result, *h
+ * updated. A power-of-two leak (shift s) in 32 bits: u lies between h and I, so I - h fits int32. */
+static uint32_t neuron_steps(int32_t I, int32_t th, uint32_t m, int pow2, unsigned s, int bits16, uint32_t nt,
+                             int32_t *h) {
+    uint32_t t, bits = 0;
+    int32_t v = *h;
+    for (t = 0; t < nt; t++) {
+        int32_t u = pow2 ? v + esnn_asr32(I - v, s) : (int32_t)(v + esnn_asr64(((int64_t)I - v) * (int64_t)m, 16));
+        if (u >= th) {
+            bits |= 1u << t;
+            u = 0;
+        }
+        v = bits16 ? (u > 32767 ? 32767 : u < -32768 ? -32768 : u) : u;
+    }
+    *h = v;
+    return bits;
+}
+
 uint32_t esnn_static_conv_lif(const esnn_op_t *conv, const esnn_op_t *lif, const esnn_buffer_t *in,
                               const esnn_buffer_t *out, const uint8_t *x, uint16_t T, uint32_t *spikes,
                               uint32_t stride) {
     const uint32_t C = out->c, npix = (uint32_t)out->h * out->w, m = lif->leak_mul;
-    const int pow2 = (m & (m - 1u)) == 0;
+    const int pow2 = (m & (m - 1u)) == 0, bits16 = lif->state_bits == 16;
     unsigned s = 0;
-    uint32_t p, c0, j, t, count = 0;
-    int32_t acc[32];
+    uint32_t p, c0, j, t, tb, count = 0;
+    int32_t acc[32], h[32];
+    uint32_t w[32];
     while (pow2 && (1u << (16 - s)) != m) s++; /* m = 2^(16 - s): the leak is a shift */
     for (p = 0; p < npix; p++)
-        for (c0 = 0; c0 < C; c0 += 32u) {
+        for (c0 = 0; c0 < C; c0 += 32u) { /* one spike word: 32 channels */
             const uint32_t n = C - c0 < 32u ? C - c0 : 32u;
-            uint32_t *word = spikes + p * out->cw + (c0 >> 5);
-            pixel_currents(conv, in, x, p / out->w, p % out->w, c0, n, acc);
-            for (t = 0; t < T; t++) word[t * stride] = 0;
-            for (j = 0; j < n; j++) {
-                const int32_t I = acc[j], th = esnn_ld32(lif->bias + 4u * (c0 + j));
-                int32_t h = 0;
-                for (t = 0; t < T; t++) {
-                    const int64_t d = (int64_t)I - h;
-                    int32_t u = (int32_t)(h + (pow2 ? esnn_asr64(d, s) : esnn_asr64(d * (int64_t)m, 16)));
-                    if (u >= th) {
-                        word[t * stride] |= 1u << j;
-                        count++;
-                        u = 0;
-                    }
-                    if (lif->state_bits == 16) u = u > 32767 ? 32767 : u < -32768 ? -32768 : u;
-                    h = u;
+            uint32_t *word = spikes + p * out->cw + (c0 >> 5), k;
+            if (conv->bits == 8 && n % 8u == 0)
+                for (k = 0; k < n; k += 8u) pixel_currents8(conv, in, x, p / out->w, p % out->w, c0 + k, acc + k);
+            else
+                pixel_currents(conv, in, x, p / out->w, p % out->w, c0, n, acc);
+            for (j = 0; j < n; j++) h[j] = 0;
+            for (tb = 0; tb < T; tb += 32u) { /* 32 steps at a time: bit t of a neuron's word is step tb + t */
+                const uint32_t nt = T - tb < 32u ? T - tb : 32u;
+                for (t = 0; t < nt; t++) w[t] = 0;
+                for (j = 0; j < n; j++) {
+                    const uint32_t b =
+                        neuron_steps(acc[j], esnn_ld32(lif->bias + 4u * (c0 + j)), m, pow2, s, bits16, nt, &h[j]);
+                    for (t = 0; t < nt; t++) w[t] |= ((b >> t) & 1u) << j;
                 }
-                if (lif->state) {
-                    if (lif->state_bits == 16) ((int16_t *)lif->state)[p * C + c0 + j] = (int16_t)h;
-                    else ((int32_t *)lif->state)[p * C + c0 + j] = h;
+                for (t = 0; t < nt; t++) {
+                    word[(tb + t) * stride] = w[t];
+                    count += esnn_popcount32(w[t]);
                 }
             }
+            if (lif->state)
+                for (j = 0; j < n; j++) {
+                    if (bits16) ((int16_t *)lif->state)[p * C + c0 + j] = (int16_t)h[j];
+                    else ((int32_t *)lif->state)[p * C + c0 + j] = h[j];
+                }
         }
     return count;
 }
