@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesnn import __version__
-from edgesnn.export.passes.memory import fused_static, half_planes
+from edgesnn.export.passes.memory import choose_segments, fused_static, half_planes
 from edgesnn.reference import (
     Attn,
     AttnDim,
@@ -219,6 +219,17 @@ def _int16_planes(dim: AttnDim, kind: AttnKind) -> Callable[[np.random.Generator
     return build
 
 
+def _attn_recompute_and_store(rng: np.random.Generator) -> Builder:
+    """Two attention layers: the lean C schedule recomputes the big one's input conv (its T steps of current
+    would set the peak) and stores the small one's (free under that peak)."""
+    b = Builder(rng, T=4, c=1, h=16, w=16, static=True, density=0.7)
+    x = b.lif(b.conv(0, 8, 3))
+    x = b.lif(b.attn(b.conv(x, 8, 3), AttnDim.C, AttnKind.MA), state_bits=16)
+    x = b.lif(b.conv(x, 16, 3, stride=2), state_bits=16)
+    x = b.lif(b.attn(b.conv(x, 16, 3), AttnDim.T, AttnKind.IA), state_bits=16)
+    return b.readout(x)
+
+
 def _edge_cases(rng: np.random.Generator) -> Builder:
     b = Builder(rng, T=6, c=1, h=8, w=8, static=False, density=0.5)
     x = b.lif(b.conv(0, 4, 3), tie=True)  # exact-threshold ties at the first step
@@ -250,6 +261,10 @@ VECTORS: dict[str, tuple[str, Callable[[np.random.Generator], Builder]]] = {
         )
         for kind, dim in ((AttnKind.MA, AttnDim.C), (AttnKind.IA, AttnDim.T), (AttnKind.MA, AttnDim.S))
     },
+    "attn_recompute_and_store": (
+        "two ATTN layers: the lean schedule recomputes one input conv and stores the other",
+        _attn_recompute_and_store,
+    ),
     "t1_int8": ("a single time step", _chain(1, 8)),
     "t16_int8_frames": ("16 steps of changing frames (time-major schedule)", _chain(16, 8, static=False)),
     "int4_weights": ("int4 weights (packed nibbles) in convs and readout", _chain(4, 4)),
@@ -292,6 +307,8 @@ def build_vector(name: str) -> Vector:
         # schedule choices a runtime must make (a vector whose plan silently falls back fails its test)
         "int16_planes": sorted(half_planes(parse(blob))),
         "fused_static": sorted(fused_static(parse(blob))),
+        "attn_recomputed": sorted(choose_segments(parse(blob)).recompute),
+        "attn_stored": sorted(choose_segments(parse(blob)).solo),
     }
     files = {
         "model.esnn": blob,

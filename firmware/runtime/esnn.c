@@ -89,6 +89,9 @@ typedef struct {
     uint8_t def[ESNN_MAX_BUFFERS], last[ESNN_MAX_BUFFERS];
     uint8_t root[ESNN_MAX_BUFFERS], hi[ESNN_MAX_BUFFERS], cur[ESNN_MAX_BUFFERS];
     uint32_t attn_ops[8], pinned[(ESNN_MAX_BUFFERS + 31) / 32];
+    /* the schedule (esnn.c "segments"): ops that begin a segment, ATTN ops run alone over all T (their input
+     * stored), ATTN ops whose input conv is recomputed */
+    uint32_t first[8], solo[8], recomp[8];
     uint32_t lif_out[(ESNN_MAX_BUFFERS + 31) / 32], state16[(ESNN_MAX_BUFFERS + 31) / 32];
     uint32_t off[2 * ESNN_MAX_BUFFERS];
     uint8_t no_reuse;    /* 1: every buffer its own storage, all T steps with LAYER_MAJOR (the unplanned size) */
@@ -548,19 +551,17 @@ static void decide_planes(loader_t *L) {
             set_bit(L->half, b);
 }
 static uint32_t seg_start(const loader_t *L, uint32_t k) {
-    if (bit_set(L->attn_ops, k)) return k;
-    while (k > 0 && !bit_set(L->attn_ops, k - 1)) k--;
+    while (k > 0 && !bit_set(L->first, k)) k--;
     return k;
 }
 static uint32_t seg_end(const loader_t *L, uint32_t k) {
-    if (bit_set(L->attn_ops, k)) return k;
-    while (k + 1u < L->nops && !bit_set(L->attn_ops, k + 1u)) k++;
+    while (k + 1u < L->nops && !bit_set(L->first, k + 1u)) k++;
     return k;
 }
 static uint16_t buf_steps(const loader_t *L, uint32_t b) {
     if (b > 0 && bit_set(L->fused_out, b)) return L->T;
     if (b == 0 || !(L->flags & ESNN_FLAG_LAYER_MAJOR)) return 1;
-    if (L->no_reuse || bit_set(L->attn_ops, L->def[b]) || seg_start(L, L->def[b]) != seg_start(L, L->last[b]))
+    if (L->no_reuse || bit_set(L->solo, L->def[b]) || seg_start(L, L->def[b]) != seg_start(L, L->last[b]))
         return L->T;
     return 1;
 }
@@ -581,15 +582,9 @@ static void group_buffers(loader_t *L) {
     if (L->no_reuse) return;
     for (b = 1; b < L->nb; b++) {
         const uint32_t k0 = L->def[b];
-        if (buf_steps(L, b) == 1 || bit_set(L->fused_out, b)) continue; /* written whole: a group of its own */
-        if (bit_set(L->attn_ops, k0)) { /* ATTN in place: its input's group is last read here */
-            const uint8_t *rec = NULL;
-            uint32_t pos = esnn_rd32(L->b + 28), i, in0;
-            for (i = 0; i <= k0; i++) { /* the op record of k0 (validated) */
-                rec = L->b + pos;
-                pos += esnn_rd16(rec + 2);
-            }
-            in0 = esnn_rd16(rec + 4);
+        if (bit_set(L->attn_out, b) && (buf_steps(L, b) > 1) == (buf_steps(L, L->src[b]) > 1)) {
+            /* ATTN in place (all T, or one step of the recompute schedule): its input's group is last read here */
+            const uint32_t in0 = L->src[b];
             r = L->root[in0];
             if (L->hi[r] == k0 && step_bytes(L, b) <= step_bytes(L, in0)) { /* an int32 out needs more room */
                 L->root[b] = (uint8_t)r;
@@ -598,9 +593,10 @@ static void group_buffers(loader_t *L) {
             }
             continue;
         }
+        if (buf_steps(L, b) == 1 || bit_set(L->fused_out, b)) continue; /* written whole: a group of its own */
         for (r = 1; r < L->nb; r++) {
             k = L->hi[r];
-            if (L->root[r] != r || r == b || buf_steps(L, r) == 1 || k >= k0 || bit_set(L->attn_ops, k) ||
+            if (L->root[r] != r || r == b || buf_steps(L, r) == 1 || k >= k0 || bit_set(L->solo, k) ||
                 seg_start(L, k) != seg_start(L, k0) || step_bytes(L, b) > step_bytes(L, L->cur[r]))
                 continue;
             L->root[b] = (uint8_t)r;
@@ -683,6 +679,65 @@ static uint64_t plan_buffers(loader_t *L) {
     return total;
 }
 
+/* ---- segments ---------------------------------------------------------------------------------------
+ * Without LAYER_MAJOR the graph is one time-major segment (esnn_step streams it). With LAYER_MAJOR:
+ * - the plain schedule (ESNN_OPT_REFERENCE, and the unplanned size): every ATTN op is a segment of its own
+ *   over all T (its input current stored for all T), the runs of other ops between them time-major;
+ * - the lean schedule: a segment also ends after a LIF whose T steps of spikes take no more than its state and
+ *   one step (the next layer then runs layer-major: one state alive, not all of the run's), and an ATTN whose
+ *   input is a non-STATIC conv read by it alone is recomputed: its segment starts at that conv, which runs
+ *   twice per step, for the statistics and then for the weighting (no current is kept beyond one step).
+ *   Then, deepest first, each recomputed ATTN goes back to storing its input wherever that leaves the arena
+ *   no larger (it saves the conv's second run). */
+static void set_solo(loader_t *L, uint32_t k) {
+    set_bit(L->solo, k);
+    set_bit(L->first, k);
+    if (k + 1u < L->nops) set_bit(L->first, k + 1u);
+}
+static void choose_segments(loader_t *L) {
+    uint32_t i, k, b;
+    uint64_t best;
+    for (i = 0; i < 8; i++) L->first[i] = L->solo[i] = L->recomp[i] = 0;
+    set_bit(L->first, 0);
+    if (!(L->flags & ESNN_FLAG_LAYER_MAJOR)) return;
+    if (L->int32_planes) {
+        for (k = 0; k < L->nops; k++)
+            if (bit_set(L->attn_ops, k)) set_solo(L, k);
+        return;
+    }
+    for (b = 1; b < L->nb; b++) {
+        const uint32_t k0 = L->def[b];
+        if (bit_set(L->lif_out, b) && k0 + 1u < L->nops) { /* split after this LIF when its spikes are small */
+            const uint64_t hw = (uint64_t)buf_dim(L, b, 1) * buf_dim(L, b, 2), c = buf_dim(L, b, 0);
+            const uint64_t spk = 4u * hw * ((c + 31u) / 32u), state = (bit_set(L->state16, b) ? 2u : 4u) * hw * c;
+            if ((uint64_t)L->T * spk <= state + spk) set_bit(L->first, k0 + 1u);
+        }
+        if (bit_set(L->attn_out, b)) {
+            const uint32_t in = L->src[b];
+            if (bit_set(L->conv_out, in) && L->def[in] + 1u == k0 && bit_set(L->rd1, in) && !bit_set(L->rdn, in) &&
+                !bit_set(L->pinned, in)) {
+                set_bit(L->recomp, k0);
+                set_bit(L->first, k0 - 1u);
+            } else {
+                set_solo(L, k0);
+            }
+        }
+    }
+    best = plan_buffers(L);
+    for (k = L->nops; k-- > 1;) {
+        uint32_t first[8], i2;
+        if (!bit_set(L->recomp, k)) continue;
+        for (i2 = 0; i2 < 8; i2++) first[i2] = L->first[i2];
+        L->recomp[k >> 5] &= ~(1u << (k & 31u));
+        set_solo(L, k);
+        if (plan_buffers(L) > best) { /* storing it would grow the arena: recompute */
+            for (i2 = 0; i2 < 8; i2++) L->first[i2] = first[i2];
+            L->solo[k >> 5] &= ~(1u << (k & 31u));
+            set_bit(L->recomp, k);
+        }
+    }
+}
+
 /* Fixed part of the arena (before the buffer data). */
 static uint64_t fixed_bytes(const loader_t *L) {
     return align8((uint64_t)ESNN_OP_SLOT * L->nops) + align8((uint64_t)ESNN_BUFFER_SLOT * L->nb) +
@@ -732,6 +787,7 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
     if (has_attn && !(L->flags & ESNN_FLAG_LAYER_MAJOR)) FAIL(ESNN_ERR_HEADER, "flags: ATTN needs LAYER_MAJOR");
     decide_planes(L);
     decide_fused(L);
+    choose_segments(L);
     L->buf_bytes = plan_buffers(L);
     *need = fixed_bytes(L) + L->buf_bytes;
     if (*need > (uint64_t)(size_t)-1 || *need > 0xFFFFFFFFu) FAIL(ESNN_ERR_LIMIT, "arena size over 4 GiB");
@@ -913,8 +969,12 @@ esnn_status_t esnn_init_ex(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, voi
         esnn_op_t *o = &ctx->ops[i];
         o->state = o->opcode == ESNN_OP_LIF && item_used(&L, L.nb + o->out) ? (void *)(base + L.off[L.nb + o->out])
                                                                                 : NULL;
-        o->fused = (uint8_t)((o->opcode == ESNN_OP_CONV && bit_set(L.fused, o->out)) ||
-                             (o->opcode == ESNN_OP_LIF && bit_set(L.fused_out, o->out)));
+        o->sched = (uint8_t)(((o->opcode == ESNN_OP_CONV && bit_set(L.fused, o->out)) ||
+                              (o->opcode == ESNN_OP_LIF && bit_set(L.fused_out, o->out)))
+                                 ? ESNN_SCHED_FUSED
+                                 : 0u);
+        if (bit_set(L.first, i)) o->sched |= ESNN_SCHED_FIRST;
+        if (bit_set(L.recomp, i)) o->sched |= ESNN_SCHED_RECOMPUTE;
     }
     ctx->blob = blob;
     ctx->blob_len = len;
@@ -1002,7 +1062,7 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
     case ESNN_OP_CONV: {
         const esnn_buffer_t *out = &ctx->buffers[op->out];
         uint32_t *y = slot(out, t), k;
-        if (op->fused) { /* with its LIF (the next op) over all T at step 0 */
+        if (op->sched & ESNN_SCHED_FUSED) { /* with its LIF (the next op) over all T at step 0 */
             const esnn_op_t *lif = op + 1;
             const esnn_buffer_t *s = &ctx->buffers[lif->out];
             if (t == 0) ctx->spike_counts[lif->lif_index] += esnn_static_conv_lif(op, lif, in, s, frame, ctx->T, s->data, s->stride);
@@ -1020,7 +1080,7 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
         break;
     }
     case ESNN_OP_LIF:
-        if (op->fused) return; /* ran with its conv */
+        if (op->sched & ESNN_SCHED_FUSED) return; /* ran with its conv */
         ctx->spike_counts[op->lif_index] +=
             (ref ? esnn_lif_ref : esnn_lif)(op, in, slot(in, t), slot(&ctx->buffers[op->out], t));
         break;
@@ -1078,30 +1138,52 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
         }
         return ESNN_OK;
     }
-    /* LAYER_MAJOR: ATTN ops over all T steps; each run of other ops between them time-major (the plan
-     * gives buffers that stay inside such a run one step of storage). */
+    /* LAYER_MAJOR: segment by segment (esnn.c "segments"): an ATTN alone over all T steps; a recomputed ATTN's
+     * segment in two passes; any other segment time-major (the plan gives buffers that stay inside a segment
+     * one step of storage). */
     i = 0;
     while (i < ctx->num_ops) {
-        uint32_t j = i, k;
+        uint32_t e = i, k;
         esnn_op_t *op = &ctx->ops[i];
+        const int rec = i + 1u < ctx->num_ops && (ctx->ops[i + 1u].sched & ESNN_SCHED_RECOMPUTE);
+        while (e + 1u < ctx->num_ops && !(ctx->ops[e + 1u].sched & ESNN_SCHED_FIRST)) e++;
         if (op->opcode == ESNN_OP_ATTN) {
             ESNN_PROF(op->opcode | i << 8, 0);
             (ctx->kernels == ESNN_KERNELS_REFERENCE ? esnn_attn_ref : esnn_attn)(
                 op, &ctx->buffers[op->in0], ctx->T, ctx->buffers[op->in0].data, ctx->buffers[op->out].data,
                 ctx->scratch);
             ESNN_PROF(op->opcode | i << 8, 1);
-            i++;
+            i = e + 1u;
             continue;
         }
-        while (j < ctx->num_ops && ctx->ops[j].opcode != ESNN_OP_ATTN) j++;
         /* the plan lets a LIF state share storage with items that die before its segment starts (and, without
          * ESNN_OPT_FINAL_STATE, with items born after it ends) */
-        for (k = i; k < j; k++)
+        for (k = i; k <= e; k++)
             if (ctx->ops[k].opcode == ESNN_OP_LIF) zero_state(ctx, &ctx->ops[k]);
+        if (rec) { /* the conv for the statistics of every step, then again for the weighting */
+            const esnn_op_t *a = &ctx->ops[i + 1u];
+            const esnn_buffer_t *x = &ctx->buffers[a->in0];
+            for (t = 0; t < ctx->T; t++) {
+                exec_op(ctx, op, t, (ctx->flags & ESNN_FLAG_STATIC_INPUT) ? input : input + t * frame);
+                ESNN_PROF(a->opcode | (i + 1u) << 8, 0);
+                esnn_attn_stats_step(a, x, t, slot(x, t), ctx->scratch);
+                ESNN_PROF(a->opcode | (i + 1u) << 8, 1);
+            }
+            esnn_attn_finish(a, x, ctx->T, ctx->scratch);
+        }
         for (t = 0; t < ctx->T; t++)
-            for (k = i; k < j; k++)
+            for (k = i; k <= e; k++) {
+                const esnn_op_t *o = &ctx->ops[k];
+                if (rec && k == i + 1u) {
+                    ESNN_PROF(o->opcode | k << 8, 0);
+                    esnn_attn_apply_step(o, &ctx->buffers[o->in0], t, slot(&ctx->buffers[o->in0], t),
+                                         slot(&ctx->buffers[o->out], t), ctx->scratch);
+                    ESNN_PROF(o->opcode | k << 8, 1);
+                    continue;
+                }
                 exec_op(ctx, &ctx->ops[k], t, (ctx->flags & ESNN_FLAG_STATIC_INPUT) ? input : input + t * frame);
-        i = j;
+            }
+        i = e + 1u;
     }
     ctx->t = ctx->T;
     return ESNN_OK;

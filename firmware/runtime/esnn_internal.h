@@ -14,6 +14,12 @@ enum { ESNN_LOGIC_OR = 0, ESNN_LOGIC_AND = 1, ESNN_LOGIC_IAND = 2 };
 #define ESNN_FLAG_LAYER_MAJOR 1u
 #define ESNN_FLAG_STATIC_INPUT 2u
 #define ESNN_CONV_STATIC 1u
+/* Schedule bits of a validated op: FUSED, a STATIC conv and its LIF run as one kernel over all T at step 0;
+ * FIRST, the op begins a segment (LAYER_MAJOR); RECOMPUTE, an ATTN whose input conv (the op before) runs twice
+ * per step instead of storing all T steps. */
+#define ESNN_SCHED_FUSED 1u
+#define ESNN_SCHED_FIRST 2u
+#define ESNN_SCHED_RECOMPUTE 4u
 
 struct esnn_buffer {
     uint8_t kind;
@@ -46,7 +52,7 @@ struct esnn_op {
      * reader, a cur16 LIF; every output value provably in 0..32767); a32 = 32-bit sums and products are exact
      * for its input bound (esnn_attn_fast32; implied by in16). */
     uint8_t acc16, cur16, in16, a32;
-    uint8_t fused; /* CONV (STATIC) + its LIF run as one kernel over all T at step 0 (esnn.c "fused static layer") */
+    uint8_t sched; /* ESNN_SCHED_* (esnn.c "segments", "fused static layer") */
     uint16_t lif_index;
     uint32_t leak_mul;
     uint16_t n, hidden, levels;

@@ -69,17 +69,24 @@ def test_time_major_plan_by_hand() -> None:
     assert plan.peak_ram_bytes == arena.total_bytes >= max(r.live_bytes for r in plan.layers)
 
 
-def test_attention_buffers_all_steps_and_in_place() -> None:
+def test_attention_input_stored_or_recomputed_and_weighted_in_place() -> None:
     g = _graph(attention="T")
     plan = plan_memory(g, 0)
     assert layer_major(g) and plan.schedule == "layer-major"
-    att = next(r for r in plan.layers if r.kind == "qattention")
-    assert att.output_bytes == g.T * 4 * 28 * 28 * 4
     model = parse(to_blob(g))
-    arena = plan_arena(model)
     k = next(k for k, op in enumerate(model.ops) if type(op).__name__ == "Attn")
-    # the ATTN output shares its input's storage: no item starts at the ATTN op
-    assert not [it for it in arena.items if it.name == f"buffer {model.ops[k].out}"]
+    cur, out = model.ops[k].in0, model.ops[k].out
+    lean, plain = plan_arena(model), plan_arena(model, reference=True)
+    # plain (ESNN_OPT_REFERENCE): the ATTN alone over all T steps, its input current stored for all T
+    assert k in plain.segments.solo and plain.buffer_bytes[cur] == g.T * 4 * 28 * 28 * 4
+    # lean: its input conv recomputed (a segment from the conv on), one step of current
+    assert k in lean.segments.recompute and k - 1 in lean.segments.first
+    assert lean.buffer_bytes[cur] <= 4 * 28 * 28 * 4 < plain.buffer_bytes[cur]
+    att = next(r for r in plan.layers if r.kind == "qattention")
+    assert att.output_bytes == lean.buffer_bytes[out]
+    # either way the ATTN output shares its input's storage: no item of its own
+    for arena in (lean, plain):
+        assert not [it for it in arena.items if it.name == f"buffer {out}"]
 
 
 @pytest.mark.parametrize("path", VECTORS, ids=[p.parent.name for p in VECTORS])

@@ -144,15 +144,20 @@ def test_lean_plan_saves_the_states_of_finished_segments(rt: CRuntime, demo: tup
 
 @pytest.mark.parametrize("vector", VECTORS, ids=IDS)
 def test_schedule_choices_as_the_vector_records(rt: CRuntime, vector):
-    """Each vector records the lean plan's choices: the CURRENT buffers stored as int16 planes and the LIF
-    outputs of fused static first layers. The Python plan makes exactly those choices and its arena equals
-    the C runtime's, so a C plan that silently fell back (int32, or conv then LIF) fails here."""
-    from edgesnn.export.passes.memory import fused_static, half_planes, plan_arena
+    """Each vector records the lean plan's choices: the CURRENT buffers stored as int16 planes, the LIF
+    outputs of fused static first layers, the ATTN ops whose input conv is recomputed and those that store
+    it. The Python plan makes exactly those choices and its arena equals the C runtime's, so a C plan that
+    silently fell back (int32, conv then LIF, stored instead of recomputed) fails here."""
+    from edgesnn.export.passes.memory import choose_segments, fused_static, half_planes, plan_arena
 
     blob, m = _blob(vector), meta(vector)
     model = parse(blob)
     assert half_planes(model) == set(m["int16_planes"])
     assert fused_static(model) == set(m["fused_static"])
+    seg = choose_segments(model)
+    assert (seg.recompute, seg.solo) == (set(m["attn_recomputed"]), set(m["attn_stored"]))
+    if vector.name == "attn_recompute_and_store":
+        assert m["attn_recomputed"] and m["attn_stored"]
     assert plan_arena(model).total_bytes == rt.arena_bytes(blob)
     if vector.name.startswith("int16_planes_"):  # the vectors made for it: conv->LIF and conv->ATTN->LIF
         assert len(m["int16_planes"]) >= 4 and m["fused_static"]

@@ -91,6 +91,7 @@ class ArenaPlan:
     region_bytes: int
     items: tuple[ArenaItem, ...]
     buffer_bytes: dict[int, int]  # buffer id -> planned bytes (one step or T), for every buffer but 0
+    segments: Segments | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -195,27 +196,104 @@ def fused_static(model: Model) -> set[int]:
     return out
 
 
+@dataclass(frozen=True)
+class Segments:
+    """The schedule of a LAYER_MAJOR graph (esnn.c "segments"): the ops that begin a segment, the ATTN ops
+    run alone over all T steps (input stored), and the ATTN ops whose input conv is recomputed."""
+
+    first: frozenset[int]
+    solo: frozenset[int]
+    recompute: frozenset[int]
+
+
+def _reads(model: Model) -> dict[int, int]:
+    reads: dict[int, int] = {}
+    for op in model.ops:
+        for b in (op.in0, getattr(op, "in1", None)):
+            if b is not None:
+                reads[b] = reads.get(b, 0) + 1
+    return reads
+
+
+def choose_segments(model: Model, final_state: bool = False, reference: bool = False) -> Segments:
+    """esnn.c choose_segments: one segment without LAYER_MAJOR; the plain schedule (every ATTN alone) with
+    `reference`; else splits after LIFs whose T steps of spikes take no more than state + one step, every
+    eligible ATTN recomputed, then (deepest first) stored again wherever the arena does not grow."""
+    nops = len(model.ops)
+    first, solo, recompute = {0}, set(), set()
+    attn = [k for k, op in enumerate(model.ops) if isinstance(op, Attn)]
+
+    def set_solo(k: int) -> None:
+        solo.add(k)
+        first.update(j for j in (k, k + 1) if j < nops)
+
+    if not model.layer_major:
+        return Segments(frozenset(first), frozenset(), frozenset())
+    if reference:
+        for k in attn:
+            set_solo(k)
+        return Segments(frozenset(first), frozenset(solo), frozenset())
+    reads, writer = (
+        _reads(model),
+        {op.out: k for k, op in enumerate(model.ops) if not isinstance(op, Readout)},
+    )
+    for k, op in enumerate(model.ops):
+        if isinstance(op, Lif) and k + 1 < nops:
+            buf = model.buffers[op.out]
+            hw = buf.height * buf.width
+            spk, state = 4 * hw * ((buf.channels + 31) // 32), op.state_bits // 8 * hw * buf.channels
+            if model.T * spk <= state + spk:
+                first.add(k + 1)
+        if isinstance(op, Attn):
+            src = model.ops[writer[op.in0]]
+            if writer[op.in0] == k - 1 and isinstance(src, Conv) and reads[op.in0] == 1 and not src.static:
+                recompute.add(k)
+                first.add(k - 1)
+            else:
+                set_solo(k)
+    best = _plan(
+        model, Segments(frozenset(first), frozenset(solo), frozenset(recompute)), final_state, False
+    )[1]
+    for k in sorted(recompute, reverse=True):
+        keep = set(first)
+        recompute.discard(k)
+        set_solo(k)
+        trial = Segments(frozenset(first), frozenset(solo), frozenset(recompute))
+        if _plan(model, trial, final_state, False)[1] > best:  # storing it would grow the arena: recompute
+            first.clear()
+            first.update(keep)
+            solo.discard(k)
+            recompute.add(k)
+    return Segments(frozenset(first), frozenset(solo), frozenset(recompute))
+
+
 def plan_arena(model: Model, final_state: bool = False, reference: bool = False) -> ArenaPlan:
     """The C runtime's arena plan for `model` (esnn.c plan_buffers, same order and tie-breaks): the lean plan
     of `esnn_arena_required`, or with `final_state` / `reference` the plan of ESNN_OPT_FINAL_STATE /
     ESNN_OPT_REFERENCE (every current int32, as the reference kernels need)."""
+    seg = choose_segments(model, final_state, reference)
+    fixed, total, items, offsets, sizes = _plan(model, seg, final_state, reference)
+    arena_items = tuple(
+        ArenaItem(name, size, lo, up, offsets[i]) for i, (name, size, lo, up) in sorted(items.items())
+    )
+    return ArenaPlan(fixed, total, arena_items, sizes, seg)
+
+
+def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
+    """(fixed bytes, planned region bytes, items, offsets, bytes per buffer) for the schedule `seg`."""
     nops, nb, T = len(model.ops), len(model.buffers), model.T
     half = set() if reference else half_planes(model)
     fused = set() if reference else fused_static(model)  # LIF outputs; their convs' outputs take no arena
     fused_in = {op.in0 for op in model.ops if isinstance(op, Lif) and op.out in fused}
-    attn = {k for k, op in enumerate(model.ops) if isinstance(op, Attn)}
+    attn_src = {op.out: op.in0 for op in model.ops if isinstance(op, Attn)}
 
     def seg_start(k: int) -> int:
-        if k in attn:
-            return k
-        while k > 0 and k - 1 not in attn:
+        while k > 0 and k not in seg.first:
             k -= 1
         return k
 
     def seg_end(k: int) -> int:
-        if k in attn:
-            return k
-        while k + 1 < nops and k + 1 not in attn:
+        while k + 1 < nops and k + 1 not in seg.first:
             k += 1
         return k
 
@@ -240,7 +318,7 @@ def plan_arena(model: Model, final_state: bool = False, reference: bool = False)
             return T
         if not model.layer_major:
             return 1
-        return T if define[b] in attn or seg_start(define[b]) != seg_start(last[b]) else 1
+        return T if define[b] in seg.solo or seg_start(define[b]) != seg_start(last[b]) else 1
 
     def step_bytes(b: int) -> int:  # int16 for a compact plane, else uint32 words
         return (2 if b in half else 4) * _words(model, b)
@@ -248,23 +326,23 @@ def plan_arena(model: Model, final_state: bool = False, reference: bool = False)
     def buf_bytes(b: int) -> int:
         return _align8(step_bytes(b) * steps(b))
 
-    # storage groups of T-step buffers, in buffer id order (esnn.c group_buffers)
+    # storage groups, in buffer id order (esnn.c group_buffers)
     root = list(range(nb))
     hi = [last.get(b, 0) for b in range(nb)]
     cur = list(range(nb))
     for b in range(1, nb):
         k0 = define[b]
-        if steps(b) == 1 or b in fused:  # a fused output is written whole: a group of its own
-            continue
-        if k0 in attn:
-            r = root[model.ops[k0].in0]
-            if hi[r] == k0 and step_bytes(b) <= step_bytes(model.ops[k0].in0):
+        if b in attn_src and (steps(b) > 1) == (steps(attn_src[b]) > 1):  # ATTN in place (T steps, or one)
+            r = root[attn_src[b]]
+            if hi[r] == k0 and step_bytes(b) <= step_bytes(attn_src[b]):
                 root[b], hi[r], cur[r] = r, last[b], b
+            continue
+        if steps(b) == 1 or b in fused:  # a fused output is written whole: a group of its own
             continue
         for r in range(1, nb):
             k = hi[r]
             if (
-                root[r] != r or r == b or steps(r) == 1 or k >= k0 or k in attn
+                root[r] != r or r == b or steps(r) == 1 or k >= k0 or k in seg.solo
                 or seg_start(k) != seg_start(k0) or step_bytes(b) > step_bytes(cur[r])
             ):  # fmt: skip
                 continue
@@ -316,11 +394,8 @@ def plan_arena(model: Model, final_state: bool = False, reference: bool = False)
         _align8(OP_SLOT * nops) + _align8(BUFFER_SLOT * nb) + _align8(4 * model.num_classes)
         + _align8(4 * len(lif_of)) + 8 * scratch
     )  # fmt: skip
-    arena_items = tuple(
-        ArenaItem(name, size, lo, up, offsets[i]) for i, (name, size, lo, up) in sorted(items.items())
-    )
     sizes = {b: 0 if b in fused_in else buf_bytes(b) for b in range(1, nb)}
-    return ArenaPlan(fixed, total, arena_items, sizes)
+    return fixed, total, items, offsets, sizes
 
 
 def plan_memory(graph: ir.Graph, blob_size: int) -> MemoryPlan:

@@ -684,3 +684,111 @@ void esnn_attn_ref(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, co
                 }
     }
 }
+
+/* ---- the recompute schedule: statistics and weighting one step at a time -----------------------------
+ * The input conv runs twice (esnn.c "segments"): once per step for the statistics, then again per step for the
+ * weighting, so no step of its current is kept. The sums and maxima are exact in int64 in any order. */
+/* Value of slot i of one step: int16 plane or int32. */
+static inline int32_t step_val(const uint32_t *x, int in16, uint32_t i) {
+    return in16 ? ((const int16_t *)(const void *)x)[i] : (int32_t)x[i];
+}
+
+void esnn_attn_stats_step(const esnn_op_t *op, const esnn_buffer_t *buf, uint32_t t, const uint32_t *x,
+                          int64_t *scratch) {
+    const uint32_t C = buf->c, HW = (uint32_t)buf->h * buf->w, groups = op->dim == ESNN_ATTN_S ? HW : op->n;
+    int64_t *sum = scratch, *mx = scratch + groups;
+    const int in16 = op->in16;
+    uint32_t p, k, g;
+    if (t == 0)
+        for (g = 0; g < groups; g++) {
+            sum[g] = 0;
+            mx[g] = -0x7FFFFFFFFFFFFFFFll - 1; /* every value is larger: the max is the largest value */
+        }
+    if (!op->a32) { /* int64 sums, as the spec writes them */
+        for (p = 0; p < HW; p++)
+            for (k = 0; k < C; k++) {
+                const int64_t v = step_val(x, in16, p * C + k);
+                g = group_of(op->dim, t, p, k, in16);
+                sum[g] += v;
+                if (v > mx[g]) mx[g] = v;
+            }
+        return;
+    }
+    /* a32: every group's sum over all T fits int32 (esnn_attn_fast32), so partial sums of a step do too */
+    if (op->dim == ESNN_ATTN_C) {
+        uint32_t c0, j;
+#if ESNN_SIMD32
+        if (in16) { /* the all-T kernel's column sums over one step: 4 slots (2 words) at a time */
+            const uint32_t pw = C / 2u;
+            for (j = 0; j < pw; j += 2u) {
+                int32_t sv[4];
+                uint32_t mv[2], q;
+                int32_t m4[4];
+                switch (pw) {
+                case 4u: stats_pw4(x + j, 1, pw * HW, HW, 4u, sv, mv); break;
+                case 8u: stats_pw8(x + j, 1, pw * HW, HW, 8u, sv, mv); break;
+                case 16u: stats_pw16(x + j, 1, pw * HW, HW, 16u, sv, mv); break;
+                case 32u: stats_pw32(x + j, 1, pw * HW, HW, 32u, sv, mv); break;
+                default: stats_any(x + j, 1, pw * HW, HW, pw, sv, mv); break;
+                }
+                m4[0] = (int16_t)mv[0];
+                m4[1] = (int32_t)mv[0] >> 16;
+                m4[2] = (int16_t)mv[1];
+                m4[3] = (int32_t)mv[1] >> 16;
+                for (q = 0; q < 4u; q++) {
+                    g = ESNN_CUR16_POS(2u * j + q);
+                    sum[g] += sv[q];
+                    if (m4[q] > mx[g]) mx[g] = m4[q];
+                }
+            }
+            return;
+        }
+#endif
+        for (c0 = 0; c0 < C; c0 += 8u) { /* 8 slots in registers per pass over the pixels */
+            const uint32_t n = C - c0 < 8u ? C - c0 : 8u;
+            int32_t sv[8], mv[8];
+            for (j = 0; j < n; j++) sv[j] = 0, mv[j] = step_val(x, in16, c0 + j);
+            for (p = 0; p < HW; p++)
+                for (j = 0; j < n; j++) {
+                    const int32_t v = step_val(x, in16, p * C + c0 + j);
+                    sv[j] += v;
+                    mv[j] = v > mv[j] ? v : mv[j];
+                }
+            for (j = 0; j < n; j++) { /* slot c0 + j holds channel ESNN_CUR16_POS(c0 + j) of an int16 plane */
+                g = in16 ? ESNN_CUR16_POS(c0 + j) : c0 + j;
+                sum[g] += sv[j];
+                if (mv[j] > mx[g]) mx[g] = mv[j];
+            }
+        }
+        return;
+    }
+    for (p = 0; p < HW; p++) { /* T: one group for the step; S: one per pixel */
+        int32_t sv = 0, mv = step_val(x, in16, p * C);
+        for (k = 0; k < C; k++) {
+            const int32_t v = step_val(x, in16, p * C + k);
+            sv += v;
+            mv = v > mv ? v : mv;
+        }
+        g = op->dim == ESNN_ATTN_T ? t : p;
+        sum[g] += sv;
+        if (mv > mx[g]) mx[g] = mv;
+    }
+}
+
+void esnn_attn_finish(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, int64_t *scratch) {
+    multipliers(op, buf, T, scratch, (uint32_t *)(void *)scratch);
+}
+
+void esnn_attn_apply_step(const esnn_op_t *op, const esnn_buffer_t *buf, uint32_t t, const uint32_t *x,
+                          uint32_t *y, const int64_t *scratch) {
+    /* T attention: step t has one multiplier, mult[t]; the one-step kernels read group 0 of their pointer */
+    const uint32_t *mult = (const uint32_t *)(const void *)scratch + (op->dim == ESNN_ATTN_T ? t : 0u);
+    if (op->a32) {
+        apply32(op, buf, 1, x, y, mult);
+    } else {
+        const uint32_t C = buf->c, HW = (uint32_t)buf->h * buf->w;
+        uint32_t p, c;
+        for (p = 0; p < HW; p++, x += C, y += C)
+            for (c = 0; c < C; c++) y[c] = scale((uint64_t)mult[group_of(op->dim, 0, p, c, 0)], x[c]);
+    }
+}
