@@ -15,7 +15,7 @@ image on the board, with placeholders {elf} {bin} {hex} (the firmware built by f
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ class DeviceProfile:
     flash_method: str | None = None
     flash_command: str | None = None
     flash_alternatives: tuple[str, ...] = ()
+    ram_budget_bytes: int | None = None  # --ram-budget: the model's RAM, overriding ram - reserved_ram
 
     @property
     def model_flash_bytes(self) -> int:
@@ -52,7 +53,13 @@ class DeviceProfile:
 
     @property
     def model_ram_bytes(self) -> int:
+        if self.ram_budget_bytes is not None:
+            return self.ram_budget_bytes
         return self.ram_bytes - self.reserved_ram_bytes
+
+    def with_ram_budget(self, budget: int | None) -> DeviceProfile:
+        """This profile with the model's RAM set to `budget` bytes (None: the profile's own budget)."""
+        return self if budget is None else replace(self, ram_budget_bytes=budget)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__} | {

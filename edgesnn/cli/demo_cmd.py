@@ -109,10 +109,13 @@ def _analyse(
 def _export(model: Any, payload: dict, dataset: str, args: argparse.Namespace, device: str, out: Path) -> Any:
     from edgesnn.cli.analyze_cmd import calibration_batches
     from edgesnn.devices import load_profile
+    from edgesnn.export.fit import Chain, precheck, static_for
     from edgesnn.export.pipeline import export_model
     from edgesnn.export.report import to_markdown
 
     say = Stages()
+    say(f"checking the fit on {device}")  # seconds, before the calibration data and the pruning
+    precheck(model, load_profile(device), Chain(8, static_for(dataset, payload)), prune=True)
     say(f"loading {args.calib} calibration samples of {dataset}")
     calib = calibration_batches(dataset, "test", args.data_dir, args.calib, 128, model.config, payload)
     qat = "qat" in (payload.get("training") or {})

@@ -17,6 +17,7 @@ USER_ERRORS = (
     ("edgesnn.checkpoint", "CheckpointError"),
     ("edgesnn.data.errors", "DataNotFoundError"),
     ("edgesnn.data.idx", "IdxError"),
+    ("edgesnn.export.errors", "ExportError"),
     ("edgesnn.models.config", "ConfigError"),
     ("edgesnn.train.trainer", "TrainError"),
 )

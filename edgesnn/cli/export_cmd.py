@@ -4,6 +4,10 @@ profile, write the blob, a C source/header pair and a report (float-vs-integer a
 
 edgesnn export runs/fm/best.pt --prune --calib fashion-mnist --device stm32f411-nucleo -o out/fm
 edgesnn export runs/fm/best.pt --calib fashion-mnist --device devices/host.toml -o out/fm --weight-bits 16
+
+The device fit is checked first, from the checkpoint alone (edgesnn.export.fit): a model that cannot fit
+even after pruning fails in seconds, before the calibration data are loaded, naming the largest buffers
+and what would make it fit. --ram-budget overrides the profile's RAM for the model (recorded in the report).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from edgesnn.data.registry import DATASETS
 from edgesnn.devices import DeviceError, load_profile
 from edgesnn.export.emit import c_header, c_source
 from edgesnn.export.errors import ExportError
+from edgesnn.export.fit import Chain, precheck, static_for
 from edgesnn.export.pipeline import export_model
 from edgesnn.export.report import to_json, to_markdown
 
@@ -37,6 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--data-dir", help="folder with the dataset files (default: standard locations)")
     p.add_argument("--device", required=True, help="device profile: a name in devices/ or a .toml path")
+    p.add_argument(
+        "--ram-budget",
+        type=positive_int,
+        metavar="BYTES",
+        help="RAM the model may use on the board, overriding the profile's (ram - reserved_ram)",
+    )
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--weight-bits", type=int, choices=(4, 8, 16), default=8, help="weight width (default 8)")
     p.add_argument("--batch-size", type=positive_int, default=128)
@@ -57,9 +68,11 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        device = load_profile(args.device)
+        device = load_profile(args.device).with_ram_budget(args.ram_budget)
         model, payload = checkpoint.load(args.checkpoint, with_payload=True)
         qat = "qat" in (payload.get("training") or {})  # QAT: dead shortcuts decided on the integer model
+        _progress(f"checking the fit on {device.name}")  # seconds, before the minute of work
+        precheck(model, device, Chain(args.weight_bits, static_for(args.calib, payload)), args.prune)
         _progress(f"loading {args.calib_samples} calibration samples of {args.calib} (test split)")
         calib = calibration_batches(
             args.calib, "test", args.data_dir, args.calib_samples, args.batch_size, model.config, payload

@@ -13,7 +13,8 @@ flash, then start the emulated board or flash the real one. Prints every command
   (prints its /dev/pts path).
 
 The fit check comes first: the model's RAM (runtime arena + the protocol's input and receive buffers) and
-flash (the blob) against the profile's budgets; a model that does not fit fails with required vs available.
+flash (the blob) against the profile's budgets (--ram-budget overrides the RAM); a model that does not fit
+fails with required vs available, what is live at the arena's peak and what would make it fit.
 MicroPython profiles use the MicroPython runtime's own figures instead: the heap bound of
 edgesnn.runtime.micropython_memory (Model + one run + the protocol board's buffers) and the model file plus
 the runtime's .py sources in 4 KiB filesystem blocks, reported as "MicroPython heap" and "flash (model +
@@ -37,6 +38,7 @@ import tty
 from pathlib import Path
 
 from edgesnn import resources
+from edgesnn.cli.argtypes import positive_int
 from edgesnn.cli.errors import CliError
 from edgesnn.cli.signals import Terminated
 from edgesnn.devices import DEVICES_DIR, DeviceError, DeviceProfile, fit_problems, load_profile
@@ -57,6 +59,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", required=True, help="device profile name (devices/*.toml) or a .toml path")
     p.add_argument("--dry-run", action="store_true", help="check the fit and print the commands, run nothing")
     p.add_argument("--serial", help="serial port of a real board (default: the profile's [transport] serial)")
+    p.add_argument(
+        "--ram-budget",
+        type=positive_int,
+        metavar="BYTES",
+        help="RAM the model may use on the board, overriding the profile's (ram - reserved_ram)",
+    )
 
 
 def model_needs(blob: bytes, where: str) -> tuple[int, int]:
@@ -75,9 +83,29 @@ def model_needs(blob: bytes, where: str) -> tuple[int, int]:
         raise CliError(f"the fit check needs the host C runtime: {exc}") from exc
     if not v.ok:
         raise CliError(f"{where}: the C runtime refuses it: {v.status} {v.field}".rstrip())
+    return v.arena_bytes + io_bytes(model), len(blob)
+
+
+def io_bytes(model) -> int:
+    """One sample's u8 input + the protocol's receive buffer for it (header and CRC included)."""
     c, h, w = model.input.shape
     sample = (1 if model.static_input else model.T) * c * h * w
-    return v.arena_bytes + sample + 10 + 4 + sample, len(blob)
+    return sample + 10 + 4 + sample
+
+
+def _why(profile: DeviceProfile, blob: bytes, word: int = 4) -> str:
+    """What is live at the arena's peak and what would make the model fit (edgesnn.export.blob_fit)."""
+    from edgesnn.export.blob_fit import explain_blob
+    from edgesnn.export.passes.memory import plan_arena
+    from edgesnn.reference import parse
+    from edgesnn.runtime import micropython_memory as mm
+
+    model = parse(blob)
+    if profile.runtime == "micropython":
+        return explain_blob(
+            model, lambda m: mm.model_heap_bytes(m, len(blob), True, word), profile.model_ram_bytes, False
+        )
+    return explain_blob(model, lambda m: plan_arena(m).total_bytes + io_bytes(m), profile.model_ram_bytes)
 
 
 def micropython_needs(blob: bytes, where: str, word: int = 4) -> tuple[int, int]:
@@ -95,9 +123,9 @@ def micropython_needs(blob: bytes, where: str, word: int = 4) -> tuple[int, int]
 
 
 def check_fit(profile: DeviceProfile, blob: bytes, where: str) -> tuple[int, int]:
-    if profile.runtime == "micropython":
-        from edgesnn.runtime.micropython_memory import word_bytes
+    from edgesnn.runtime.micropython_memory import word_bytes
 
+    if profile.runtime == "micropython":
         ram, flash = micropython_needs(blob, where, word_bytes(profile.core))
         problems = fit_problems(profile, ram, flash)
         problems = [
@@ -108,7 +136,8 @@ def check_fit(profile: DeviceProfile, blob: bytes, where: str) -> tuple[int, int
         ram, flash = model_needs(blob, where)
         problems = fit_problems(profile, ram, flash)
     if problems:
-        raise CliError(f"{where} does not fit {profile.name}: " + "; ".join(problems))
+        why = _why(profile, blob, word_bytes(profile.core) if profile.runtime == "micropython" else 4)
+        raise CliError(f"{where} does not fit {profile.name}: " + "; ".join([*problems, why]))
     return ram, flash
 
 
@@ -298,7 +327,7 @@ def _real(args: argparse.Namespace, profile: DeviceProfile, model: Path) -> int:
 def run(args: argparse.Namespace) -> int:
     model: Path = args.model
     try:
-        profile = load_profile(args.device)
+        profile = load_profile(args.device).with_ram_budget(args.ram_budget)
     except DeviceError as exc:
         raise CliError(str(exc)) from exc
     try:

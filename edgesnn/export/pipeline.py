@@ -1,6 +1,9 @@
 """The whole export: prune -> capture -> fold BN -> quantize -> bounds -> blob -> memory plan and device
 fit -> float-vs-integer agreement and operation counts. Each stage reports through ``progress``.
 
+The device fit is checked twice (edgesnn.export.fit): first, before the pruning, from the float model
+alone (fails at once when even the best pruning cannot make it fit), then exactly on the exported model.
+
 ``qat=True`` (a quantization-aware fine-tuned checkpoint, whose integer model is the one to keep exact):
 dead shortcuts are decided and verified on the integer model instead of the float one."""
 
@@ -18,9 +21,10 @@ from edgesnn.export import ir
 from edgesnn.export.agreement import Agreement, measure_agreement
 from edgesnn.export.capture import capture
 from edgesnn.export.emit import to_blob
+from edgesnn.export.fit import Chain, Planned, check_exact, precheck
 from edgesnn.export.passes.bounds import LayerBound, analyse_bounds
 from edgesnn.export.passes.fold_bn import fold_batchnorm
-from edgesnn.export.passes.memory import MemoryPlan, check_fit, plan_memory
+from edgesnn.export.passes.memory import MemoryPlan, plan_memory
 from edgesnn.export.passes.prune import PruneResult, drop_dead_shortcuts, drop_dead_shortcuts_int
 from edgesnn.export.passes.quantize import quantize
 
@@ -55,6 +59,9 @@ def export_model(
     inputs = [x for x, _ in calib]
     pruned = None
     static = inputs[0].dim() == 4 if inputs else True
+    chain, original = Chain(weight_bits, static), model
+    say("checking the device fit")
+    precheck(model, device, chain, prune)
     if prune and qat:
         say(f"pruning dead shortcuts of the int{weight_bits} QAT model (verified on the calibration data)")
         model, pruned = drop_dead_shortcuts_int(model, inputs, weight_bits, static)
@@ -68,7 +75,7 @@ def export_model(
     say("writing the blob")
     blob = to_blob(graph)
     plan = plan_memory(graph, len(blob))
-    check_fit(plan, device)
+    check_exact(Planned(graph, plan), device, original, chain, pruned.removed if pruned else (), prune)
     say("comparing the float and integer models on the calibration data")
     agreement = measure_agreement(model, blob, calib, graph.input_scale_num)
     say("counting operations")

@@ -1,4 +1,8 @@
-"""The export report as JSON and markdown, deterministic (no timestamps, sorted keys)."""
+"""The export report as JSON and markdown, deterministic (no timestamps, sorted keys).
+
+Memory per layer: the bytes each op owns in the lean arena plan a board runs (its output buffer as planned
++ its LIF state), the same in the plain plan (ESNN_OPT_REFERENCE + ESNN_OPT_FINAL_STATE: int32 currents,
+no fusion, every state kept to the end) and what the lean plan chose for it; the totals of both plans."""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ import numpy as np
 
 from edgesnn import __version__
 from edgesnn.export import ir
+from edgesnn.export.arena_notes import layer_bytes, layer_choices
+from edgesnn.export.emit import to_model
+from edgesnn.export.passes.memory import plan_arena
 from edgesnn.export.pipeline import ExportResult
 
 
@@ -27,18 +34,36 @@ def _bits(op: ir.Op) -> str:
     return "1"
 
 
+def _plans(res: ExportResult) -> tuple[list[int], list[int], list[str], int]:
+    """(lean bytes per op, plain bytes per op, lean choices per op, plain arena total)."""
+    model = to_model(res.graph)
+    lean, plain = plan_arena(model), plan_arena(model, final_state=True, reference=True)
+    return layer_bytes(model, lean), layer_bytes(model, plain), layer_choices(model, lean), plain.total_bytes
+
+
 def layer_rows(res: ExportResult) -> list[dict[str, Any]]:
     mem = {m.name: m for m in res.plan.layers}
+    lean, plain, choices, _ = _plans(res)
     rows = []
-    for node in res.graph.nodes:
+    for k, node in enumerate(res.graph.nodes):
         shape = res.graph.tensors[node.output].shape if node.output else None
         m = mem[node.name]
         rows.append({
             "name": node.name, "op": node.kind.removeprefix("q"), "shape": list(shape) if shape else None,
             "bits": _bits(node.op), "params": _params(node.op), "output_bytes": m.output_bytes,
-            "state_bytes": m.state_bytes, "live_bytes": m.live_bytes,
+            "state_bytes": m.state_bytes, "live_bytes": m.live_bytes, "lean_bytes": lean[k],
+            "plain_bytes": plain[k], "plan": choices[k],
         })  # fmt: skip
     return rows
+
+
+def _memory(res: ExportResult) -> dict[str, Any]:
+    plain = _plans(res)[3]
+    return res.plan.to_dict() | {
+        "plain_arena_bytes": plain,
+        "saved_bytes": plain - res.plan.peak_ram_bytes,
+        "ram_budget_bytes": res.device.ram_budget_bytes,  # --ram-budget, None: the profile's
+    }
 
 
 def to_dict(res: ExportResult, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -55,7 +80,7 @@ def to_dict(res: ExportResult, extra: dict[str, Any] | None = None) -> dict[str,
         "layers": layer_rows(res),
         "params": sum(r["params"] for r in layer_rows(res)),
         "bounds": [b.to_dict() for b in res.bounds],
-        "memory": res.plan.to_dict(),
+        "memory": _memory(res),
         "device": res.device.to_dict(),
         "ops": {
             "samples": res.ops.samples,
@@ -80,9 +105,18 @@ def _memory_line(mem: dict[str, Any], dev: Any) -> str:
             f"flash (model + runtime files) {mem['micropython_flash_bytes']} B of {dev.model_flash_bytes} B; "
             f"MicroPython heap {mem['micropython_heap_bytes']} B of {dev.model_ram_bytes} B ({dev.name})"
         )
+    budget = " set by --ram-budget" if mem.get("ram_budget_bytes") is not None else ""
     return (
         f"flash {mem['flash_bytes']} B of {dev.model_flash_bytes} B; "
-        f"peak RAM {mem['peak_ram_bytes']} B of {dev.model_ram_bytes} B ({dev.name})"
+        f"peak RAM {mem['peak_ram_bytes']} B of {dev.model_ram_bytes} B{budget} ({dev.name})"
+    )
+
+
+def _arena_line(mem: dict[str, Any]) -> str:
+    plain, lean = mem["plain_arena_bytes"], mem["peak_ram_bytes"]
+    return (
+        f"- C arena: lean plan {lean} B vs plain plan {plain} B (int32 currents, no fusion, every LIF state "
+        f"kept): {plain - lean} B saved ({100 * (plain - lean) / max(1, plain):.0f} %)"
     )
 
 
@@ -97,20 +131,22 @@ def to_markdown(res: ExportResult, extra: dict[str, Any] | None = None) -> str:
         f"- weights int{d['weight_bits']}; schedule **{d['schedule']}**",
         f"- pruned shortcuts: {_pruning_line(d['pruning'])}",
         f"- params {d['params']}; {_memory_line(mem, dev)}",
+        _arena_line(mem),
         f"- per sample: {d['ops']['macs']:.0f} MACs, {d['ops']['sops']:.0f} SOPs, "
         f"{d['ops']['energy_pj'] / 1e6:.3f} uJ (Eq. 11, 45 nm)",
         f"- float vs integer on {a['samples']} calibration samples: top-1 agreement "
         f"{100 * a['agreement']:.2f} %, accuracy float {100 * a['float_accuracy']:.2f} % / integer "
         f"{100 * a['int_accuracy']:.2f} % (drop {a['accuracy_drop_pp']:+.2f} pp)",
         "",
-        "| layer | op | shape | bits | params | out B | state B | live B |",
-        "|---|---|---|---|---:|---:|---:|---:|",
+        "| layer | op | shape | bits | params | out B | state B | live B | lean B | plain B | lean plan |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in d["layers"]:
         shape = "x".join(map(str, r["shape"])) if r["shape"] else "-"
         lines.append(
             f"| {r['name']} | {r['op']} | {shape} | {r['bits']} | {r['params']} | {r['output_bytes']} | "
-            f"{r['state_bytes']} | {r['live_bytes']} |"
+            f"{r['state_bytes']} | {r['live_bytes']} | {r['lean_bytes']} | {r['plain_bytes']} | "
+            f"{r['plan'] or '-'} |"
         )
     lines += ["", "| bound | kind | worst case | limit |", "|---|---|---:|---:|"]
     lines += [

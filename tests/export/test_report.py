@@ -28,3 +28,42 @@ def test_memory_line_uses_the_runtime_of_the_profile():
         f"flash (model + runtime files) 90000 B of {mp.model_flash_bytes} B; "
         f"MicroPython heap 30000 B of {mp.model_ram_bytes} B (rp2040-pico)"
     )
+
+
+def test_report_shows_the_lean_plan_per_layer_and_against_the_plain_plan():
+    """Per layer: bytes in the lean and the plain plan and what the lean plan chose; the totals; the
+    --ram-budget override recorded."""
+    import json
+
+    from edgesnn.devices import load_profile
+    from edgesnn.export.emit import to_model
+    from edgesnn.export.passes.memory import plan_arena
+    from edgesnn.export.pipeline import export_model
+    from edgesnn.export.report import to_json, to_markdown
+    from tests.export.nets import images, tiny_model
+
+    device = load_profile("host").with_ram_budget(500_000)
+    res = export_model(tiny_model(attention="C"), [images(4)], device, 8, prune=False)
+    d = json.loads(to_json(res))
+    model = to_model(res.graph)
+    plain = plan_arena(model, final_state=True, reference=True).total_bytes
+    mem = d["memory"]
+    assert mem["plain_arena_bytes"] == plain > mem["peak_ram_bytes"] == plan_arena(model).total_bytes
+    assert mem["saved_bytes"] == plain - mem["peak_ram_bytes"] and mem["ram_budget_bytes"] == 500_000
+    assert d["device"]["model_ram_bytes"] == 500_000
+    rows = {r["name"]: r for r in d["layers"]}
+    assert (
+        rows["stem.conv_bn.conv"]["plan"] == "fused first layer"
+        and rows["stem.conv_bn.conv"]["lean_bytes"] == 0
+    )
+    assert rows["stem.lif"]["plain_bytes"] > 0 and "fused first layer" in rows["stem.lif"]["plan"]
+    assert any("state freed after its segment" in r["plan"] for r in d["layers"])  # attention: layer-major
+    layers = d["layers"]
+    recomputed = [k for k, r in enumerate(layers) if r["plan"].startswith("input recomputed")]
+    assert all(layers[k - 1]["plan"].startswith("recomputed by its attention") for k in recomputed)
+    assert recomputed  # the tiny SynA-C graph recomputes at least one attention input
+    for r in d["layers"]:
+        assert r["lean_bytes"] == r["output_bytes"] + (r["state_bytes"] if r["op"] == "lif" else 0)
+    md = to_markdown(res)
+    assert f"lean plan {mem['peak_ram_bytes']} B vs plain plan {plain} B" in md
+    assert "B of 500000 B set by --ram-budget (host)" in md and "| lean B | plain B | lean plan |" in md
