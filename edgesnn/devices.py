@@ -10,6 +10,20 @@
 gets the rest. ``[flash] command`` (and each of ``alternatives``) is the command line that puts a built
 image on the board, with placeholders {elf} {bin} {hex} (the firmware built by firmware/ports/<name>),
 {model} (the .esnn blob) and {serial}; `edgesnn flash` fills them in. Every error names the file and field.
+
+An emulated part: a profile with an ``[emulation]`` table is a firmware port run under an emulator but
+linked with this profile's ``[memory]`` limits, so that an image runs here only if it would fit the part:
+
+    [emulation]
+    port = "qemu-mps2-an386"      # the emulated board's firmware port (EMULATOR_PORTS), run under QEMU
+    part = "stm32f411-nucleo"     # optional: the real part it stands for; load_profile checks that
+                                  # [memory] (flash_kib, ram_kib, reserved_*) equals that profile's
+    stack_kib = 8                 # the stack reserved in the link, out of reserved_ram_kib
+
+The image is linked with RAM = ram_kib, flash = flash_kib and the stack (firmware/ports/<port>/board.ld),
+and reports the profile's name in INFO. Rules: runtime "c"; ram_kib and flash_kib within what the emulated
+board has; 1 <= stack_kib <= reserved_ram_kib (or < ram_kib when nothing is reserved); [flash] method,
+when given, "qemu".
 """
 
 from __future__ import annotations
@@ -23,6 +37,8 @@ from edgesnn import resources
 
 RUNTIMES = ("c", "micropython", "host")
 PLACEHOLDERS = ("elf", "bin", "hex", "model", "serial")
+# Emulated boards a profile's [emulation] port may name: (flash KiB, RAM KiB) the emulator gives them.
+EMULATOR_PORTS = {"qemu-mps2-an386": (4096, 4096)}
 DEVICES_DIR = resources.devices_dir()
 
 
@@ -46,6 +62,13 @@ class DeviceProfile:
     flash_command: str | None = None
     flash_alternatives: tuple[str, ...] = ()
     ram_budget_bytes: int | None = None  # --ram-budget: the model's RAM, overriding ram - reserved_ram
+    emulator_port: str | None = None  # [emulation] port: run on this emulated board with these limits
+    emulated_part: str | None = None  # [emulation] part: the real part's profile it stands for
+    stack_bytes: int | None = None  # [emulation] stack_kib, in bytes
+
+    @property
+    def emulated(self) -> bool:
+        return self.emulator_port is not None
 
     @property
     def model_flash_bytes(self) -> int:
@@ -136,6 +159,8 @@ def parse_profile(data: dict[str, Any], src: str = "profile") -> DeviceProfile:
             raise DeviceError(f"{src}: [flash] alternatives[{i}]: expected str, got {type(alt).__name__}")
     baud = _field(src, transport, "transport", "baud", (int,), required=False)
     _positive(src, "transport", "baud", baud)
+    method = _field(src, flash, "flash", "method", (str,), required=False)
+    port, part, stack_kib = _emulation(src, data, runtime, flash_kib, ram_kib, res_ram, method)
     return DeviceProfile(
         name=name,
         core=core,
@@ -147,10 +172,69 @@ def parse_profile(data: dict[str, Any], src: str = "profile") -> DeviceProfile:
         reserved_ram_bytes=res_ram * 1024,
         serial=_field(src, transport, "transport", "serial", (str,), required=False),
         baud=baud,
-        flash_method=_field(src, flash, "flash", "method", (str,), required=False),
+        flash_method=method,
         flash_command=_command(src, "command", command) if command else None,
         flash_alternatives=tuple(_command(src, f"alternatives[{i}]", a) for i, a in enumerate(alternatives)),
+        emulator_port=port,
+        emulated_part=part,
+        stack_bytes=stack_kib * 1024 if stack_kib is not None else None,
     )
+
+
+def _emulation(
+    src: str, data: dict, runtime: str, flash_kib: int, ram_kib: int, res_ram: int, method: str | None
+) -> tuple[str | None, str | None, int | None]:
+    """The [emulation] table checked against the rest of the profile: (port, part, stack_kib)."""
+    if "emulation" not in data:
+        return None, None, None
+    emu = data["emulation"]
+    if not isinstance(emu, dict):
+        raise DeviceError(f"{src}: [emulation]: expected a table, got {type(emu).__name__}")
+    unknown = sorted(set(emu) - {"port", "part", "stack_kib"})
+    if unknown:
+        raise DeviceError(f"{src}: [emulation] {unknown[0]}: unknown key (known: port, part, stack_kib)")
+    port = _field(src, emu, "emulation", "port", (str,))
+    if port not in EMULATOR_PORTS:
+        raise DeviceError(
+            f"{src}: [emulation] port: {port!r} is not an emulated board (known: {', '.join(EMULATOR_PORTS)})"
+        )
+    part = _field(src, emu, "emulation", "part", (str,), required=False)
+    stack_kib = _field(src, emu, "emulation", "stack_kib", (int,))
+    if runtime != "c":
+        raise DeviceError(f"{src}: [device] runtime: an emulated part runs the C runtime, got {runtime!r}")
+    if method is not None and method != "qemu":
+        raise DeviceError(f"{src}: [flash] method: an emulated part is started with 'qemu', got {method!r}")
+    max_flash, max_ram = EMULATOR_PORTS[port]
+    for key, value, most in (("flash_kib", flash_kib, max_flash), ("ram_kib", ram_kib, max_ram)):
+        if value > most:
+            raise DeviceError(f"{src}: [memory] {key}: {value} exceeds the {most} KiB that {port} has")
+    top = res_ram if res_ram else ram_kib - 1
+    if not 1 <= stack_kib <= top:
+        what = "reserved_ram_kib (the stack is part of what the firmware reserves)" if res_ram else "ram_kib"
+        raise DeviceError(f"{src}: [emulation] stack_kib: must be in 1..{top} ({what}), got {stack_kib}")
+    return port, part, stack_kib
+
+
+def _check_part(profile: DeviceProfile, src: str) -> None:
+    """An emulated part's [memory] must be the real part's, so that what runs here fits there."""
+    try:
+        real = load_profile(profile.emulated_part or "")
+    except DeviceError as exc:
+        raise DeviceError(f"{src}: [emulation] part: {exc}") from None
+    if real.emulated:
+        raise DeviceError(f"{src}: [emulation] part: {real.name!r} is itself emulated; name a real part")
+    for attr, key in (
+        ("flash_bytes", "flash_kib"),
+        ("ram_bytes", "ram_kib"),
+        ("reserved_flash_bytes", "reserved_flash_kib"),
+        ("reserved_ram_bytes", "reserved_ram_kib"),
+    ):
+        mine, theirs = getattr(profile, attr) // 1024, getattr(real, attr) // 1024
+        if mine != theirs:
+            raise DeviceError(
+                f"{src}: [memory] {key}: {mine} differs from {real.name}'s {theirs} "
+                "([emulation] part: an emulated part takes the real part's limits)"
+            )
 
 
 def fit_problems(profile: DeviceProfile, ram_bytes: int, flash_bytes: int) -> list[str]:
@@ -177,4 +261,13 @@ def load_profile(name_or_path: str | Path) -> DeviceProfile:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise DeviceError(f"{path}: not valid TOML: {exc}") from None
-    return parse_profile(data, str(path))
+    profile = parse_profile(data, str(path))
+    if profile.emulated_part is not None:
+        _check_part(profile, str(path))
+    return profile
+
+
+def budget_profile(profile: DeviceProfile) -> DeviceProfile:
+    """The profile whose budgets an export for `profile` targets: the real part an emulated one stands
+    for, else the profile itself."""
+    return load_profile(profile.emulated_part) if profile.emulated_part else profile

@@ -172,17 +172,21 @@ def _serve_until_interrupt(proc: subprocess.Popen, what: str) -> int:
     raise CliError(f"{what} exited with status {proc.returncode}")
 
 
-def _qemu(args: argparse.Namespace, model: Path) -> int:
+def _qemu(args: argparse.Namespace, model: Path, profile: DeviceProfile) -> int:
     from edgesnn.host import qemu
 
-    out = qemu.image_dir(model.read_bytes(), "qemu-mps2-an386")
+    limits = qemu.limits_of(profile)  # an emulated part (qemu-stm32f411): the part's RAM, flash, stack
+    out = qemu.image_dir(model.read_bytes(), "qemu-mps2-an386", limits=limits)
     if args.dry_run:
-        _show(_make_cmd("qemu-mps2-an386", model, out))
+        _show(_make_cmd("qemu-mps2-an386", model, out) + (limits.make_vars() if limits else []))
         argv = qemu.qemu_argv(out / "esnn_board.elf", 0)
         _show([a.replace("127.0.0.1:0,", "127.0.0.1:PORT,") for a in argv])
         print("(PORT: a free TCP port; connect with --port socket://127.0.0.1:PORT)")
         return 0
-    image = qemu.build_image(model)
+    try:
+        image = qemu.build_image(model, limits=limits)
+    except qemu.ImageTooBig as exc:
+        raise CliError(str(exc)) from exc
     print(image.report)
     proc = qemu.QemuProcess(image.elf)
     try:
@@ -347,7 +351,7 @@ def run(args: argparse.Namespace) -> int:
             f"flash {flash} of {profile.model_flash_bytes} B"
         )
     if profile.flash_method == "qemu":
-        return _qemu(args, model)
+        return _qemu(args, model, profile)
     if profile.flash_method == "process" and profile.runtime == "micropython":
         return _micropython_unix(args, model)
     if profile.flash_method == "process" or profile.runtime == "host":

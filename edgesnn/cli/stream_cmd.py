@@ -320,6 +320,8 @@ def run(args: argparse.Namespace) -> int:
             )
             streamer.connect()
             report = streamer.run(src, start=args.start)
+            if hasattr(transport, "board_memory"):  # the emulated board: its RAM and painted stack
+                meta["board_memory"] = transport.board_memory()
     except StreamInterrupted as stop:  # Ctrl-C / SIGTERM: the board is stopped; keep what was done
         progress.close()
         _finish(args, stop.report, transport, faults, meta, classes, saved, mismatch_dir, unsaved[0])
@@ -371,8 +373,11 @@ def _finish(
         "model": str(args.model),
         "checkpoint": str(args.checkpoint) if args.checkpoint else None,
         "start": args.start,
-        **{k: v for k, v in meta.items() if k != "total"},
+        **{k: v for k, v in meta.items() if k not in ("total", "board_memory")},
     }
+    if "board_memory" in meta:
+        print(f"  board {meta['board_memory']}")
+        extra["board_memory"] = meta["board_memory"].to_dict()
     if faults is not None:
         counts = transport.counts
         extra["faults"] = {"spec": faults.describe(), **{k: v for k, v in counts.__dict__.items()}}

@@ -6,7 +6,10 @@ under qemu-system-arm (edgesnn/host/qemu.py); `open_device("micropython-unix", m
 protocol board (devices/micropython/esnn_board.py) on the unix port (edgesnn/host/micropython_board.py).
 Every returned transport has `reset_device()` (a board reset mid-stream: QEMU's monitor `system_reset`, the
 host board or the MicroPython interpreter restarted) and `close()` (stops the board).
-Emulated and physical boards register an opener in `OPENERS`; a name without one fails with the list.
+A device profile with an `[emulation]` table (e.g. `qemu-stm32f411`: the emulated Cortex-M4 linked with the
+STM32F411's 128 KiB RAM, 512 KiB flash and 8 KiB stack, edgesnn/devices.py) opens its emulated board
+built with the profile's limits. Emulated and physical boards register an opener in `OPENERS`; a name
+without one (nor an [emulation] profile) fails with the list.
 `edgesnn stream`, `edgesnn verify --device` and `edgesnn demo` all go through here, so a new board is
 one opener away from every command."""
 
@@ -14,10 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgesnn.host.board import start_host_board
 from edgesnn.host.errors import HostError
 from edgesnn.host.transport import Transport
+
+if TYPE_CHECKING:
+    from edgesnn.host.qemu import BoardLimits
 
 Opener = Callable[..., Transport]
 
@@ -27,11 +34,34 @@ def _open_host(model: Path, *, build: bool = True, **_: object) -> Transport:
 
 
 def _open_qemu(
-    model: Path, *, build: bool = True, icount: bool = True, payload_cap: int | None = None, **_: object
+    model: Path,
+    *,
+    build: bool = True,
+    icount: bool = True,
+    payload_cap: int | None = None,
+    limits: BoardLimits | None = None,
+    **_: object,
 ) -> Transport:
     from edgesnn.host.qemu import start_qemu_board
 
-    return start_qemu_board(model, build=build, icount=icount, payload_cap=payload_cap)
+    return start_qemu_board(model, build=build, icount=icount, payload_cap=payload_cap, limits=limits)
+
+
+def emulated_limits(device: str) -> BoardLimits | None:
+    """The BoardLimits of an emulated part's profile (`[emulation]` table), or None when `device` is not
+    one (no such profile, or a profile without [emulation])."""
+    from edgesnn.devices import DEVICES_DIR, DeviceError, load_profile
+    from edgesnn.host.qemu import limits_of
+
+    if not (Path(device).is_file() or (DEVICES_DIR / f"{device}.toml").is_file()):
+        return None
+    try:
+        profile = load_profile(device)
+    except DeviceError as exc:
+        raise HostError(str(exc)) from None
+    if profile.emulated and limits_of(profile) is None:
+        raise HostError(f"{profile.name}: no opener for the emulated board {profile.emulator_port!r}")
+    return limits_of(profile)
 
 
 def _open_micropython(
@@ -55,6 +85,10 @@ def open_device(device: str, model: Path | str, *, build: bool = True, **options
     if not model.is_file():
         raise HostError(f"{model}: no such model file")
     opener = OPENERS.get(device)
+    if opener is None:
+        limits = emulated_limits(device)
+        if limits is not None:
+            return _open_qemu(model, build=build, **(options | {"limits": limits}))
     if opener is None:
         known = ", ".join(sorted(OPENERS))
         raise HostError(

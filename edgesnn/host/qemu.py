@@ -7,8 +7,14 @@
 
 QEMU runs with `-icount shift=7`, so RESULT counters are exact guest instruction counts (INFO counter_kind
 1, DESIGN.md 5a). Images are built by `make -C firmware/ports/<board> board` into
-firmware/build/board-<board>/models/<sha256 of the blob>/ and reused while make finds them up to date
-(the runtime's sources are make prerequisites, so an edited runtime rebuilds them).
+firmware/build/board-<board>/models/<sha256 of the blob>[-<limits>]/ and reused while make finds them up
+to date (the runtime's sources are make prerequisites, so an edited runtime rebuilds them).
+
+A real part's limits: `build_image(model, limits=BoardLimits(ram_kib=128, flash_kib=512, stack_kib=8,
+name="qemu-stm32f411"))` links the image with the part's RAM, flash and stack (an image that does not fit
+fails with `ImageTooBig`, as the part's own link would), and `QemuTransport.stack_usage()` reads the
+painted stack's high-water mark through the monitor (board_startup.S paints it at boot; an overflow hits
+the MPU guard below it and the board exits with status 99 and says "stack overflow").
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -24,11 +31,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgesnn import resources
 from edgesnn.host.children import die_with_parent
 from edgesnn.host.errors import HostError
 from edgesnn.host.transport import SerialTransport, Transport, stop_process
+
+if TYPE_CHECKING:
+    from edgesnn.devices import DeviceProfile
 
 FIRMWARE = resources.firmware_dir()
 BOARD = "qemu-mps2-an386"
@@ -39,6 +50,7 @@ APT = {
     "make": "build-essential",
     "cc": "build-essential",
 }
+STACK_PAINT = 0x5AC3A53C  # board_startup.S: BOARD_STACK_PAINT, every stack word at boot
 RESET_BOOT_S = 5.0  # a reset board announces itself within this (else it is power-cycled)
 BOOT_TIMEOUT_S = 10.0
 
@@ -50,8 +62,90 @@ class BoardImage:
     board: str
     elf: Path
     bin: Path
-    size: dict[str, int]  # text data bss flash ram model code arena stack (bytes)
+    size: dict[str, int]  # text data bss flash ram model code arena stack [stack_limit ram_size] (bytes)
     report: str  # the build's one-line size report
+    limits: BoardLimits | None = None  # the part's limits it was linked with (None: the board's own)
+
+    @property
+    def ram_capacity(self) -> int | None:
+        """The RAM the image was linked against (bytes), when the build reports it."""
+        return self.size.get("ram_size")
+
+
+@dataclass(frozen=True)
+class BoardLimits:
+    """A real part's limits for the emulated board's link (firmware/ports/qemu-mps2-an386/board.ld):
+    RAM, flash and reserved stack in KiB, and the device profile name the board reports in INFO."""
+
+    ram_kib: int
+    flash_kib: int
+    stack_kib: int
+    name: str
+
+    def make_vars(self) -> list[str]:
+        return [
+            f"RAM_KIB={self.ram_kib}",
+            f"FLASH_KIB={self.flash_kib}",
+            f"STACK_KIB={self.stack_kib}",
+            f"BOARD_NAME={self.name}",
+        ]
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}-r{self.ram_kib}-f{self.flash_kib}-s{self.stack_kib}"
+
+
+def limits_of(profile: DeviceProfile) -> BoardLimits | None:
+    """The limits an emulated part's profile (edgesnn.devices: an [emulation] table naming this port)
+    links the board with; None for any other profile."""
+    if profile.emulator_port != BOARD:
+        return None
+    return BoardLimits(
+        ram_kib=profile.ram_bytes // 1024,
+        flash_kib=profile.flash_bytes // 1024,
+        stack_kib=(profile.stack_bytes or 0) // 1024,
+        name=profile.name,
+    )
+
+
+class ImageTooBig(HostError):
+    """The model's image does not fit the part's flash or RAM: the link failed, as it would for the part."""
+
+
+@dataclass(frozen=True)
+class BoardMemory:
+    """The board's RAM as linked and used: .data + .bss (arena, protocol buffers and statics, the
+    reserved stack) of the RAM it was linked against, and the stack's high-water mark."""
+
+    ram: int
+    capacity: int
+    arena: int
+    stack: int
+    stack_used: int
+
+    @property
+    def other(self) -> int:
+        return self.ram - self.arena - self.stack
+
+    def to_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in ("ram", "capacity", "arena", "other", "stack", "stack_used")}
+
+    def __str__(self) -> str:
+        return (
+            f"RAM {self.ram:,} B of {self.capacity:,} B (arena {self.arena:,}, protocol buffers and statics "
+            f"{self.other:,}, stack {self.stack:,} reserved, its high-water mark {self.stack_used:,} B)"
+        )
+
+
+@dataclass(frozen=True)
+class StackUsage:
+    """The painted stack's high-water mark: bytes ever used of the reserved stack."""
+
+    used: int
+    size: int
+
+    def __str__(self) -> str:
+        return f"stack high-water mark {self.used:,} B of {self.size:,} B reserved"
 
 
 def require_tools(*tools: str) -> None:
@@ -71,14 +165,40 @@ def board_build_dir(board: str) -> Path:
     return resources.build_dir() / f"board-{board}"
 
 
-def image_dir(blob: bytes, board: str = BOARD, payload_cap: int | None = None) -> Path:
-    """Where the image of the model `blob` for `board` is built."""
+def image_dir(
+    blob: bytes, board: str = BOARD, payload_cap: int | None = None, limits: BoardLimits | None = None
+) -> Path:
+    """Where the image of the model `blob` for `board` (with a part's `limits`) is built."""
     suffix = f"-p{payload_cap}" if payload_cap else ""
+    if limits is not None:
+        suffix += f"-{limits.key}"
     return board_build_dir(board) / "models" / (model_hash(blob) + suffix)
 
 
-def build_image(model: Path | str, board: str = BOARD, payload_cap: int | None = None) -> BoardImage:
-    """`make -C firmware/ports/<board> board` for `model`; the output folder is keyed by the blob's hash."""
+def _too_big(log: str, board: str, model: Path, limits: BoardLimits | None) -> str | None:
+    """One line saying which region of the part the image overflows, and by how much; None if not that."""
+    found = dict(re.findall(r"region `(\w+)' overflowed by (\d+) bytes", log))
+    if not found:
+        return None
+    sizes = {"RAM": limits.ram_kib, "FLASH": limits.flash_kib} if limits else {}
+    what = []
+    for region, over in found.items():
+        n, kib = int(over), sizes.get(region)
+        need = f"needs {kib * 1024 + n:,} B of {kib * 1024:,}, " if kib else ""
+        what.append(f"{region} {need}overflowed by {n:,} B")
+    part = f"{limits.name} ({limits.ram_kib} KiB RAM, {limits.flash_kib} KiB flash)" if limits else board
+    hint = " (the arena, the protocol buffers and the stack share the RAM)" if "RAM" in found else ""
+    return f"{model} does not fit {part}: the link fails, {'; '.join(what)}{hint}"
+
+
+def build_image(
+    model: Path | str,
+    board: str = BOARD,
+    payload_cap: int | None = None,
+    limits: BoardLimits | None = None,
+) -> BoardImage:
+    """`make -C firmware/ports/<board> board` for `model`; the output folder is keyed by the blob's hash
+    (and the part's `limits`, which only the emulated board takes). ImageTooBig when it does not fit."""
     resources.require(FIRMWARE / "Makefile", "the C runtime sources (firmware/)")
     port = FIRMWARE / "ports" / board
     if not (port / "Makefile").is_file():
@@ -91,7 +211,9 @@ def build_image(model: Path | str, board: str = BOARD, payload_cap: int | None =
     except OSError as e:
         raise HostError(f"cannot read {model}: {e.strerror or e}") from e
     root = board_build_dir(board)
-    out = image_dir(blob, board, payload_cap)
+    if limits is not None and board != BOARD:
+        raise HostError(f"only the {BOARD} port links with a part's limits, not {board}")
+    out = image_dir(blob, board, payload_cap, limits)
     out.mkdir(parents=True, exist_ok=True)
     copy = out / "model.esnn"
     if not copy.is_file() or copy.read_bytes() != blob:
@@ -101,11 +223,16 @@ def build_image(model: Path | str, board: str = BOARD, payload_cap: int | None =
     argv = ["make", "-C", str(port), "-j1", f"B={root}", "board", f"MODEL={copy}", f"OUT={out}"]
     if payload_cap is not None:
         argv.append(f"PAYLOAD_CAP={payload_cap}")
+    if limits is not None:
+        argv += limits.make_vars()
     with open(root / ".lock", "w") as lock:  # one build at a time per board (tests and CLI may overlap)
         fcntl.flock(lock, fcntl.LOCK_EX)
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode != 0:
         log = (proc.stdout + proc.stderr)[-3000:]
+        too_big = _too_big(log, board, model, limits)
+        if too_big:
+            raise ImageTooBig(too_big)
         raise HostError(f"building the {board} firmware for {model} failed:\n{log}")
     size = {}
     for line in (out / "size.txt").read_text().splitlines():
@@ -118,7 +245,16 @@ def build_image(model: Path | str, board: str = BOARD, payload_cap: int | None =
             f"{board}: {out / 'esnn_board.elf'}: flash {size['flash']} B (model {size['model']}), "
             f"RAM {size['ram']} B (arena {size['arena']}, stack {size['stack']}) (up to date)"
         )
-    return BoardImage(board, out / "esnn_board.elf", out / "esnn_board.bin", size, report)
+    return BoardImage(board, out / "esnn_board.elf", out / "esnn_board.bin", size, report, limits)
+
+
+def read_size(elf: Path | str) -> dict[str, int]:
+    """The build's size.txt next to `elf` (key=value, bytes); {} when there is none."""
+    path = Path(elf).parent / "size.txt"
+    if not path.is_file():
+        return {}
+    pairs = (line.partition("=") for line in path.read_text().splitlines())
+    return {k: int(v) for k, _, v in pairs if v.isdigit()}
 
 
 def free_port() -> int:
@@ -208,6 +344,20 @@ class QemuProcess:
                 data += chunk
         return data.decode(errors="replace")
 
+    def read_memory(self, address: int, size: int) -> bytes:
+        """`size` bytes of guest physical memory from `address` (monitor `pmemsave` into the temp folder)."""
+        path = os.path.join(self._dir.name, "memory.bin")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        self.monitor(f'pmemsave {address:#x} {size} "{path}"')  # unquoted, "/" divides
+        try:
+            data = Path(path).read_bytes()
+        except OSError as e:
+            raise HostError(f"the QEMU monitor did not save guest memory at {address:#x}: {e}") from e
+        if len(data) != size:
+            raise HostError(f"the QEMU monitor saved {len(data)} of {size} B of guest memory at {address:#x}")
+        return data
+
     def stop(self) -> None:
         """Stop QEMU and remove its temp folder (monitor socket, log); safe to call again."""
         if getattr(self, "proc", None) is not None:
@@ -230,6 +380,7 @@ class QemuTransport(Transport):
     ) -> None:
         super().__init__()
         self._elf, self._icount = elf, icount
+        self.image: BoardImage | None = None  # set by start_qemu_board
         self.qemu = QemuProcess(elf, icount=icount)
         self.description = f"qemu-system-arm mps2-an386 ({self.qemu.url})"
         self._held = b""
@@ -254,7 +405,7 @@ class QemuTransport(Transport):
                     f"the QEMU board sent no boot announcement within {timeout:.0f} s "
                     f"(status {self.qemu.proc.poll()}): {self.qemu.log_text() or 'no message'}"
                 )
-            data += self._serial.read(0.1)
+            data += self._read_serial(0.1)
         data = data.lstrip(b"\x00")
         self._last_boot = data[: data.index(b"\x00") + 1]
         return data[data.index(b"\x00") + 1 :]
@@ -264,6 +415,17 @@ class QemuTransport(Transport):
         rest = self._await_boot(timeout)
         return self._last_boot + rest
 
+    def _read_serial(self, timeout: float) -> bytes:
+        """Read the UART; when the socket drops because QEMU exited (a fault: status 99 and the board's
+        message, e.g. a stack overflow), say that instead of the socket error."""
+        try:
+            return self._serial.read(timeout)
+        except HostError:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.qemu.proc.wait(timeout=2.0)
+            self._check_alive()
+            raise
+
     def _write(self, data: bytes) -> None:
         self._check_alive()
         self._serial.write(data)
@@ -272,7 +434,7 @@ class QemuTransport(Transport):
         if self._held:
             data, self._held = self._held, b""
             return data
-        data = self._serial.read(timeout)
+        data = self._read_serial(timeout)
         if not data:
             self._check_alive()
         return data
@@ -282,6 +444,23 @@ class QemuTransport(Transport):
         if status is not None:
             why = " (a fault on the board: exit 99)" if status == 99 else ""
             raise HostError(f"{self.description} exited with status {status}{why}: {self.qemu.log_text()}")
+
+    def stack_usage(self) -> StackUsage:
+        """The stack's high-water mark since boot: the stack is painted at boot (board_startup.S), so the
+        lowest word that no longer holds the paint is the deepest the stack has been. Read through the
+        monitor (the guest is idle between requests); needs the build's size.txt next to the ELF."""
+        size = read_size(self._elf)
+        if "stack_limit" not in size or "stack" not in size:
+            raise HostError(f"{self._elf}: no stack_limit in its size.txt (built before the stack guard)")
+        data = self.qemu.read_memory(size["stack_limit"], size["stack"])
+        paint = STACK_PAINT.to_bytes(4, "little")
+        free = next((i for i in range(0, len(data), 4) if data[i : i + 4] != paint), len(data)) // 4
+        return StackUsage(used=size["stack"] - 4 * free, size=size["stack"])
+
+    def board_memory(self) -> BoardMemory:
+        """The image's RAM (size.txt next to the ELF) with the stack's high-water mark read now."""
+        size, stack = read_size(self._elf), self.stack_usage()
+        return BoardMemory(size["ram"], size.get("ram_size", 0), size["arena"], stack.size, stack.used)
 
     def reset_device(self) -> None:
         """Reset the board (monitor `system_reset`) and wait for its boot announcement, which stays in the
@@ -312,14 +491,23 @@ class QemuTransport(Transport):
 
 
 def start_qemu_board(
-    model: Path | str, *, build: bool = True, icount: bool = True, payload_cap: int | None = None
+    model: Path | str,
+    *,
+    build: bool = True,
+    icount: bool = True,
+    payload_cap: int | None = None,
+    limits: BoardLimits | None = None,
 ) -> QemuTransport:
-    """Build (or reuse) the image for `model` and start it; the transport's close() stops QEMU."""
+    """Build (or reuse) the image for `model` (with a part's `limits`) and start it; the transport's
+    close() stops QEMU; its `image` is the built image (None with build=False)."""
+    image = None
     if build:
-        image = build_image(model, payload_cap=payload_cap)
+        image = build_image(model, payload_cap=payload_cap, limits=limits)
         elf = image.elf
     else:
-        elf = image_dir(Path(model).read_bytes(), BOARD, payload_cap) / "esnn_board.elf"
+        elf = image_dir(Path(model).read_bytes(), BOARD, payload_cap, limits) / "esnn_board.elf"
         if not elf.is_file():
             raise HostError(f"no QEMU board image for {model} at {elf} (build it: drop build=False)")
-    return QemuTransport(elf, icount=icount)
+    transport = QemuTransport(elf, icount=icount)
+    transport.image = image
+    return transport

@@ -1,7 +1,8 @@
 # Shared rules of the microcontroller board ports: included by ports/<board>/Makefile, run from that
 # folder (make -C firmware/ports/<board> board MODEL=path/model.esnn [OUT=dir] [PAYLOAD_CAP=N]).
 #
-# The port sets:  BOARD (name), PORT_SRC (startup + drivers), LDSCRIPT, CPU_FLAGS, PAYLOAD_CAP.
+# The port sets:  BOARD (name), PORT_SRC (startup + drivers), LDSCRIPT, CPU_FLAGS, PAYLOAD_CAP; optionally
+# EXTRA_OBJ (per-image objects it builds itself) and LDFLAGS_EXTRA (e.g. --defsym limits for LDSCRIPT).
 # Outputs:  $(OUT)/esnn_board.elf, $(OUT)/esnn_board.bin (flash image), $(OUT)/size.txt (key=value), and a
 # one-line size report on stdout: flash = code + model + .data init, RAM = .data + .bss (arena, buffers,
 # stack). The runtime and protocol objects are shared by all models in $(B)/obj; a model costs one compile
@@ -67,15 +68,20 @@ $(OUT)/model_blob.o: $(COMMON)/model_blob.S $(MODEL)
 $(OUT)/board_main.o: $(COMMON)/board_main.c $(COMMON)/board.h $(OUT)/board_config.h $(LIB_HDR)
 	$(ARM_CC) $(CFLAGS_ARM) $(INC) -I$(OUT) -c -o $@ $<
 
-$(OUT)/esnn_board.elf: $(OUT)/board_main.o $(OUT)/model_blob.o $(PORT_OBJ) $(LIB_OBJ) $(LDSCRIPT)
-	$(ARM_CC) $(LDFLAGS_ARM) -Wl,-Map=$(OUT)/esnn_board.map -o $@ $(OUT)/board_main.o $(OUT)/model_blob.o $(PORT_OBJ) $(LIB_OBJ)
+$(OUT)/esnn_board.elf: $(OUT)/board_main.o $(OUT)/model_blob.o $(EXTRA_OBJ) $(PORT_OBJ) $(LIB_OBJ) $(LDSCRIPT)
+	$(ARM_CC) $(LDFLAGS_ARM) $(LDFLAGS_EXTRA) -Wl,-Map=$(OUT)/esnn_board.map -o $@ $(OUT)/board_main.o \
+	  $(OUT)/model_blob.o $(EXTRA_OBJ) $(PORT_OBJ) $(LIB_OBJ)
 	$(ARM_OBJCOPY) -O binary $@ $(OUT)/esnn_board.bin
 	@set -e; set -- $$($(ARM_SIZE) -B $@ | awk 'NR==2 {print $$1, $$2, $$3}'); \
 	model=$$(wc -c < $(MODEL) | tr -d ' '); \
 	arena=$$($(ARM_NM) -t d -S $@ | awk '$$4 == "g_arena" {print $$2 + 0}'); \
 	stack=$$($(ARM_NM) -t d $@ | awk '$$3 == "__stack_size" {print $$1 + 0}'); \
+	limit=$$($(ARM_NM) -t d $@ | awk '$$3 == "__StackLimit" {print $$1 + 0}'); \
+	ramsize=$$($(ARM_NM) -t d $@ | awk '$$3 == "__ram_kib" {print $$1 * 1024}'); \
 	printf 'board=%s\ntext=%s\ndata=%s\nbss=%s\nflash=%s\nram=%s\nmodel=%s\ncode=%s\narena=%s\nstack=%s\n' \
 	  $(BOARD) $$1 $$2 $$3 $$(($$1 + $$2)) $$(($$2 + $$3)) $$model $$(($$1 - $$model)) $$arena $$stack > $(OUT)/size.txt; \
+	if [ -n "$$limit" ]; then printf 'stack_limit=%s\n' "$$limit" >> $(OUT)/size.txt; fi; \
+	if [ -n "$$ramsize" ]; then printf 'ram_size=%s\n' "$$ramsize" >> $(OUT)/size.txt; fi; \
 	echo "$(BOARD): $@: flash $$(($$1 + $$2)) B (code+rodata $$(($$1 - $$model)), model $$model, .data $$2)," \
 	  "RAM $$(($$2 + $$3)) B (arena $$arena, stack $$stack, other $$(($$2 + $$3 - $$arena - $$stack)))"
 

@@ -39,7 +39,21 @@
 
 #define CALIB_LOOPS 10000u
 
-const char board_name[] = "qemu-mps2-an386";
+#define SCB_ICSR REG(0xE000ED04u)
+#define SCB_CFSR REG(0xE000ED28u)
+#define SCB_HFSR REG(0xE000ED2Cu)
+#define SCB_MMFAR REG(0xE000ED34u)
+#define SCB_BFAR REG(0xE000ED38u)
+#define CFSR_MSTKERR (1u << 4)
+#define CFSR_MMARVALID (1u << 7)
+#define CFSR_STKERR (1u << 12)
+#define CFSR_BFARVALID (1u << 15)
+#define SEMIHOSTING_SYS_WRITE0 0x04u
+#define SEMIHOSTING_SYS_EXIT_EXTENDED 0x20u
+#define FAULT_EXIT_STATUS 99u
+
+extern const uint8_t __stack_guard[], __StackLimit[], __StackTop[];
+void board_fault(void);
 
 static uint32_t g_last_raw;
 static uint64_t g_ticks;
@@ -109,3 +123,75 @@ uint64_t board_counter(void) {
 }
 
 uint8_t board_counter_kind(void) { return g_kind; }
+
+static uint32_t semihosting(uint32_t op, const void *arg) {
+    register uint32_t r0 __asm__("r0") = op;
+    register const void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+
+static char *put_str(char *p, const char *s) {
+    while (*s) *p++ = *s++;
+    return p;
+}
+
+static char *put_hex(char *p, uint32_t v) {
+    int i;
+    *p++ = '0';
+    *p++ = 'x';
+    for (i = 28; i >= 0; i -= 4) *p++ = "0123456789abcdef"[(v >> i) & 0xFu];
+    return p;
+}
+
+static char *put_dec(char *p, uint32_t v) {
+    char digits[10];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
+    while (n) *p++ = digits[--n];
+    return p;
+}
+
+/* An address in the stack guard (the 64 KiB below the stack, which opens RAM). */
+static int below_stack(uint32_t addr) {
+    return addr >= (uint32_t)__stack_guard && addr < (uint32_t)__StackLimit;
+}
+
+void board_fault(void) {
+    static char msg[200];
+    const uint32_t cfsr = SCB_CFSR, hfsr = SCB_HFSR, mmfar = SCB_MMFAR, bfar = SCB_BFAR;
+    const uint32_t exception = SCB_ICSR & 0x1FFu;
+    const uint32_t stack = (uint32_t)(__StackTop - __StackLimit);
+    const uint32_t exit_args[2] = {0x20026u, FAULT_EXIT_STATUS};
+    const int overflow = (cfsr & (CFSR_MSTKERR | CFSR_STKERR)) != 0u ||
+                         ((cfsr & CFSR_MMARVALID) && below_stack(mmfar)) ||
+                         ((cfsr & CFSR_BFARVALID) && below_stack(bfar));
+    char *p = msg;
+    if (overflow) {
+        p = put_str(p, "esnn board fault: stack overflow (the ");
+        p = put_dec(p, stack);
+        p = put_str(p, " B stack ran into its MPU guard at ");
+        p = put_hex(p, (uint32_t)__stack_guard);
+        p = put_str(p, ")");
+    } else {
+        p = put_str(p, "esnn board fault: exception ");
+        p = put_dec(p, exception);
+    }
+    p = put_str(p, "; CFSR ");
+    p = put_hex(p, cfsr);
+    p = put_str(p, " HFSR ");
+    p = put_hex(p, hfsr);
+    p = put_str(p, " MMFAR ");
+    p = put_hex(p, mmfar);
+    p = put_str(p, " BFAR ");
+    p = put_hex(p, bfar);
+    p = put_str(p, "\n");
+    *p = '\0';
+    (void)semihosting(SEMIHOSTING_SYS_WRITE0, msg);
+    (void)semihosting(SEMIHOSTING_SYS_EXIT_EXTENDED, exit_args);
+    for (;;) {
+    }
+}
