@@ -442,8 +442,11 @@ class QemuTransport(Transport):
     def _check_alive(self) -> None:
         status = self.qemu.proc.poll()
         if status is not None:
+            log = self.qemu.log_text()
+            board = [ln for ln in log.splitlines() if ln.startswith("esnn board fault:")]  # board_fault()
             why = " (a fault on the board: exit 99)" if status == 99 else ""
-            raise HostError(f"{self.description} exited with status {status}{why}: {self.qemu.log_text()}")
+            said = board[-1] if board else log
+            raise HostError(f"{self.description} exited with status {status}{why}: {said}")
 
     def stack_usage(self) -> StackUsage:
         """The stack's high-water mark since boot: the stack is painted at boot (board_startup.S), so the
