@@ -1,11 +1,14 @@
-"""The main job, end to end on this machine, on the emulated Cortex-M4 board (the host board when QEMU or the
-Arm toolchain is missing):
+"""The main job, end to end on this machine, on the emulated Cortex-M4 board linked with a real part's limits
+(qemu-stm32f411: the STM32F411's 128 KiB RAM, 512 KiB flash and 8 KiB stack; the host board when QEMU or
+the Arm toolchain is missing):
 
 1. the shipped image model (width-1/8 SynA-C OR-Spiking ResNet21, T=4, Fashion-MNIST): held-out accuracy,
    the firing rate of every LIF layer and IA gate, and each shortcut's fate over training (natural pruning);
-2. its QAT-fine-tuned version exported with --prune (dead shortcuts removed, BN folded, int8) for the board;
+2. its QAT-fine-tuned version exported with --prune (dead shortcuts removed, BN folded, int8) for the board
+   (an emulated part: for the real part's budget, stm32f411-nucleo);
 3. flashed to the board, held-out real images streamed to it: every result checked bit for bit against the
    integer reference and for equality with the PyTorch QAT model, top-1 agreement with the float model;
+   the board's RAM (arena, buffers, reserved stack and its painted high-water mark) against the part's;
 4. the shipped event-input model (emulated DVS streams of Fashion-MNIST) exported, flashed and streamed the
    same way, the events binned by the contract recorded in its checkpoint;
 5. the conformance vectors run on the board;
@@ -37,14 +40,18 @@ from edgesnn.zoo import DEMO_MODEL, ZOO_DIR
 
 QAT_MODEL = ZOO_DIR / "fashion_mnist_synac_w8_t4_qat.pt"
 EVENT_MODEL = ZOO_DIR / "emulated_fashion_mnist_or_w8_t8.pt"
-EMULATED = "qemu-mps2-an386"
+EMULATED = "qemu-stm32f411"  # the emulated Cortex-M4 with the STM32F411's limits (devices/*.toml)
+EMULATED_BOARDS = (EMULATED, "qemu-mps2-an386")  # the latter: the emulator's own 4 MB
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="Fashion-MNIST folder (default /usr/share/datasets/fashion-mnist)")
     p.add_argument("--out", default="runs/demo", help="folder for the exported models, logs and training run")
     p.add_argument(
-        "--device", default=EMULATED, choices=(EMULATED, "host"), help=f"board to run on (default {EMULATED})"
+        "--device",
+        default=EMULATED,
+        choices=(*EMULATED_BOARDS, "host"),
+        help=f"board to run on (default {EMULATED}: the emulated Cortex-M4 with the STM32F411's 128 KiB RAM)",
     )
     p.add_argument(
         "--eval",
@@ -67,17 +74,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def pick_device(requested: str) -> str:
     """The emulated board when QEMU and the Arm toolchain are here, else the host board (with a note)."""
-    if requested != EMULATED:
+    if requested not in EMULATED_BOARDS:
         return requested
     missing = [t for t in ("qemu-system-arm", "arm-none-eabi-gcc") if shutil.which(t) is None]
     if not missing:
-        return EMULATED
+        return requested
     print(
         f"note: {' and '.join(missing)} not found, so the demo runs on the host board (the same C runtime "
         "and protocol as a Linux process); apt-get install qemu-system-arm gcc-arm-none-eabi "
         "libnewlib-arm-none-eabi for the emulated Cortex-M4"
     )
     return "host"
+
+
+def _budget_device(board: str) -> str:
+    """The profile the exports target: the real part an emulated one stands for (its budgets)."""
+    from edgesnn.devices import load_profile
+
+    return load_profile(board).emulated_part or board
 
 
 def _analyse(
@@ -165,8 +179,11 @@ def _stream(
         streamer = Streamer(client, blob, float_model=model, qat_model=qat, on_outcome=progress)
         streamer.connect()
         report = streamer.run(limited(held_out, n))
+        memory = transport.board_memory() if hasattr(transport, "board_memory") else None
     progress.close()
     print(summary_table(report, f"{blob_path.parent.name} on {report.info.device_name}:"))
+    if memory is not None:  # the emulated board: its RAM as linked, and the painted stack's high-water mark
+        print(f"  {report.info.device_name} ({memory.capacity // 1024} KiB RAM): {memory}")
     write_json(blob_path.with_name("stream.json"), report)
     return report
 
@@ -204,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"{path}: shipped model missing from this checkout (edgesnn/zoo/ has its script)")
     out = check_output_dir(args.out, "--out")
     args.board = pick_device(args.device)
+    budget = _budget_device(args.board)
     t_start = time.time()
 
     print(f"== 1. shipped image model: {DEMO_MODEL.name}")
@@ -216,9 +234,9 @@ def run(args: argparse.Namespace) -> int:
     final = qat_payload["training"]["qat"].get("final", {})
     print(f"\n== 2. export --prune of its QAT fine-tune ({QAT_MODEL.name}; recorded: "
           f"{100 * final.get('qat_eval_accuracy', float('nan')):.2f}% on 10,000 test images, integer "
-          f"logits equal to PyTorch on {final.get('logits_equal', '?')}) for {args.board}")  # fmt: skip
+          f"logits equal to PyTorch on {final.get('logits_equal', '?')}) for {budget}")  # fmt: skip
     image_blob = out / "image"
-    _export(qat_model, qat_payload, "fashion-mnist", args, args.board, image_blob)
+    _export(qat_model, qat_payload, "fashion-mnist", args, budget, image_blob)
 
     print(f"\n== 3. {args.board}: held-out Fashion-MNIST images")
     reports = [_stream(image_blob / "model.esnn", qat_model, qat_payload, "fashion-mnist", args.images, args)]
@@ -228,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n== 4. event-input model {EVENT_MODEL.name} ({cfg.label}, T={cfg.T}, "
           f"{cfg.input_size[0]}x{cfg.input_size[1]}): EMULATED DVS streams")  # fmt: skip
     event_blob = out / "events"
-    _export(ev_model, ev_payload, "emulated-fashion-mnist", args, args.board, event_blob)
+    _export(ev_model, ev_payload, "emulated-fashion-mnist", args, budget, event_blob)
     reports.append(
         _stream(event_blob / "model.esnn", ev_model, ev_payload, "emulated-fashion-mnist", args.streams, args)
     )
