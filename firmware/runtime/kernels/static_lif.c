@@ -27,25 +27,35 @@ static void pixel_currents(const esnn_op_t *o, const esnn_buffer_t *in, const ui
         }
 }
 
-/* The same for 8 channels of int8 weights, the accumulators in registers (the usual first layer). */
+/* The same for 8 channels of int8 weights, the accumulators in registers (the usual first layer): each kernel
+ * row's pixels are gathered first (0 outside the frame), so the multiply loop carries few other values. */
 static void pixel_currents8(const esnn_op_t *o, const esnn_buffer_t *in, const uint8_t *x, uint32_t oy,
                             uint32_t ox, uint32_t c0, int32_t *acc) {
     const int8_t *w0 = (const int8_t *)o->w + c0;
+    const uint32_t kw = o->kw, cout = o->cout;
     int32_t a0 = esnn_ld32(o->bias + 4u * c0), a1 = esnn_ld32(o->bias + 4u * c0 + 4u);
     int32_t a2 = esnn_ld32(o->bias + 4u * c0 + 8u), a3 = esnn_ld32(o->bias + 4u * c0 + 12u);
     int32_t a4 = esnn_ld32(o->bias + 4u * c0 + 16u), a5 = esnn_ld32(o->bias + 4u * c0 + 20u);
     int32_t a6 = esnn_ld32(o->bias + 4u * c0 + 24u), a7 = esnn_ld32(o->bias + 4u * c0 + 28u);
+    uint8_t vals[15];
     uint32_t ci, ky, kx;
     for (ci = 0; ci < o->cin; ci++)
         for (ky = 0; ky < o->kh; ky++) {
             const int32_t iy = (int32_t)(oy * o->stride + ky) - o->pad;
-            const uint8_t *row = x + (ci * in->h + (uint32_t)iy) * in->w;
+            const int8_t *w = w0 + (ci * o->kh + ky) * kw * cout;
+            const uint8_t *row;
+            uint32_t any = 0;
             if (iy < 0 || iy >= (int32_t)in->h) continue;
-            for (kx = 0; kx < o->kw; kx++) {
+            row = x + (ci * in->h + (uint32_t)iy) * in->w;
+            for (kx = 0; kx < kw; kx++) {
                 const int32_t ix = (int32_t)(ox * o->stride + kx) - o->pad;
-                const int8_t *w = w0 + ((ci * o->kh + ky) * o->kw + kx) * o->cout;
-                int32_t v;
-                if (ix < 0 || ix >= (int32_t)in->w || !(v = row[ix])) continue;
+                vals[kx] = ix < 0 || ix >= (int32_t)in->w ? 0u : row[ix];
+                any |= vals[kx];
+            }
+            if (!any) continue; /* background: nothing to add */
+            for (kx = 0; kx < kw; kx++, w += cout) {
+                const int32_t v = vals[kx];
+                if (!v) continue;
                 a0 += v * w[0];
                 a1 += v * w[1];
                 a2 += v * w[2];
