@@ -67,3 +67,11 @@ def test_report_shows_the_lean_plan_per_layer_and_against_the_plain_plan():
     md = to_markdown(res)
     assert f"lean plan {mem['peak_ram_bytes']} B vs plain plan {plain} B" in md
     assert "B of 500000 B set by --ram-budget (host)" in md and "| lean B | plain B | lean plan |" in md
+    # the instructions paid: each recomputed attention input conv's measured SOPs, summed in the totals
+    sops = {r.name: r.acs for r in res.ops.rows}
+    for k in recomputed:
+        conv = layers[k - 1]
+        assert conv["recompute_sops"] == sops[conv["name"]]  # 0 when its input never fired here
+    assert mem["recompute_sops"] == sum(r["recompute_sops"] for r in layers)
+    assert all(r["recompute_sops"] == 0 for i, r in enumerate(layers) if i + 1 not in recomputed)
+    assert ("recomputed attention inputs cost" in md) == (mem["recompute_sops"] > 0)
