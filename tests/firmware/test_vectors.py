@@ -122,6 +122,21 @@ def test_asan_ubsan_runs_every_vector_clean(asan_cli: Path, tmp_path: Path):
             _assert_files_equal(vector, out)
 
 
+def test_asan_ubsan_runs_the_lean_plan_of_every_vector(asan_cli: Path):
+    """Without -o the CLI runs the lean plan a board runs (states reused after their segment, int16 planes,
+    the fused first layer, recomputed attention inputs) in exactly its arena: clean under ASan/UBSan, and
+    the printed logits and spike counts are the vector's."""
+    for vector in VECTORS:
+        cmd = [str(asan_cli), str(vector / "model.esnn"), str(vector / "input.bin")]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, f"{vector.name}: {proc.stderr}"
+        assert "runtime error" not in proc.stderr and "Sanitizer" not in proc.stderr, proc.stderr
+        lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+        want = expected(vector)
+        assert lines["logits"].split() == [str(v) for v in want["logits"]], vector.name
+        assert lines["spike_counts"].split() == [str(v) for v in want["spike_counts"]], vector.name
+
+
 def test_portable_kernels_run_every_vector_clean(tmp_path: Path):
     """The portable C kernels (-DESNN_NO_ASM: no SSE2 intrinsics, no M4 asm) bit-exact under ASan/UBSan."""
     try:
