@@ -113,6 +113,8 @@ typedef struct {
     uint32_t fused[(ESNN_MAX_BUFFERS + 31) / 32], fused_out[(ESNN_MAX_BUFFERS + 31) / 32];
     uint16_t num_lif;
     uint64_t scratch;    /* int64 values */
+    uint32_t kscratch;   /* kernel scratch bytes: max over ops (esnn_conv_scratch_bytes, a STATIC conv's
+                          * esnn_static_conv_lif_scratch_bytes) */
     uint64_t buf_bytes;  /* planned region: buffers + LIF states */
 } loader_t;
 
@@ -303,6 +305,9 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
         count = (uint64_t)o->cin * o->kh * o->kw * o->cout;
         if (!(o->w = array(L, woff, weight_bytes(count, o->bits)))) FAIL(ESNN_ERR_DATA, "weight_offset");
         if (!(o->bias = array(L, boff, 4u * (uint64_t)o->cout))) FAIL(ESNN_ERR_DATA, "bias_offset");
+        if (esnn_conv_scratch_bytes(o) > L->kscratch) L->kscratch = esnn_conv_scratch_bytes(o);
+        if ((o->flags & ESNN_CONV_STATIC) && esnn_static_conv_lif_scratch_bytes(o, L->T) > L->kscratch)
+            L->kscratch = esnn_static_conv_lif_scratch_bytes(o, L->T); /* it may run fused with its LIF */
         break;
     }
     case ESNN_OP_LIF: {
@@ -741,7 +746,8 @@ static void choose_segments(loader_t *L) {
 /* Fixed part of the arena (before the buffer data). */
 static uint64_t fixed_bytes(const loader_t *L) {
     return align8((uint64_t)ESNN_OP_SLOT * L->nops) + align8((uint64_t)ESNN_BUFFER_SLOT * L->nb) +
-           align8(4u * (uint64_t)L->classes) + align8(4u * (uint64_t)L->num_lif) + 8u * L->scratch;
+           align8(4u * (uint64_t)L->classes) + align8(4u * (uint64_t)L->num_lif) + 8u * L->scratch +
+           align8(L->kscratch);
 }
 
 /* Validate everything. With ops != NULL (second pass) also fills ops[]. */
@@ -755,6 +761,7 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
     steps = (L->flags & ESNN_FLAG_LAYER_MAJOR) ? L->T : 1;
     L->num_lif = 0;
     L->scratch = 0;
+    L->kscratch = 0;
     if (L->nb > ESNN_MAX_BUFFERS) FAIL(ESNN_ERR_LIMIT, "num_buffers: over ESNN_MAX_BUFFERS");
     for (i = 0; i < 8; i++) L->attn_ops[i] = 0;
     for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++)
@@ -949,6 +956,7 @@ esnn_status_t esnn_init_ex(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, voi
     ctx->logits = (int32_t *)bump(&p, 4u * (uint64_t)L.classes);
     ctx->spike_counts = (uint32_t *)bump(&p, 4u * (uint64_t)L.num_lif);
     ctx->scratch = (int64_t *)bump(&p, 8u * L.scratch);
+    ctx->kscratch = (uint32_t *)bump(&p, L.kscratch);
     st = parse(&L, ctx->ops, &need); /* second pass fills the op records; it cannot fail differently */
     if (st != ESNN_OK) return st;
     base = p;
@@ -1065,7 +1073,7 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
         if (op->sched & ESNN_SCHED_FUSED) { /* with its LIF (the next op) over all T at step 0 */
             const esnn_op_t *lif = op + 1;
             const esnn_buffer_t *s = &ctx->buffers[lif->out];
-            if (t == 0) ctx->spike_counts[lif->lif_index] += esnn_static_conv_lif(op, lif, in, s, frame, ctx->T, s->data, s->stride);
+            if (t == 0) ctx->spike_counts[lif->lif_index] += esnn_static_conv_lif(op, lif, in, s, frame, ctx->T, s->data, s->stride, ctx->kscratch);
             return;
         }
         if ((op->flags & ESNN_CONV_STATIC) && t > 0) { /* same output at every step: computed at step 0 */
@@ -1073,10 +1081,14 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
                 for (k = 0; k < out->words; k++) y[k] = out->data[k];
             return;
         }
-        if (op->in0 == 0)
-            (ref ? esnn_conv_u8_ref : esnn_conv_u8)(op, in, out, frame, y);
+        if (op->in0 == 0 && ref)
+            esnn_conv_u8_ref(op, in, out, frame, y);
+        else if (op->in0 == 0)
+            esnn_conv_u8(op, in, out, frame, y, ctx->kscratch);
+        else if (ref)
+            esnn_conv_spike_ref(op, in, out, slot(in, t), y);
         else
-            (ref ? esnn_conv_spike_ref : esnn_conv_spike)(op, in, out, slot(in, t), y);
+            esnn_conv_spike(op, in, out, slot(in, t), y, ctx->kscratch);
         break;
     }
     case ESNN_OP_LIF:

@@ -26,6 +26,9 @@
  *     | int32 logits   [num_classes]         |  READOUT accumulators (start at the bias)
  *     | uint32 spikes  [num_lif]             |  spike count per LIF op
  *     | int64 scratch  [max over ATTN ops]   |  pooled sums/max and scores (T/C: 3n+hidden, S: 3HW)
+ *     | kernel scratch [max over ops]        |  tap tables, spike lists, fused-layer blocks (bytes: max
+ *     |                                      |  of esnn_conv_scratch_bytes and, for a STATIC conv,
+ *     |                                      |  esnn_static_conv_lif_scratch_bytes), reused by each op
  *     +--------------------------------------+
  *     | planned region                       |  CURRENT: uint32 [steps][H][W][C] (two's complement), or
  *     |                                      |           int16 [steps][H][W][C] when planned as a plane
@@ -60,9 +63,11 @@ extern "C" {
 /* This runtime's limit beyond FORMAT.md's ranges (same as the Python reference). */
 #define ESNN_MAX_BUFFER_ELEMENTS (1UL << 22)
 /* Buffers the arena planner handles (FORMAT.md allows 256). Its tables live on the stack of
- * esnn_validate / esnn_arena_required / esnn_init: about 14 bytes per buffer (~3.8 KB of stack in all at 256,
- * Cortex-M4 -O2). A port with small models may build with e.g. -DESNN_MAX_BUFFERS=64 (~1 KB); larger models are
- * then refused with ESNN_ERR_LIMIT. */
+ * esnn_validate / esnn_arena_required / esnn_init (about 19 bytes per buffer): worst-case load-time stack on
+ * Cortex-M4 -O2 5,248 B at 256, 1,808 B at 64, 1,216 B at 32 (firmware/tools/stack_usage.py); one inference
+ * (esnn_run) takes 712 B whatever this is (kernel scratch lives in the arena). A port with small models may build
+ * with e.g. -DESNN_MAX_BUFFERS=32 (the conformance vectors use at most 12); larger models are then refused with
+ * ESNN_ERR_LIMIT. */
 #ifndef ESNN_MAX_BUFFERS
 #define ESNN_MAX_BUFFERS 256
 #endif
@@ -115,6 +120,7 @@ typedef struct {
     int32_t *logits;
     uint32_t *spike_counts;
     int64_t *scratch;
+    uint32_t *kscratch; /* kernel scratch (esnn_conv_scratch_bytes), reused by every op */
     size_t arena_used;
     uint32_t flags;
     uint16_t T, num_classes, num_buffers, num_ops, num_lif;

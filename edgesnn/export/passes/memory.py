@@ -5,7 +5,8 @@ esnn.c "arena plan"); this module computes the same plan from the same model, so
 device really needs:
 
 - fixed part: op records and buffer records (ESNN_OP_SLOT / ESNN_BUFFER_SLOT bytes each, the same on every
-  target), READOUT accumulators and one spike counter per LIF op (int32 each), ATTN scratch (int64);
+  target), READOUT accumulators and one spike counter per LIF op (int32 each), ATTN scratch (int64), kernel
+  scratch (the largest `conv_scratch_bytes` over the spike convs: tap tables, not on the stack);
 - planned region: every buffer but the input (spikes bit-packed in uint32 words per pixel, currents int32) and
   every LIF membrane state (int16/int32 per neuron). Segments: a maximal run of non-ATTN ops runs
   time-major, an ATTN op is a segment of its own over all T steps (without LAYER_MAJOR the whole graph is one
@@ -96,6 +97,20 @@ class ArenaPlan:
     @property
     def total_bytes(self) -> int:
         return self.fixed_bytes + self.region_bytes
+
+
+def conv_scratch_bytes(op: Conv) -> int:
+    """Kernel scratch of a conv (kernels/conv.c esnn_conv_scratch_bytes): spike list, axis taps and tap tables
+    of a spike conv, tap offsets of the u8-input conv; from the geometry alone."""
+    cin, kh, kw, cout = op.weights.shape
+    if op.in0 == 0:  # the interior kernel's tap offsets
+        return 8 * cin * kh * kw if op.weight_bits == 8 and cout % 4 == 0 and cin * kh * kw <= 64 else 0
+    s = op.stride
+    nr, nc = -(-kh // s), -(-kw // s)
+    ncls = min(s, kw) + 2 * nr * kw
+    if s == 1 and kw >= 2 and cout == 8 and cin <= 32:
+        ncls = max(ncls, 32 + 2 * nr * (kw // 2))
+    return 4 * (min(64, cin) + 2 * nr + 2 * nc + 2 * s + ncls + 1 + 2 * nr * nc)
 
 
 def _align8(n: int) -> int:
@@ -390,9 +405,13 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
             else:
                 n = T if op.dim == AttnDim.T else buf.channels
                 scratch = max(scratch, 3 * n + int(op.w1.shape[0]))
+    kscratch = max((conv_scratch_bytes(op) for op in model.ops if isinstance(op, Conv)), default=0)
+    for op in model.ops:  # a STATIC conv may run fused with its LIF (kernels/static_lif.c scratch)
+        if isinstance(op, Conv) and op.static:
+            kscratch = max(kscratch, 4 * (2 * min(32, op.weights.shape[3]) + min(32, T)))
     fixed = (
         _align8(OP_SLOT * nops) + _align8(BUFFER_SLOT * nb) + _align8(4 * model.num_classes)
-        + _align8(4 * len(lif_of)) + 8 * scratch
+        + _align8(4 * len(lif_of)) + 8 * scratch + _align8(kscratch)
     )  # fmt: skip
     sizes = {b: 0 if b in fused_in else buf_bytes(b) for b in range(1, nb)}
     return fixed, total, items, offsets, sizes

@@ -66,10 +66,11 @@ void esnn_conv_spike_ref(const esnn_op_t *op, const esnn_buffer_t *in, const esn
 
 
 void esnn_conv_u8(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint8_t *x,
-                  uint32_t *y) {
+                  uint32_t *y, uint32_t *scratch) {
     const uint32_t cout = op->cout, plane = (uint32_t)in->h * in->w;
     uint32_t oy, ox, ci, ky, kx;
     uint32_t ioy0 = 0, ioy1 = 0, iox0 = 0, iox1 = 0; /* outputs done by the interior kernel: [ioy0, ioy1) x ... */
+    (void)scratch;
     fill_bias(op, out, y);
 #if ESNN_SIMD32
     /* interior outputs: o * s - pad >= 0 and o * s - pad + k <= n */
@@ -79,7 +80,7 @@ void esnn_conv_u8(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffe
     iox1 = in->w + op->pad >= op->kw ? (in->w + op->pad - op->kw) / op->stride + 1u : 0u;
     ioy1 = ioy1 < out->h ? ioy1 : out->h;
     iox1 = iox1 < out->w ? iox1 : out->w;
-    if (ioy0 >= ioy1 || iox0 >= iox1 || !esnn_conv_u8_interior_m4(op, in, out, x, y, ioy0, ioy1, iox0, iox1))
+    if (ioy0 >= ioy1 || iox0 >= iox1 || !esnn_conv_u8_interior_m4(op, in, out, x, y, ioy0, ioy1, iox0, iox1, scratch))
         ioy0 = ioy1 = iox0 = iox1 = 0;
 #endif
     for (oy = 0; oy < out->h; oy++) {
@@ -133,6 +134,47 @@ static uint32_t axis_taps(uint32_t i, uint32_t K, uint32_t s, uint32_t pad, uint
     return n;
 }
 
+
+/* ---- scratch (esnn_conv_scratch_bytes) ------------------------------------------------------------------
+ * uint32 words, in this order: sp[min(64, cin)] spike entries of one pixel (a pixel's words are gathered until
+ * more than 32, so at most 64, and never more than cin), rw / ro [nr] and cwo / coo [nc] axis taps (nr =
+ * ceil(kh / s), nc = ceil(kw / s): axis_taps gives at most ceil(K / s)), cm / cstart [s], the class tap tables
+ * cls (one per stride class q < min(s, kw): 1 + 2 nr cm[q] words, cm summing to kw; the Cortex-M4 cout-8 stride-1
+ * pair table at cls + 31 needs 32 + 2 nr floor(kw / 2)) and the edge pixel table et [1 + 2 nr nc]. Sized from the
+ * geometry alone so that the arena is the same on every target. */
+typedef struct {
+    uint32_t *sp, *rw, *ro, *cwo, *coo, *cm, *cstart, *cls, *et;
+} conv_scratch_t;
+
+static uint32_t conv_scratch_words(const esnn_op_t *op, uint32_t *base, conv_scratch_t *sc) {
+    const uint32_t s = op->stride, kw = op->kw, nr = (op->kh + s - 1u) / s, nc = (kw + s - 1u) / s;
+    const uint32_t nsp = op->cin < 64u ? op->cin : 64u;
+    uint32_t ncls = (s < kw ? s : kw) + 2u * nr * kw, n = 0;
+    if (s == 1u && kw >= 2u && op->cout == 8u && op->cin <= 32u && 32u + 2u * nr * (kw / 2u) > ncls)
+        ncls = 32u + 2u * nr * (kw / 2u);
+#define ESNN_CONV_SCRATCH_(field, words)          \
+    do {                                          \
+        if (sc) sc->field = base + n;             \
+        n += (words);                             \
+    } while (0)
+    ESNN_CONV_SCRATCH_(sp, nsp);
+    ESNN_CONV_SCRATCH_(rw, nr);
+    ESNN_CONV_SCRATCH_(ro, nr);
+    ESNN_CONV_SCRATCH_(cwo, nc);
+    ESNN_CONV_SCRATCH_(coo, nc);
+    ESNN_CONV_SCRATCH_(cm, s);
+    ESNN_CONV_SCRATCH_(cstart, s);
+    ESNN_CONV_SCRATCH_(cls, ncls);
+    ESNN_CONV_SCRATCH_(et, 1u + 2u * nr * nc);
+#undef ESNN_CONV_SCRATCH_
+    return n;
+}
+
+uint32_t esnn_conv_scratch_bytes(const esnn_op_t *op) {
+    const uint32_t ntaps = (uint32_t)op->cin * op->kh * op->kw;
+    if (op->in0 == 0) return op->bits == 8 && op->cout % 4u == 0 && ntaps <= 64u ? 8u * ntaps : 0u;
+    return 4u * conv_scratch_words(op, NULL, NULL);
+}
 
 /* 8-bit weights: for each tap of the pixel (row taps x column taps), the output row y[pixel][0..cout) gets
  * the weight rows w[ci][ky][kx][0..cout) of every spiking channel ci of this word (offsets in `sp`). The
@@ -270,6 +312,7 @@ typedef struct {
     uint32_t cout, wrow, cw, pstep; /* pstep: words from one pixel of a class to the next (stride * cw) */
     const uint32_t *pairs;          /* Cortex-M4 cout 8, stride 1, interior pixels: esnn_pairs8_m4 table or 0 */
     uint32_t t16;                   /* Cortex-M4 cout 16 without `so`: every table run by esnn_taps16_m4 */
+    uint32_t *sp;                   /* spike entries of one pixel (scratch, up to min(64, cin)) */
 #if ESNN_SIMD32
     /* Cortex-M4 cout 16 / 32 / 64 with 4-aligned weights: every table run spike-outer by this kernel */
     void (*so)(const uint32_t *taps, int16_t *base, const uint32_t *spk, const uint32_t *end);
@@ -307,8 +350,7 @@ static inline void pixel_taps(const pix_ctx_t *k, int16_t *base, const uint32_t 
  * holds only pointers in registers. */
 static inline void pixels_w1_simd(const uint32_t *px, const uint32_t *pxe, uint32_t pstep, int16_t *base,
                                   uint32_t bstep, uint32_t wbase, uint32_t wrow, const uint32_t *taps,
-                                  const uint32_t *pairs, int mode) {
-    uint32_t sp[32];
+                                  const uint32_t *pairs, int mode, uint32_t *sp) {
     for (; px != pxe; px += pstep, base += bstep) {
         uint32_t bits = *px, *e = sp;
         if (!bits) continue;
@@ -335,17 +377,17 @@ ESNN_NOINLINE static void conv_pixels(const pix_ctx_t *k, int16_t *base, const u
 #else
     const uint32_t wbase = 0;
 #endif
-    uint32_t sp[64];
+    uint32_t *const sp = k->sp;
     if (cw == 1u) {
 #if ESNN_SIMD32
         if (k->t16 || cout == 8u) {
             const uint32_t *pxe = px + n * pstep;
             if (k->t16)
-                pixels_w1_simd(px, pxe, pstep, base, cout, wbase, wrow, taps, 0, 2);
+                pixels_w1_simd(px, pxe, pstep, base, cout, wbase, wrow, taps, 0, 2, sp);
             else if (k->pairs)
-                pixels_w1_simd(px, pxe, pstep, base, cout, wbase, wrow, taps, k->pairs, 1);
+                pixels_w1_simd(px, pxe, pstep, base, cout, wbase, wrow, taps, k->pairs, 1, sp);
             else
-                pixels_w1_simd(px, pxe, pstep, base, cout, wbase, wrow, taps, 0, 0);
+                pixels_w1_simd(px, pxe, pstep, base, cout, wbase, wrow, taps, 0, 0, sp);
             return;
         }
 #endif
@@ -384,13 +426,13 @@ ESNN_NOINLINE static void conv_pixels(const pix_ctx_t *k, int16_t *base, const u
  * its row's class table, built once per input row with offsets from the pixel's first output column; only
  * edge pixels build their own table. */
 static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint32_t *x,
-                         uint32_t *y) {
+                         uint32_t *y, const conv_scratch_t *sc) {
     const uint32_t cout = op->cout, s = op->stride, kh = op->kh, kw = op->kw, pad = op->pad, ow = out->w;
     const uint32_t wrow = kh * kw * cout, npix = (uint32_t)out->h * ow;
     int16_t *y16 = (int16_t *)(void *)y;
     const uint32_t cw = in->cw;
-    uint32_t rw[15], ro[15], cwo[15], coo[15];
-    uint32_t cls[1u + 2u * 15u * 15u + 15u], et[1u + 2u * 15u * 15u], cstart[15], cm[15];
+    uint32_t *const rw = sc->rw, *const ro = sc->ro, *const cwo = sc->cwo, *const coo = sc->coo;
+    uint32_t *const cls = sc->cls, *const et = sc->et, *const cstart = sc->cstart, *const cm = sc->cm;
     uint32_t iy, i;
     pix_ctx_t k;
 #if ESNN_SIMD32
@@ -401,6 +443,7 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
     k.wrow = wrow;
     k.cw = cw;
     k.pstep = s * cw;
+    k.sp = sc->sp;
     fill_bias16(op, npix, y);
     for (i = 0; i < s; i++) cm[i] = i < kw ? (kw - i + s - 1u) / s : 0u; /* column taps of class i */
     k.t16 = ESNN_SIMD32 && cout == 16u;
@@ -519,16 +562,23 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
 }
 
 void esnn_conv_spike(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint32_t *x,
-                     uint32_t *y) {
+                     uint32_t *y, uint32_t *scratch) {
     const uint32_t cout = op->cout, s = op->stride, kh = op->kh, kw = op->kw, pad = op->pad;
     const uint32_t wrow = kh * kw * cout; /* weights per input channel */
     const uint32_t wstride = op->bits == 8 ? wrow : 1u; /* spike offsets: bytes (8-bit) or channel index */
-    uint32_t rw[15], ro[15], cwo[15], coo[15], sp[32];
+    conv_scratch_t sc;
+    uint32_t *rw, *ro, *cwo, *coo, *sp;
     uint32_t iy, ix, g;
+    conv_scratch_words(op, scratch, &sc);
     if (op->acc16) {
-        conv_spike16(op, in, out, x, y);
+        conv_spike16(op, in, out, x, y, &sc);
         return;
     }
+    rw = sc.rw;
+    ro = sc.ro;
+    cwo = sc.cwo;
+    coo = sc.coo;
+    sp = sc.sp;
     fill_bias(op, out, y);
     for (iy = 0; iy < in->h; iy++) {
         const uint32_t nr = axis_taps(iy, kh, s, pad, out->h, kw * cout, (uint32_t)out->w * cout, rw, ro);

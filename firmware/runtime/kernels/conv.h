@@ -11,9 +11,15 @@ void esnn_conv_spike_ref(const esnn_op_t *op, const esnn_buffer_t *in, const esn
                          const uint32_t *x, uint32_t *y);
 /* Dense first-layer conv: per output pixel, adds v * weight row [cout] for each non-zero input value. */
 void esnn_conv_u8(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint8_t *x,
-                  uint32_t *y);
+                  uint32_t *y, uint32_t *scratch);
 /* Event-driven conv: for each input spike, scatter-adds weight rows [cout] to the outputs it reaches;
- * cost = output init + (spikes x reached outputs x cout). */
+ * cost = output init + (spikes x reached outputs x cout). scratch: esnn_conv_scratch_bytes(op) bytes,
+ * 4-aligned (the arena's kernel scratch): spike lists, axis taps and tap tables, nothing kept between calls. */
 void esnn_conv_spike(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint32_t *x,
-                     uint32_t *y);
+                     uint32_t *y, uint32_t *scratch);
+/* Scratch bytes esnn_conv_spike / esnn_conv_u8 need for this op, from its geometry only (kh, kw, stride, cin,
+ * cout, weight bits), the same on every target (u8 input: the interior kernel's tap offsets, 8 bytes per tap
+ * for 8-bit weights, cout % 4 == 0 and at most 64 taps, else 0): edgesnn/export/passes/memory.py
+ * conv_scratch_bytes mirrors it. */
+uint32_t esnn_conv_scratch_bytes(const esnn_op_t *op);
 #endif

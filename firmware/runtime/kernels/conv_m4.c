@@ -47,9 +47,9 @@ void esnn_chunk8_i32_m4(uint32_t *acc, const uint8_t *wt, const uint32_t *sp, co
  * the op does not qualify (the caller's loop then does every output). */
 int esnn_conv_u8_interior_m4(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out,
                                const uint8_t *x, uint32_t *y, uint32_t oy0, uint32_t oy1, uint32_t ox0,
-                               uint32_t ox1) {
+                               uint32_t ox1, uint32_t *scratch) {
     const uint32_t cout = op->cout, ntaps = (uint32_t)op->cin * op->kh * op->kw, s = op->stride;
-    uint32_t xoff[64], woff[64], t, ci, ky, kx, oy, ox, g;
+    uint32_t *const xoff = scratch, *const woff = scratch + ntaps, t, ci, ky, kx, oy, ox, g;
     if (op->bits != 8 || (cout & 3u) || ntaps > 64u) return 0;
     for (t = 0, ci = 0; ci < op->cin; ci++)
         for (ky = 0; ky < op->kh; ky++)

@@ -94,15 +94,20 @@ static uint32_t neuron_steps(int32_t I, int32_t th, uint32_t m, int pow2, unsign
     return bits;
 }
 
+uint32_t esnn_static_conv_lif_scratch_bytes(const esnn_op_t *conv, uint16_t T) {
+    return 4u * (2u * (conv->cout < 32u ? conv->cout : 32u) + (T < 32u ? T : 32u));
+}
+
 uint32_t esnn_static_conv_lif(const esnn_op_t *conv, const esnn_op_t *lif, const esnn_buffer_t *in,
                               const esnn_buffer_t *out, const uint8_t *x, uint16_t T, uint32_t *spikes,
-                              uint32_t stride) {
+                              uint32_t stride, uint32_t *scratch) {
     const uint32_t C = out->c, npix = (uint32_t)out->h * out->w, m = lif->leak_mul;
     const int pow2 = (m & (m - 1u)) == 0, bits16 = lif->state_bits == 16;
     unsigned s = 0;
     uint32_t p, c0, j, t, tb, count = 0;
-    int32_t acc[32], h[32];
-    uint32_t w[32];
+    const uint32_t nc = C < 32u ? C : 32u;
+    int32_t *const acc = (int32_t *)(void *)scratch, *const h = acc + nc;
+    uint32_t *const w = scratch + 2u * nc;
     while (pow2 && (1u << (16 - s)) != m) s++; /* m = 2^(16 - s): the leak is a shift */
     for (p = 0; p < npix; p++)
         for (c0 = 0; c0 < C; c0 += 32u) { /* one spike word: 32 channels */
