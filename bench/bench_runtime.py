@@ -271,6 +271,20 @@ def latency(
     return c, (time.perf_counter() - t0) / reps
 
 
+def m4_stack(firmware: Path) -> dict | None:
+    """Worst-case Cortex-M4 stack of the runtime (firmware/tools/stack_usage.py), or None."""
+    import importlib.util
+
+    tool = firmware / "tools" / "stack_usage.py"
+    if not tool.is_file() or shutil.which("arm-none-eabi-gcc") is None:
+        return None
+    spec = importlib.util.spec_from_file_location("stack_usage", tool)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["stack_usage"] = mod
+    spec.loader.exec_module(mod)
+    return mod.measure()
+
+
 def arena_bytes(blob: bytes) -> tuple[int, int]:
     """The C runtime's planned arena and the arena without buffer reuse (esnn_arena_unplanned)."""
     import ctypes
@@ -308,6 +322,13 @@ def main() -> None:
     print(f"inputs: {args.samples} {src}")
     planned, unplanned = arena_bytes(blob)
     print(f"arena: {planned} B planned, {unplanned} B without buffer reuse ({planned / unplanned:.2f}x)")
+    stack = m4_stack(args.firmware)
+    if stack is not None:
+        print(
+            f"RAM on Cortex-M4: arena {planned} B + worst-case stack {stack['inference']} B (esnn_run; "
+            f"esnn_init {stack['load']} B, firmware/tools/stack_usage.py) = {planned + stack['inference']} B "
+            f"(CMSIS-NN dense reference: 14,848 B)"
+        )
 
     op_sops: dict[int, int] = {}
     stats = [synaptic_ops(model, xi, op_sops) for xi in x]
@@ -323,7 +344,7 @@ def main() -> None:
         (tmp / "model.esnn").write_bytes(blob)
         x.tofile(tmp / "inputs.bin")
         host, elf = build(tmp, args.firmware)
-        rows: list[tuple[str, float, float]] = []
+        rows: list[tuple[str, float, float, str]] = []
         ref_pred = [s["predicted"] for s in stats]
         if shutil.which("valgrind"):
             ev, pred = callgrind(host, "esnn", tmp / "model.esnn", tmp / "inputs.bin", args.samples, tmp)
@@ -332,7 +353,7 @@ def main() -> None:
             print("host event-driven instructions by function (M per inference):")
             for fn, m_insn, pct in breakdown(tmp, "esnn", args.samples):
                 print(f"  {fn:<34} {m_insn:8.3f}  {pct:5.1f} %")
-            rows.append(("host x86-64 -O2 (callgrind)", ev, dn))
+            rows.append(("host x86-64 -O2 (callgrind)", ev, dn, f"{planned} + ?"))
         else:
             print("valgrind not installed (apt-get install valgrind): no host instruction counts")
         if elf is not None and shutil.which("qemu-system-arm"):
@@ -342,7 +363,8 @@ def main() -> None:
                 f"Cortex-M4 predictions equal the reference: {pred == ref_pred}; "
                 f"instructions per sample {[round(p) for p in per]}"
             )
-            rows.append(("Cortex-M4 -O2 (QEMU icount)", ev, dn))
+            ram = f"{planned + stack['inference']}" if stack is not None else f"{planned} + ?"
+            rows.append(("Cortex-M4 -O2 (QEMU icount)", ev, dn, ram))
             if args.profile:
                 _, prof_elf = build(tmp, args.firmware, profile=True)
                 assert prof_elf is not None
@@ -353,14 +375,14 @@ def main() -> None:
     print()
     head = (
         f"{'target':<30} {'event M insn':>12} {'insn/SOP':>9} {'dense M insn':>12} {'insn/MAC':>9} "
-        f"{'event/dense':>11}"
+        f"{'event/dense':>11} {'RAM B (arena+stack)':>20}"
     )
     print(head)
     print("-" * len(head))
-    for name, ev, dn in rows:
+    for name, ev, dn, ram in rows:
         print(
             f"{name:<30} {ev / 1e6:>12.3f} {ev / mean['sops']:>9.2f} {dn / 1e6:>12.3f} "
-            f"{dn / mean['dense_macs']:>9.2f} {ev / dn:>11.3f}"
+            f"{dn / mean['dense_macs']:>9.2f} {ev / dn:>11.3f} {ram:>20}"
         )
     runs = [latency(blob, net, x, args.reps, args.firmware) for _ in range(max(1, args.runs))]
     c_s, torch_s = float(np.median([r[0] for r in runs])), float(np.median([r[1] for r in runs]))
