@@ -154,3 +154,24 @@ def test_a_model_too_big_for_128k_fails_the_link(too_big, capsys):
     image = build_image(too_big)
     assert image.size["ram"] > 128 * 1024 and image.size["ram_size"] == 4096 * 1024
     assert image.size["stack"] == 16 * 1024
+
+
+def test_qat_demo_streams_bit_exact_on_a_64k_part(qat_demo, tmp_path, capsys):
+    """The same model on a 64 KiB-RAM part (devices/qemu-nrf52832.toml): the lean plan's arena (~45 KB), the
+    protocol buffers and the 8 KiB stack fit, and every streamed result is bit-exact."""
+    from edgesnn.cli.main import main
+    from edgesnn.devices import load_profile
+
+    part = load_profile("qemu-nrf52832")
+    assert part.ram_bytes == 64 * 1024 and emulated_limits(part.name).ram_kib == 64
+    log = tmp_path / "stream.json"
+    data_dir = ["--data-dir", str(FASHION_DIR)]
+    images = ["--dataset", "fashion-mnist", *data_dir, "--start", str(START), "--limit", "3"]
+    argv = ["stream", "--device", part.name, str(qat_demo), *images, "--json", str(log), "--no-progress"]
+    code = main(argv)
+    out = capsys.readouterr().out
+    assert code == 0, out[-3000:]
+    assert "bit-exact with the reference    3/3 (100.0%)" in out
+    memory = json.loads(log.read_text())["board_memory"]
+    assert memory["capacity"] == 64 * 1024 and memory["ram"] <= 64 * 1024 and memory["stack"] == 8 * 1024
+    assert memory["stack_used"] < memory["stack"]
