@@ -173,3 +173,25 @@ def test_reference_kernels_need_the_int32_plan(rt: CRuntime):
     assert rt.lib.esnn_init_ex(ctx, _u8(blob), len(blob), arena, need, 0) == 0
     assert rt.status_name(rt.lib.esnn_set_kernels(ctx, 1)) == "ESNN_ERR_STATE"
     assert rt.lib.esnn_set_kernels(ctx, 0) == 0
+
+
+@pytest.mark.parametrize("T", [1, 33, 40])
+def test_fused_first_layer_any_number_of_steps(rt: CRuntime, T: int):
+    """The fused static first layer writes one spike word per step for any T (the vectors stop at 16): 32
+    first-layer channels, so that T steps of spikes stay below the current plane + state it saves."""
+    from edgesnn.export.passes.memory import fused_static
+    from edgesnn.export.vectors import Builder
+    from edgesnn.reference import to_bytes
+
+    b = Builder(np.random.default_rng(T), T=T, c=1, h=6, w=6, static=True, density=0.6)
+    x = b.lif(b.conv(0, 32, 3))
+    b.readout(b.lif(b.conv(x, 8, 3, stride=2)))
+    blob = to_bytes(b.to_model())
+    assert fused_static(parse(blob))
+    want = reference_run(blob, b.input)
+    for final_state in (False, True):
+        got = rt.run(blob, b.input, final_state=final_state)
+        np.testing.assert_array_equal(got.logits, want.logits)
+        np.testing.assert_array_equal(got.spike_counts, want.spike_counts)
+        for a, s in zip(got.final_state, want.final_state if final_state else (), strict=True):
+            np.testing.assert_array_equal(a, s.reshape(-1))

@@ -22,7 +22,7 @@ device really needs:
 The caller's input frames are not in the arena (the runtime reads them in place). Flash = the blob size.
 
 A profile with runtime = "micropython" is checked with the MicroPython runtime's own figures instead
-(`edgesnn.runtime.micropython_memory`: the heap bound of Model + one run + the protocol board's buffers, and
+(`edgesnn.export.micropython_memory`: the heap bound of Model + one run + the protocol board's buffers, and
 the model file plus the runtime's .py sources in 4 KiB filesystem blocks), named "MicroPython heap".
 """
 
@@ -33,12 +33,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgesnn.devices import DeviceProfile
-from edgesnn.export import ir
+from edgesnn.export import ir, micropython_memory
 from edgesnn.export.emit import to_model
 from edgesnn.export.errors import ExportError
 from edgesnn.reference.layout import AttnDim, AttnKind, BufferKind
 from edgesnn.reference.model import Attn, Conv, Lif, Model, Readout
-from edgesnn.runtime import micropython_memory
 
 OP_SLOT = 80  # esnn.c ESNN_OP_SLOT: arena bytes per op record
 BUFFER_SLOT = 32  # esnn.c ESNN_BUFFER_SLOT: arena bytes per buffer record
@@ -63,7 +62,7 @@ class MemoryPlan:
     layers: tuple[LayerMemory, ...]
     peak_ram_bytes: int  # == esnn_arena_required of the emitted blob
     flash_bytes: int
-    # the MicroPython runtime's figures (edgesnn.runtime.micropython_memory): heap bound of Model + run + the
+    # the MicroPython runtime's figures (edgesnn.export.micropython_memory): heap bound of Model + run + the
     # protocol board's buffers on a 32-bit port, and the model file + runtime sources on the board's fs
     micropython_heap_bytes: int = 0
     micropython_flash_bytes: int = 0
@@ -408,7 +407,7 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
     kscratch = max((conv_scratch_bytes(op) for op in model.ops if isinstance(op, Conv)), default=0)
     for op in model.ops:  # a STATIC conv may run fused with its LIF (kernels/static_lif.c scratch)
         if isinstance(op, Conv) and op.static:
-            kscratch = max(kscratch, 4 * (2 * min(32, op.weights.shape[3]) + min(32, T)))
+            kscratch = max(kscratch, 4 * 2 * min(32, op.weights.shape[3]))
     fixed = (
         _align8(OP_SLOT * nops) + _align8(BUFFER_SLOT * nb) + _align8(4 * model.num_classes)
         + _align8(4 * len(lif_of)) + 8 * scratch + _align8(kscratch)

@@ -76,26 +76,9 @@ static void pixel_currents8(const esnn_op_t *o, const esnn_buffer_t *in, const u
     acc[7] = a7;
 }
 
-/* nt (<= 32) LIF steps from membrane *h for a constant current I: the spikes as bit t of the result, *h
- * updated. A power-of-two leak (shift s) in 32 bits: u lies between h and I, so I - h fits int32. */
-static uint32_t neuron_steps(int32_t I, int32_t th, uint32_t m, int pow2, unsigned s, int bits16, uint32_t nt,
-                             int32_t *h) {
-    uint32_t t, bits = 0;
-    int32_t v = *h;
-    for (t = 0; t < nt; t++) {
-        int32_t u = pow2 ? v + esnn_asr32(I - v, s) : (int32_t)(v + esnn_asr64(((int64_t)I - v) * (int64_t)m, 16));
-        if (u >= th) {
-            bits |= 1u << t;
-            u = 0;
-        }
-        v = bits16 ? (u > 32767 ? 32767 : u < -32768 ? -32768 : u) : u;
-    }
-    *h = v;
-    return bits;
-}
-
 uint32_t esnn_static_conv_lif_scratch_bytes(const esnn_op_t *conv, uint16_t T) {
-    return 4u * (2u * (conv->cout < 32u ? conv->cout : 32u) + (T < 32u ? T : 32u));
+    (void)T;
+    return 4u * 2u * (conv->cout < 32u ? conv->cout : 32u); /* one spike word's currents and membranes */
 }
 
 uint32_t esnn_static_conv_lif(const esnn_op_t *conv, const esnn_op_t *lif, const esnn_buffer_t *in,
@@ -104,10 +87,9 @@ uint32_t esnn_static_conv_lif(const esnn_op_t *conv, const esnn_op_t *lif, const
     const uint32_t C = out->c, npix = (uint32_t)out->h * out->w, m = lif->leak_mul;
     const int pow2 = (m & (m - 1u)) == 0, bits16 = lif->state_bits == 16;
     unsigned s = 0;
-    uint32_t p, c0, j, t, tb, count = 0;
+    uint32_t p, c0, j, t, count = 0;
     const uint32_t nc = C < 32u ? C : 32u;
     int32_t *const acc = (int32_t *)(void *)scratch, *const h = acc + nc;
-    uint32_t *const w = scratch + 2u * nc;
     while (pow2 && (1u << (16 - s)) != m) s++; /* m = 2^(16 - s): the leak is a shift */
     for (p = 0; p < npix; p++)
         for (c0 = 0; c0 < C; c0 += 32u) { /* one spike word: 32 channels */
@@ -118,18 +100,19 @@ uint32_t esnn_static_conv_lif(const esnn_op_t *conv, const esnn_op_t *lif, const
             else
                 pixel_currents(conv, in, x, p / out->w, p % out->w, c0, n, acc);
             for (j = 0; j < n; j++) h[j] = 0;
-            for (tb = 0; tb < T; tb += 32u) { /* 32 steps at a time: bit t of a neuron's word is step tb + t */
-                const uint32_t nt = T - tb < 32u ? T - tb : 32u;
-                for (t = 0; t < nt; t++) w[t] = 0;
+            for (t = 0; t < T; t++) { /* step-major: the step's 32 spikes are one word */
+                uint32_t bits = 0;
                 for (j = 0; j < n; j++) {
-                    const uint32_t b =
-                        neuron_steps(acc[j], esnn_ld32(lif->bias + 4u * (c0 + j)), m, pow2, s, bits16, nt, &h[j]);
-                    for (t = 0; t < nt; t++) w[t] |= ((b >> t) & 1u) << j;
+                    const int32_t I = acc[j], v = h[j];
+                    int32_t u = pow2 ? v + esnn_asr32(I - v, s) : (int32_t)(v + esnn_asr64(((int64_t)I - v) * (int64_t)m, 16));
+                    if (u >= esnn_ld32(lif->bias + 4u * (c0 + j))) {
+                        bits |= 1u << j;
+                        u = 0;
+                    }
+                    h[j] = bits16 ? (u > 32767 ? 32767 : u < -32768 ? -32768 : u) : u;
                 }
-                for (t = 0; t < nt; t++) {
-                    word[(tb + t) * stride] = w[t];
-                    count += esnn_popcount32(w[t]);
-                }
+                word[t * stride] = bits;
+                count += esnn_popcount32(bits);
             }
             if (lif->state)
                 for (j = 0; j < n; j++) {
