@@ -13,44 +13,48 @@ try:
 except ImportError:  # CPython without binascii.crc32 (never in practice)
     from zlib import crc32
 
-VERSION = (1, 0)  # the only format version this reader accepts
-MAGIC = b"ESNN"
-HEADER_SIZE = 64
-UNUSED = 0xFFFF
-FLAG_LAYER_MAJOR = 1
-FLAG_STATIC_INPUT = 2
-CONV_FLAG_STATIC = 1
+# The format's constants and tables come from esnn_format.py, generated from export/schema.toml (run
+# `python export/gen_format.py` after editing the schema); the other modules take them from here.
+from esnn_format import (  # noqa: F401  (DIM_C, LOGIC_OR, ... are re-exported for esnn_model / esnn_kernels)
+    ATTN,
+    BUFFER_FORMAT,
+    BUFFER_SIZE,
+    CONV,
+    CONV_FLAG_STATIC,
+    CRC_SIZE,
+    CURRENT,
+    DIM_C,
+    DIM_S,
+    DIM_T,
+    FLAG_LAYER_MAJOR,
+    FLAG_STATIC_INPUT,
+    GENERATOR_VERSION,
+    HEADER_FORMAT,
+    HEADER_SIZE,
+    INPUT_U8,
+    KIND_IA,
+    KIND_MA,
+    KIND_NAMES,
+    LIF,
+    LOGIC,
+    LOGIC_AND,
+    LOGIC_IAND,
+    LOGIC_OR,
+    MAGIC,
+    MAXPOOL,
+    OP_HEADER_FORMAT,
+    OP_HEADER_SIZE,
+    OP_NAMES,
+    READOUT,
+    RECORDS,
+    SPIKES,
+    UNUSED,
+    VERSION,
+)
+
+if GENERATOR_VERSION != 1:
+    raise ImportError("esnn_format.py is from another export/gen_format.py: regenerate it")
 MAX_ELEMENTS = 1 << 22  # this reader's own limit per buffer and step (as the Python reference)
-
-INPUT_U8 = 0
-SPIKES = 1
-CURRENT = 2
-KIND_NAMES = ("INPUT_U8", "SPIKES", "CURRENT")
-
-CONV = 1
-LIF = 2
-ATTN = 3
-MAXPOOL = 4
-LOGIC = 5
-READOUT = 6
-OP_NAMES = ("", "CONV", "LIF", "ATTN", "MAXPOOL", "LOGIC", "READOUT")
-# opcode -> (record size, parameter struct after the 12-byte op header)
-RECORDS = {
-    CONV: (32, "<HHBBBBB3sII"),
-    LIF: (24, "<HBBII"),
-    ATTN: (36, "<BBHHBBHHIII"),
-    MAXPOOL: (16, "<BBBB"),
-    LOGIC: (16, "<B3s"),
-    READOUT: (28, "<HHB3sII"),
-}
-DIM_T = 0
-DIM_C = 1
-DIM_S = 2
-KIND_MA = 0
-KIND_IA = 1
-LOGIC_OR = 0
-LOGIC_AND = 1
-LOGIC_IAND = 2
 
 
 class BlobError(ValueError):
@@ -139,9 +143,9 @@ def parse(blob):
     n = len(blob)
     if n >= 4 and bytes(blob[:4]) != MAGIC:
         raise BlobError("magic: %r is not b'ESNN' (not an .esnn blob)" % bytes(blob[:4]))
-    if n < HEADER_SIZE + 4:
+    if n < HEADER_SIZE + CRC_SIZE:
         raise BlobError("truncated: the blob is %d bytes, shorter than the 64-byte header plus the CRC" % n)
-    f = struct.unpack_from("<4sHHIIIHHHHIIIIfI12s", blob, 0)
+    f = struct.unpack_from(HEADER_FORMAT, blob, 0)
     major, minor, header_size, file_size, flags, T, classes, nbuf, nops = f[1:10]
     ops_offset, ops_size, data_offset, data_size, logit_scale, input_scale, reserved = f[10:]
     if major != VERSION[0]:
@@ -168,7 +172,7 @@ def parse(blob):
     _range("num_classes", classes, 2, 1024)
     _range("num_buffers", nbuf, 1, 256)
     _range("num_ops", nops, 1, 256)
-    table_end = HEADER_SIZE + 8 * nbuf
+    table_end = HEADER_SIZE + BUFFER_SIZE * nbuf
     if ops_offset < table_end or ops_offset % 4:
         raise BlobError(
             "ops_offset: %d must be 4-aligned and >= %d (after the buffers)" % (ops_offset, table_end)
@@ -219,7 +223,7 @@ def parse(blob):
 
 
 def _buffer(blob, i):
-    kind, reserved, c, h, w = struct.unpack_from("<BBHHH", blob, HEADER_SIZE + 8 * i)
+    kind, reserved, c, h, w = struct.unpack_from(BUFFER_FORMAT, blob, HEADER_SIZE + BUFFER_SIZE * i)
     what = "buffer %d" % i
     if kind > CURRENT:
         raise BlobError("%s kind: %d is not 0 INPUT_U8, 1 SPIKES or 2 CURRENT" % (what, kind))
@@ -270,11 +274,11 @@ class _Graph:
         return buf
 
     def op(self, blob, i, pos, end, nops):
-        if pos + 12 > end:
+        if pos + OP_HEADER_SIZE > end:
             raise BlobError(
                 "op %d: record header at %d runs past the op section (ends at %d)" % (i, pos, end)
             )
-        opcode, flags, size, in0, in1, out, reserved = struct.unpack_from("<BBHHHHH", blob, pos)
+        opcode, flags, size, in0, in1, out, reserved = struct.unpack_from(OP_HEADER_FORMAT, blob, pos)
         if opcode not in RECORDS:
             raise BlobError("op %d opcode: %d is unknown (1 CONV .. 6 READOUT)" % (i, opcode))
         name = OP_NAMES[opcode]
@@ -299,7 +303,7 @@ class _Graph:
                 raise BlobError("%s: READOUT must be the last op (op %d) and appear once" % (p, nops - 1))
         elif i == nops - 1:
             raise BlobError("%s: the last op must be READOUT" % p)
-        params = struct.unpack_from(fmt, blob, pos + 12)
+        params = struct.unpack_from(fmt, blob, pos + OP_HEADER_SIZE)
         op = Op(opcode, flags, in0, in1, out)
         op.index = i
         (None, self.conv, self.lif, self.attn, self.maxpool, self.logic, self.readout)[opcode](p, op, params)

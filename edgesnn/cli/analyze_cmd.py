@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from edgesnn import checkpoint
+from edgesnn.analysis.calibration import calibration_batches
 from edgesnn.analysis.errors import AnalysisError
 from edgesnn.analysis.ops import E_AC_PJ, E_MAC_PJ, EnergyModel
 from edgesnn.analysis.pruning import DEFAULT_NEAR_DEAD
@@ -25,8 +26,7 @@ from edgesnn.analysis.summary import analyze
 from edgesnn.cli.argtypes import non_negative_float, positive_int
 from edgesnn.cli.errors import CliError
 from edgesnn.cli.outputs import check_output_dir
-from edgesnn.data.registry import DATASETS, dataset_spec, open_dataset
-from edgesnn.models.config import ModelConfig
+from edgesnn.data.registry import DATASETS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,82 +51,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--e-ac", type=non_negative_float, default=E_AC_PJ, help=f"pJ per AC (default {E_AC_PJ})")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads")
-
-
-def calibration_batches(
-    name: str,
-    split: str,
-    root: str | None,
-    n: int,
-    batch_size: int,
-    config: ModelConfig,
-    payload: dict | None = None,
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The first ``n`` samples of a split as ``(inputs, labels)`` batches in the model's input layout:
-    static images ``[B, C, H, W]``, event frames ``[T, B, C, H, W]``. A checkpoint ``payload`` with a
-    recorded input contract (``edgesnn.data.input_contract``) gets frames made by that contract."""
-    if n < 1:
-        raise CliError(f"calibration needs at least 1 sample, got {n}")
-    if batch_size < 1:
-        raise CliError(f"the batch size must be at least 1, got {batch_size}")
-    if root is not None and not Path(root).is_dir():
-        raise CliError(f"--data-dir {root}: no such folder")
-    training = (payload or {}).get("training") or {}
-    if "input" in training and "binning" in training:
-        return _contract_batches(name, split, root, n, batch_size, config, payload)
-    spec = dataset_spec(name)
-    ds = open_dataset(name, split, root, n, T=config.T if spec.frames else None)
-    if len(ds) == 0:
-        raise CliError(f"dataset {name!r} ({split}) has no samples")
-    batches = []
-    for i in range(0, len(ds), batch_size):
-        x, y = ds.get_batch(torch.arange(i, min(i + batch_size, len(ds))))
-        if spec.frames:
-            x = x.transpose(0, 1)  # frame datasets give [B, T, C, H, W]; the model takes [T, B, ...]
-        batches.append((x, y))
-    x = batches[0][0]
-    if x.shape[-3] != config.in_channels or (
-        config.input_pool is None and tuple(x.shape[-2:]) != tuple(config.input_size)
-    ):
-        raise CliError(
-            f"dataset {name!r} gives inputs of {x.shape[-3]}x{x.shape[-2]}x{x.shape[-1]}, the model "
-            f"expects {config.in_channels}x{config.input_size[0]}x{config.input_size[1]}: wrong --data?"
-        )
-    return batches
-
-
-def _contract_batches(
-    name: str, split: str, root: str | None, n: int, batch_size: int, config: ModelConfig, payload: dict
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Calibration frames for a model with a recorded event contract: emulated streams binned its way."""
-    import numpy as np
-
-    from edgesnn.data.emulator import EmulatorParams, emulate_batch
-    from edgesnn.data.images import load_fashion_mnist
-    from edgesnn.data.input_contract import InputContractError, contract_of
-
-    try:
-        contract = contract_of(payload, config.T)
-    except InputContractError as e:
-        raise CliError(str(e)) from None
-    if name != "emulated-fashion-mnist":
-        raise CliError(
-            f"this checkpoint records its own event binning ({contract.origin}); calibration data for it "
-            f"can be made from emulated-fashion-mnist, not {name!r}"
-        )
-    images = load_fashion_mnist(split, root).subset(n)
-    emu = EmulatorParams()
-    batches = []
-    for lo in range(0, len(images), batch_size):
-        imgs = images.images[lo : lo + batch_size, 0]
-        evs = emulate_batch(imgs, emu, 0, lo)
-        what = f"{name} {split}"
-        canvas = tuple(emu.canvas)
-        u8 = np.stack([contract.frames(ev, canvas, f"{what} #{lo + i}") for i, ev in enumerate(evs)])
-        x = torch.from_numpy(contract.float_input(u8)).transpose(0, 1).contiguous()  # [T, B, C, H, W]
-        y = torch.as_tensor(np.asarray(images.labels[lo : lo + batch_size]), dtype=torch.int64)
-        batches.append((x, y))
-    return batches
 
 
 def run(args: argparse.Namespace) -> int:

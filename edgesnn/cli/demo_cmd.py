@@ -121,7 +121,8 @@ def _analyse(
 
 
 def _export(model: Any, payload: dict, dataset: str, args: argparse.Namespace, device: str, out: Path) -> Any:
-    from edgesnn.cli.analyze_cmd import calibration_batches
+    from edgesnn.analysis.calibration import calibration_batches
+    from edgesnn.analysis.errors import AnalysisError
     from edgesnn.devices import load_profile
     from edgesnn.export.fit import Chain, precheck, static_for
     from edgesnn.export.pipeline import export_model
@@ -131,7 +132,10 @@ def _export(model: Any, payload: dict, dataset: str, args: argparse.Namespace, d
     say(f"checking the fit on {device}")  # seconds, before the calibration data and the pruning
     precheck(model, load_profile(device), Chain(8, static_for(dataset, payload)), prune=True)
     say(f"loading {args.calib} calibration samples of {dataset}")
-    calib = calibration_batches(dataset, "test", args.data_dir, args.calib, 128, model.config, payload)
+    try:
+        calib = calibration_batches(dataset, "test", args.data_dir, args.calib, 128, model.config, payload)
+    except AnalysisError as exc:
+        raise CliError(str(exc)) from None
     qat = "qat" in (payload.get("training") or {})
     result = export_model(model, calib, load_profile(device), 8, prune=True, progress=say, qat=qat)
     say.done()
@@ -159,9 +163,9 @@ def _export(model: Any, payload: dict, dataset: str, args: argparse.Namespace, d
 def _stream(
     blob_path: Path, model: Any, payload: dict, dataset: str, n: int, args: argparse.Namespace
 ) -> Any:
-    from edgesnn.cli.stream_cmd import qat_model_of
     from edgesnn.host.client import Client
     from edgesnn.host.launch import open_device
+    from edgesnn.qat import qat_model_of
     from edgesnn.reference import load
     from edgesnn.stream import Progress, Streamer, summary_table, write_json
     from edgesnn.stream.samples import ModelInput, dataset_samples, limited, resolve_contract

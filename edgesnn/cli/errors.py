@@ -18,7 +18,9 @@ USER_ERRORS = (
     ("edgesnn.data.errors", "DataNotFoundError"),
     ("edgesnn.data.idx", "IdxError"),
     ("edgesnn.export.errors", "ExportError"),
+    ("edgesnn.host.errors", "HostError"),  # and its DeviceError, DeviceTimeout, DeviceReset, ImageTooBig
     ("edgesnn.models.config", "ConfigError"),
+    ("edgesnn.stream.samples", "StreamInputError"),
     ("edgesnn.train.trainer", "TrainError"),
 )
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from edgesnn import checkpoint
+from edgesnn.analysis.calibration import calibration_batches
 from edgesnn.analysis.errors import AnalysisError
-from edgesnn.cli.analyze_cmd import calibration_batches
 from edgesnn.cli.argtypes import positive_int
 from edgesnn.cli.errors import CliError
 from edgesnn.cli.outputs import check_output_dir

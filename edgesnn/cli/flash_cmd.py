@@ -16,7 +16,7 @@ The fit check comes first: the model's RAM (runtime arena + the protocol's input
 flash (the blob) against the profile's budgets (--ram-budget overrides the RAM); a model that does not fit
 fails with required vs available, what is live at the arena's peak and what would make it fit.
 MicroPython profiles use the MicroPython runtime's own figures instead: the heap bound of
-edgesnn.runtime.micropython_memory (Model + one run + the protocol board's buffers) and the model file plus
+edgesnn.export.micropython_memory (Model + one run + the protocol board's buffers) and the model file plus
 the runtime's .py sources in 4 KiB filesystem blocks, reported as "MicroPython heap" and "flash (model +
 runtime files)" against the profile's RAM and flash less what it reserves for MicroPython itself.
 
@@ -95,10 +95,10 @@ def io_bytes(model) -> int:
 
 def _why(profile: DeviceProfile, blob: bytes, word: int = 4) -> str:
     """What is live at the arena's peak and what would make the model fit (edgesnn.export.blob_fit)."""
+    from edgesnn.export import micropython_memory as mm
     from edgesnn.export.blob_fit import explain_blob
     from edgesnn.export.passes.memory import plan_arena
     from edgesnn.reference import parse
-    from edgesnn.runtime import micropython_memory as mm
 
     model = parse(blob)
     if profile.runtime == "micropython":
@@ -110,10 +110,10 @@ def _why(profile: DeviceProfile, blob: bytes, word: int = 4) -> str:
 
 def micropython_needs(blob: bytes, where: str, word: int = 4) -> tuple[int, int]:
     """(RAM, flash) bytes on a MicroPython board: the heap bound of Model + one run + the protocol board's
-    buffers (edgesnn.runtime.micropython_memory); flash = the model file + the runtime's .py sources as
+    buffers (edgesnn.export.micropython_memory); flash = the model file + the runtime's .py sources as
     `flash` copies them, in 4 KiB filesystem blocks."""
+    from edgesnn.export import micropython_memory as mm
     from edgesnn.reference import BlobError
-    from edgesnn.runtime import micropython_memory as mm
 
     try:
         ram = mm.heap_bytes(blob, board=True, word=word)
@@ -123,7 +123,7 @@ def micropython_needs(blob: bytes, where: str, word: int = 4) -> tuple[int, int]
 
 
 def check_fit(profile: DeviceProfile, blob: bytes, where: str) -> tuple[int, int]:
-    from edgesnn.runtime.micropython_memory import word_bytes
+    from edgesnn.export.micropython_memory import word_bytes
 
     if profile.runtime == "micropython":
         ram, flash = micropython_needs(blob, where, word_bytes(profile.core))

@@ -140,14 +140,13 @@ def _float_model(path: Path, T: int, threads: int) -> Any:
     return model, payload
 
 
-def qat_model_of(model: Any, payload: dict | None, static: bool) -> Any:
-    """The checkpoint's QAT model (integer semantics of its export) when it was QAT-fine-tuned, else None."""
-    qat = ((payload or {}).get("training") or {}).get("qat")
-    if not isinstance(qat, dict):
+def _qat_model(model: Any, payload: dict | None, static: bool) -> Any:
+    """The checkpoint's QAT model when it was QAT-fine-tuned (``edgesnn.qat.qat_model_of``), else None."""
+    if model is None:
         return None
-    from edgesnn.qat import QATNet
+    from edgesnn.qat import qat_model_of  # torch: only with --checkpoint
 
-    return QATNet(model, int(qat.get("weight_bits", 8)), static).eval()
+    return qat_model_of(model, payload, static)
 
 
 def _open(args: argparse.Namespace, faults: Any) -> Any:
@@ -314,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
                 client,
                 blob,
                 float_model=float_model,
-                qat_model=qat_model_of(float_model, payload, mi.static) if float_model is not None else None,
+                qat_model=_qat_model(float_model, payload, mi.static),
                 max_resends=args.resends,
                 on_outcome=on_outcome,
             )

@@ -110,7 +110,7 @@ def to_json(res: ExportResult, extra: dict[str, Any] | None = None) -> str:
 
 def _memory_line(mem: dict[str, Any], dev: Any) -> str:
     """Flash and RAM against the device: the C runtime's blob and arena, or on a MicroPython profile the
-    MicroPython runtime's heap bound and files (edgesnn.runtime.micropython_memory)."""
+    MicroPython runtime's heap bound and files (edgesnn.export.micropython_memory)."""
     if dev.runtime == "micropython" and "micropython_heap_bytes" in mem:
         return (
             f"flash (model + runtime files) {mem['micropython_flash_bytes']} B of {dev.model_flash_bytes} B; "

@@ -1,11 +1,10 @@
-"""Errors of the host side: one `HostError` family, shown by the CLI as one line (`edgesnn: <message>`)."""
+"""Errors of the host side: one `HostError` family, shown by the CLI as one line (`edgesnn: <message>`;
+the CLI maps it, see `edgesnn.cli.errors.USER_ERRORS`)."""
 
 from __future__ import annotations
 
-from edgesnn.cli.errors import CliError
 
-
-class HostError(CliError):
+class HostError(Exception):
     """A failure talking to a board; the message says the likely cause."""
 
 

@@ -2,6 +2,6 @@
 ``.esnn`` export (OR/AND/IAND spiking ResNets with or without SynA attention, pruned or not)."""
 
 from edgesnn.qat.errors import QATError
-from edgesnn.qat.model import IntOutput, QATNet
+from edgesnn.qat.model import IntOutput, QATNet, qat_model_of
 
-__all__ = ["IntOutput", "QATError", "QATNet"]
+__all__ = ["IntOutput", "QATError", "QATNet", "qat_model_of"]

@@ -159,3 +159,11 @@ class QATNet(nn.Module):
         finally:
             self.train(was)
         return IntOutput(logits.long(), torch.stack(counts, 1).long(), float(scale))
+
+
+def qat_model_of(model: nn.Module, payload: dict | None, static: bool) -> QATNet | None:
+    """The checkpoint's QAT model (integer semantics of its export) when it was QAT-fine-tuned, else None."""
+    qat = ((payload or {}).get("training") or {}).get("qat")
+    if not isinstance(qat, dict):
+        return None
+    return QATNet(model, int(qat.get("weight_bits", 8)), static).eval()

@@ -1,80 +1,89 @@
-"""Byte-level constants of the `.esnn` v1.0 format (export/FORMAT.md section 1) and this reader's limits."""
+"""Byte-level constants of the `.esnn` v1.0 format (export/FORMAT.md section 1) and this reader's limits.
+
+The numbers come from export/schema.toml through the generated `layout_gen` (run `python export/gen_format.py`
+after editing the schema); this module gives them the names the package uses.
+"""
 
 from __future__ import annotations
 
 import struct
-from enum import IntEnum
 
-MAGIC = b"ESNN"
-VERSION_MAJOR = 1
-VERSION_MINOR = 0
-HEADER_SIZE = 64
-CRC_SIZE = 4
-UNUSED = 0xFFFF
+from edgesnn.reference import layout_gen as _gen
+from edgesnn.reference.layout_gen import (
+    CONV_FLAG_STATIC,
+    CRC_SIZE,
+    FIELDS,
+    FLAG_LAYER_MAJOR,
+    FLAG_STATIC_INPUT,
+    HEADER_SIZE,
+    MAGIC,
+    UNUSED,
+    VERSION_MAJOR,
+    VERSION_MINOR,
+    AttnDim,
+    AttnKind,
+    BufferKind,
+    Field,
+    LogicMode,
+    Opcode,
+)
 
-FLAG_LAYER_MAJOR = 1 << 0
-FLAG_STATIC_INPUT = 1 << 1
-CONV_FLAG_STATIC = 1 << 0
+if _gen.GENERATOR_VERSION != 1:  # the generated module's shape changed: regenerate, or update this module
+    raise ImportError("layout_gen.py is from another export/gen_format.py: run python export/gen_format.py")
 
-HEADER = struct.Struct("<4sHHIIIHHHHIIIIfI12s")
-BUFFER = struct.Struct("<BBHHH")
-OP_HEADER = struct.Struct("<BBHHHHH")
-CONV = struct.Struct("<HHBBBBB3sII")
-LIF = struct.Struct("<HBBII")
-ATTN = struct.Struct("<BBHHBBHHIII")
-MAXPOOL = struct.Struct("<BBBB")
-LOGIC = struct.Struct("<B3s")
-READOUT = struct.Struct("<HHB3sII")
+__all__ = [
+    "ATTN",
+    "BUFFER",
+    "CONV",
+    "CONV_FLAG_STATIC",
+    "CRC_SIZE",
+    "FIELDS",
+    "FLAG_LAYER_MAJOR",
+    "FLAG_STATIC_INPUT",
+    "HEADER",
+    "HEADER_SIZE",
+    "LIF",
+    "LOGIC",
+    "MAGIC",
+    "MAXPOOL",
+    "MAX_BUFFER_ELEMENTS",
+    "OP_HEADER",
+    "PARAM_STRUCTS",
+    "READOUT",
+    "UNUSED",
+    "VERSION_MAJOR",
+    "VERSION_MINOR",
+    "AttnDim",
+    "AttnKind",
+    "BufferKind",
+    "Field",
+    "LogicMode",
+    "Opcode",
+    "align4",
+    "record_size",
+    "weight_bytes",
+]
+
+HEADER = struct.Struct(_gen.HEADER_FORMAT)
+BUFFER = struct.Struct(_gen.BUFFER_FORMAT)
+OP_HEADER = struct.Struct(_gen.OP_HEADER_FORMAT)
+PARAM_STRUCTS: dict[Opcode, struct.Struct] = {
+    op: struct.Struct(fmt) for op, fmt in _gen.PARAM_FORMATS.items()
+}
+CONV = PARAM_STRUCTS[Opcode.CONV]
+LIF = PARAM_STRUCTS[Opcode.LIF]
+ATTN = PARAM_STRUCTS[Opcode.ATTN]
+MAXPOOL = PARAM_STRUCTS[Opcode.MAXPOOL]
+LOGIC = PARAM_STRUCTS[Opcode.LOGIC]
+READOUT = PARAM_STRUCTS[Opcode.READOUT]
 
 # This reader's own limit beyond FORMAT.md's ranges (it holds every buffer for all T steps).
 MAX_BUFFER_ELEMENTS = 1 << 22
 
 
-class BufferKind(IntEnum):
-    INPUT_U8 = 0
-    SPIKES = 1
-    CURRENT = 2
-
-
-class Opcode(IntEnum):
-    CONV = 1
-    LIF = 2
-    ATTN = 3
-    MAXPOOL = 4
-    LOGIC = 5
-    READOUT = 6
-
-
-class AttnDim(IntEnum):
-    T = 0
-    C = 1
-    S = 2
-
-
-class AttnKind(IntEnum):
-    MA = 0
-    IA = 1
-
-
-class LogicMode(IntEnum):
-    OR = 0
-    AND = 1
-    IAND = 2
-
-
-PARAM_STRUCTS: dict[Opcode, struct.Struct] = {
-    Opcode.CONV: CONV,
-    Opcode.LIF: LIF,
-    Opcode.ATTN: ATTN,
-    Opcode.MAXPOOL: MAXPOOL,
-    Opcode.LOGIC: LOGIC,
-    Opcode.READOUT: READOUT,
-}
-
-
 def record_size(opcode: Opcode) -> int:
     """Size in bytes of a v1.0 op record (12-byte header + parameters)."""
-    return OP_HEADER.size + PARAM_STRUCTS[opcode].size
+    return _gen.RECORD_BYTES[opcode]
 
 
 def weight_bytes(count: int, bits: int) -> int:
@@ -86,6 +95,6 @@ def align4(n: int) -> int:
     return (n + 3) & ~3
 
 
+# The struct formats and the record sizes are two views of the schema: they must agree.
 assert HEADER.size == HEADER_SIZE
-assert BUFFER.size == 8 and OP_HEADER.size == 12
-assert [record_size(o) for o in Opcode] == [32, 24, 36, 16, 16, 28]
+assert all(OP_HEADER.size + s.size == record_size(op) for op, s in PARAM_STRUCTS.items())

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from edgesnn.cli.errors import CliError
 from edgesnn.data.binning import BinningParams
 from edgesnn.data.emulator import EmulatorParams, iter_emulated
 from edgesnn.data.events.dispatch import detect_format, read_events
@@ -37,7 +36,7 @@ from edgesnn.data.registry import DATASETS, dataset_spec
 from edgesnn.reference import Model
 
 
-class StreamInputError(CliError):
+class StreamInputError(Exception):
     """An input that cannot be streamed (unreadable file, wrong shape, values the u8 input cannot hold)."""
 
 

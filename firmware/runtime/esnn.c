@@ -63,9 +63,10 @@ static uint32_t crc32_ieee(const uint8_t *p, size_t n) {
 }
 
 /* ---- loader --------------------------------------------------------------------------------------- */
-#define HEADER_SIZE 64u
-#define CRC_SIZE 4u
-#define UNUSED 0xFFFFu
+/* Offsets, sizes and ranges of the format: esnn_format.h, generated from export/schema.toml. */
+#define HEADER_SIZE ESNN_HDR_BYTES
+#define CRC_SIZE ESNN_CRC_SIZE
+#define UNUSED ESNN_UNUSED
 #define MAX_STEP_WORDS_TOTAL (1UL << 28) /* per buffer, all steps: keeps every uint32 index in range */
 /* Arena bytes reserved per op record and per buffer record, the same on every target so that the arena size
  * is a property of the model alone (edgesnn/export/passes/memory.py uses the same numbers). */
@@ -138,9 +139,9 @@ static uint64_t weight_bytes(uint64_t count, uint8_t bits) { return bits == 4 ? 
 static int is_written(const loader_t *L, uint32_t b) { return (L->written[b >> 5] >> (b & 31u)) & 1u; }
 
 /* buffer field at table entry i */
-static const uint8_t *buf_entry(const loader_t *L, uint32_t i) { return L->b + HEADER_SIZE + 8u * i; }
-static uint32_t buf_kind(const loader_t *L, uint32_t i) { return buf_entry(L, i)[0]; }
-static uint32_t buf_dim(const loader_t *L, uint32_t i, uint32_t d) { return esnn_rd16(buf_entry(L, i) + 2u + 2u * d); }
+static const uint8_t *buf_entry(const loader_t *L, uint32_t i) { return L->b + HEADER_SIZE + ESNN_BUFFER_BYTES * i; }
+static uint32_t buf_kind(const loader_t *L, uint32_t i) { return buf_entry(L, i)[ESNN_BUFFER_KIND_AT]; }
+static uint32_t buf_dim(const loader_t *L, uint32_t i, uint32_t d) { return esnn_rd16(buf_entry(L, i) + ESNN_BUFFER_CHANNELS_AT + 2u * d); }
 static int same_shape(const loader_t *L, uint32_t a, uint32_t b) {
     return buf_dim(L, a, 0) == buf_dim(L, b, 0) && buf_dim(L, a, 1) == buf_dim(L, b, 1) &&
            buf_dim(L, a, 2) == buf_dim(L, b, 2);
@@ -185,41 +186,45 @@ static esnn_status_t parse_header(loader_t *L) {
     int32_t op_i = -1, buf_i = -1;
     uint32_t ops_off, ops_size, u, i;
     if (!b) FAIL(ESNN_ERR_ARG, "blob: NULL");
-    if (L->n >= 4 && (b[0] != 'E' || b[1] != 'S' || b[2] != 'N' || b[3] != 'N')) FAIL(ESNN_ERR_MAGIC, "magic");
+    if (L->n >= 4 && (b[0] != ESNN_MAGIC[0] || b[1] != ESNN_MAGIC[1] || b[2] != ESNN_MAGIC[2] || b[3] != ESNN_MAGIC[3])) FAIL(ESNN_ERR_MAGIC, "magic");
     if (L->n < HEADER_SIZE + CRC_SIZE) FAIL(ESNN_ERR_TRUNCATED, "file_size: shorter than header + CRC");
-    if (esnn_rd16(b + 4) != ESNN_FORMAT_MAJOR) FAIL(ESNN_ERR_VERSION, "version_major");
-    if (esnn_rd16(b + 6) > ESNN_FORMAT_MINOR_MAX) FAIL(ESNN_ERR_VERSION, "version_minor");
-    if (esnn_rd32(b + 8) != HEADER_SIZE) FAIL(ESNN_ERR_HEADER, "header_size");
-    if ((uint64_t)esnn_rd32(b + 12) != (uint64_t)L->n) FAIL(ESNN_ERR_TRUNCATED, "file_size != blob length");
+    if (esnn_rd16(b + ESNN_HDR_VERSION_MAJOR_AT) != ESNN_FORMAT_MAJOR) FAIL(ESNN_ERR_VERSION, "version_major");
+    if (esnn_rd16(b + ESNN_HDR_VERSION_MINOR_AT) > ESNN_FORMAT_MINOR_MAX) FAIL(ESNN_ERR_VERSION, "version_minor");
+    if (esnn_rd32(b + ESNN_HDR_HEADER_SIZE_AT) != HEADER_SIZE) FAIL(ESNN_ERR_HEADER, "header_size");
+    if ((uint64_t)esnn_rd32(b + ESNN_HDR_FILE_SIZE_AT) != (uint64_t)L->n) FAIL(ESNN_ERR_TRUNCATED, "file_size != blob length");
     if (esnn_rd32(b + L->n - CRC_SIZE) != crc32_ieee(b, L->n - CRC_SIZE)) FAIL(ESNN_ERR_CRC, "CRC32");
-    L->flags = esnn_rd32(b + 16);
+    L->flags = esnn_rd32(b + ESNN_HDR_FLAGS_AT);
     if (L->flags & ~(ESNN_FLAG_LAYER_MAJOR | ESNN_FLAG_STATIC_INPUT)) FAIL(ESNN_ERR_HEADER, "flags: unknown bits");
-    L->T = esnn_rd16(b + 20);
-    L->classes = esnn_rd16(b + 22);
-    L->nb = esnn_rd16(b + 24);
-    L->nops = esnn_rd16(b + 26);
-    RANGE(L->T, 1, 1024, ESNN_ERR_HEADER, "T");
-    RANGE(L->classes, 2, 1024, ESNN_ERR_HEADER, "num_classes");
-    RANGE(L->nb, 1, 256, ESNN_ERR_HEADER, "num_buffers");
-    RANGE(L->nops, 1, 256, ESNN_ERR_HEADER, "num_ops");
-    ops_off = esnn_rd32(b + 28);
-    ops_size = esnn_rd32(b + 32);
-    L->data_off = esnn_rd32(b + 36);
-    L->data_size = esnn_rd32(b + 40);
-    if (ops_off < HEADER_SIZE + 8u * L->nb || ops_off % 4u) FAIL(ESNN_ERR_HEADER, "ops_offset");
-    if (L->data_off % 4u) FAIL(ESNN_ERR_HEADER, "data_offset");
+    L->T = esnn_rd16(b + ESNN_HDR_T_AT);
+    L->classes = esnn_rd16(b + ESNN_HDR_NUM_CLASSES_AT);
+    L->nb = esnn_rd16(b + ESNN_HDR_NUM_BUFFERS_AT);
+    L->nops = esnn_rd16(b + ESNN_HDR_NUM_OPS_AT);
+    RANGE(L->T, ESNN_HDR_T_MIN, ESNN_HDR_T_MAX, ESNN_ERR_HEADER, "T");
+    RANGE(L->classes, ESNN_HDR_NUM_CLASSES_MIN, ESNN_HDR_NUM_CLASSES_MAX, ESNN_ERR_HEADER, "num_classes");
+    RANGE(L->nb, ESNN_HDR_NUM_BUFFERS_MIN, ESNN_HDR_NUM_BUFFERS_MAX, ESNN_ERR_HEADER, "num_buffers");
+    RANGE(L->nops, ESNN_HDR_NUM_OPS_MIN, ESNN_HDR_NUM_OPS_MAX, ESNN_ERR_HEADER, "num_ops");
+    ops_off = esnn_rd32(b + ESNN_HDR_OPS_OFFSET_AT);
+    ops_size = esnn_rd32(b + ESNN_HDR_OPS_SIZE_AT);
+    L->data_off = esnn_rd32(b + ESNN_HDR_DATA_OFFSET_AT);
+    L->data_size = esnn_rd32(b + ESNN_HDR_DATA_SIZE_AT);
+    if (ops_off < HEADER_SIZE + ESNN_BUFFER_BYTES * L->nb || ops_off % ESNN_ALIGN) FAIL(ESNN_ERR_HEADER, "ops_offset");
+    if (L->data_off % ESNN_ALIGN) FAIL(ESNN_ERR_HEADER, "data_offset");
     if ((uint64_t)ops_off + ops_size > L->data_off) FAIL(ESNN_ERR_HEADER, "ops_size");
     if ((uint64_t)L->data_off + L->data_size != (uint64_t)L->n - CRC_SIZE) FAIL(ESNN_ERR_HEADER, "data_size");
-    u = esnn_rd32(b + 44);
+    u = esnn_rd32(b + ESNN_HDR_LOGIT_SCALE_AT);
     if (((u >> 23) & 0xFFu) == 0xFFu || (u >> 31) || (u & 0x7FFFFFFFu) == 0) FAIL(ESNN_ERR_HEADER, "logit_scale");
-    if (esnn_rd32(b + 48) < 1) FAIL(ESNN_ERR_HEADER, "input_scale_num");
-    for (i = 52; i < 64; i++)
+    if (esnn_rd32(b + ESNN_HDR_INPUT_SCALE_NUM_AT) < ESNN_HDR_INPUT_SCALE_NUM_MIN) FAIL(ESNN_ERR_HEADER, "input_scale_num");
+    for (i = ESNN_HDR_RESERVED_AT; i < ESNN_HDR_RESERVED_AT + ESNN_HDR_RESERVED_LEN; i++)
         if (b[i]) FAIL(ESNN_ERR_HEADER, "header reserved");
     for (i = 0; i < 8; i++) L->written[i] = 0;
     L->written[0] = 1u;
     return ESNN_OK;
 }
 
+#if ESNN_BUFFER_HEIGHT_MIN != ESNN_BUFFER_CHANNELS_MIN || ESNN_BUFFER_WIDTH_MIN != ESNN_BUFFER_CHANNELS_MIN || \
+    ESNN_BUFFER_HEIGHT_MAX != ESNN_BUFFER_CHANNELS_MAX || ESNN_BUFFER_WIDTH_MAX != ESNN_BUFFER_CHANNELS_MAX
+#error "parse_buffers checks channels, height and width against one range"
+#endif
 static esnn_status_t parse_buffers(loader_t *L) {
     uint32_t i, d;
     int32_t op_i = -1, buf_i;
@@ -227,12 +232,12 @@ static esnn_status_t parse_buffers(loader_t *L) {
         const uint8_t *e = buf_entry(L, i);
         uint64_t elems = 1;
         buf_i = (int32_t)i;
-        if (e[0] > ESNN_BUF_CURRENT) FAIL(ESNN_ERR_BUFFER, "kind");
-        if ((e[0] == ESNN_BUF_INPUT) != (i == 0)) FAIL(ESNN_ERR_BUFFER, "kind: buffer 0 and only buffer 0 is INPUT_U8");
-        if (e[1]) FAIL(ESNN_ERR_BUFFER, "reserved");
+        if (e[ESNN_BUFFER_KIND_AT] > ESNN_BUF_CURRENT) FAIL(ESNN_ERR_BUFFER, "kind");
+        if ((e[ESNN_BUFFER_KIND_AT] == ESNN_BUF_INPUT) != (i == 0)) FAIL(ESNN_ERR_BUFFER, "kind: buffer 0 and only buffer 0 is INPUT_U8");
+        if (e[ESNN_BUFFER_RESERVED_AT]) FAIL(ESNN_ERR_BUFFER, "reserved");
         for (d = 0; d < 3; d++) {
-            uint32_t v = esnn_rd16(e + 2 + 2 * d);
-            if (v < 1 || v > 4096) FAIL(ESNN_ERR_BUFFER, "channels/height/width");
+            uint32_t v = esnn_rd16(e + ESNN_BUFFER_CHANNELS_AT + 2 * d);
+            if (v < ESNN_BUFFER_CHANNELS_MIN || v > ESNN_BUFFER_CHANNELS_MAX) FAIL(ESNN_ERR_BUFFER, "channels/height/width");
             elems *= v;
         }
         if (elems > ESNN_MAX_BUFFER_ELEMENTS) FAIL(ESNN_ERR_LIMIT, "shape: over the reader limit (2^22 elements)");
@@ -250,24 +255,24 @@ static uint32_t buffer_words(const loader_t *L, uint32_t i) {
 
 /* Validate op record i at *pos (advanced past it) and fill *o. */
 static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t end, esnn_op_t *o) {
-    static const uint8_t record_size[7] = {0, 32, 24, 36, 16, 16, 28};
+    static const uint8_t record_size[ESNN_OPCODE_MAX + 1] = ESNN_RECORD_BYTES_BY_OPCODE;
     const uint8_t *r;
     int32_t buf_i = -1;
     uint32_t size, in0, in1, out, i;
-    if ((uint64_t)*pos + 12u > end) FAIL(ESNN_ERR_OP, "record header runs past the op section");
+    if ((uint64_t)*pos + ESNN_OP_BYTES > end) FAIL(ESNN_ERR_OP, "record header runs past the op section");
     r = L->b + *pos;
-    o->opcode = r[0];
-    o->flags = r[1];
-    if (o->opcode < ESNN_OP_CONV || o->opcode > ESNN_OP_READOUT) FAIL(ESNN_ERR_OP, "opcode");
-    size = esnn_rd16(r + 2);
+    o->opcode = r[ESNN_OP_OPCODE_AT];
+    o->flags = r[ESNN_OP_FLAGS_AT];
+    if (o->opcode < ESNN_OP_CONV || o->opcode > ESNN_OPCODE_MAX) FAIL(ESNN_ERR_OP, "opcode");
+    size = esnn_rd16(r + ESNN_OP_SIZE_AT);
     if (size != record_size[o->opcode]) FAIL(ESNN_ERR_OP, "size");
     if ((uint64_t)*pos + size > end) FAIL(ESNN_ERR_OP, "size: record runs past the op section");
     *pos += size;
-    in0 = o->in0 = esnn_rd16(r + 4);
-    in1 = o->in1 = esnn_rd16(r + 6);
-    out = o->out = esnn_rd16(r + 8);
-    if (esnn_rd16(r + 10)) FAIL(ESNN_ERR_OP, "reserved");
-    if (o->flags & ~(o->opcode == ESNN_OP_CONV ? ESNN_CONV_STATIC : 0u)) FAIL(ESNN_ERR_OP, "flags: unknown bits");
+    in0 = o->in0 = esnn_rd16(r + ESNN_OP_IN0_AT);
+    in1 = o->in1 = esnn_rd16(r + ESNN_OP_IN1_AT);
+    out = o->out = esnn_rd16(r + ESNN_OP_OUT_AT);
+    if (esnn_rd16(r + ESNN_OP_RESERVED_AT)) FAIL(ESNN_ERR_OP, "reserved");
+    if (o->flags & ~(o->opcode == ESNN_OP_CONV ? ESNN_CONV_FLAGS_KNOWN : 0u)) FAIL(ESNN_ERR_OP, "flags: unknown bits");
     if (o->opcode != ESNN_OP_LOGIC && in1 != UNUSED) FAIL(ESNN_ERR_OP, "in1: must be 0xFFFF");
     if (o->opcode == ESNN_OP_READOUT) {
         if (out != UNUSED) FAIL(ESNN_ERR_OP, "out: must be 0xFFFF for READOUT");
@@ -277,28 +282,28 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
     }
     switch (o->opcode) {
     case ESNN_OP_CONV: {
-        uint32_t woff = esnn_rd32(r + 24), boff = esnn_rd32(r + 28);
+        uint32_t woff = esnn_rd32(r + ESNN_CONV_WEIGHT_OFFSET_AT), boff = esnn_rd32(r + ESNN_CONV_BIAS_OFFSET_AT);
         uint64_t count;
         TRY(check_read(L, op_i, in0, ESNN_BUF_INPUT, ESNN_BUF_SPIKES));
         TRY(check_write(L, op_i, out, ESNN_BUF_CURRENT));
         if ((o->flags & ESNN_CONV_STATIC) && !(in0 == 0 && (L->flags & ESNN_FLAG_STATIC_INPUT)))
             FAIL(ESNN_ERR_OP, "flags: STATIC needs in0 = 0 and STATIC_INPUT");
         if (o->flags & ESNN_CONV_STATIC) L->pinned[out >> 5] |= 1u << (out & 31u); /* kept across steps */
-        o->cin = esnn_rd16(r + 12);
-        o->cout = esnn_rd16(r + 14);
-        o->kh = r[16];
-        o->kw = r[17];
-        o->stride = r[18];
-        o->pad = r[19];
-        o->bits = r[20];
+        o->cin = esnn_rd16(r + ESNN_CONV_CIN_AT);
+        o->cout = esnn_rd16(r + ESNN_CONV_COUT_AT);
+        o->kh = r[ESNN_CONV_KH_AT];
+        o->kw = r[ESNN_CONV_KW_AT];
+        o->stride = r[ESNN_CONV_STRIDE_AT];
+        o->pad = r[ESNN_CONV_PAD_AT];
+        o->bits = r[ESNN_CONV_WEIGHT_BITS_AT];
         if (o->cin != buf_dim(L, in0, 0)) FAIL(ESNN_ERR_GRAPH, "cin != in0 channels");
         if (o->cout != buf_dim(L, out, 0)) FAIL(ESNN_ERR_GRAPH, "cout != out channels");
-        RANGE(o->kh, 1, 15, ESNN_ERR_OP, "kh");
-        RANGE(o->kw, 1, 15, ESNN_ERR_OP, "kw");
-        RANGE(o->stride, 1, 8, ESNN_ERR_OP, "stride");
-        RANGE(o->pad, 0, 7, ESNN_ERR_OP, "pad");
+        RANGE(o->kh, ESNN_CONV_KH_MIN, ESNN_CONV_KH_MAX, ESNN_ERR_OP, "kh");
+        RANGE(o->kw, ESNN_CONV_KW_MIN, ESNN_CONV_KW_MAX, ESNN_ERR_OP, "kw");
+        RANGE(o->stride, ESNN_CONV_STRIDE_MIN, ESNN_CONV_STRIDE_MAX, ESNN_ERR_OP, "stride");
+        RANGE(o->pad, ESNN_CONV_PAD_MIN, ESNN_CONV_PAD_MAX, ESNN_ERR_OP, "pad");
         if (o->bits != 4 && o->bits != 8 && o->bits != 16) FAIL(ESNN_ERR_OP, "weight_bits");
-        if (r[21] | r[22] | r[23]) FAIL(ESNN_ERR_OP, "reserved");
+        if (r[ESNN_CONV_RESERVED_AT] | r[ESNN_CONV_RESERVED_AT + 1] | r[ESNN_CONV_RESERVED_AT + 2]) FAIL(ESNN_ERR_OP, "reserved");
         if (out_size(buf_dim(L, in0, 1), o->kh, o->stride, o->pad) != (int32_t)buf_dim(L, out, 1) ||
             out_size(buf_dim(L, in0, 2), o->kw, o->stride, o->pad) != (int32_t)buf_dim(L, out, 2))
             FAIL(ESNN_ERR_GRAPH, "output size");
@@ -311,16 +316,16 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
         break;
     }
     case ESNN_OP_LIF: {
-        uint32_t toff = esnn_rd32(r + 20), ch = esnn_rd16(r + 12);
+        uint32_t toff = esnn_rd32(r + ESNN_LIF_THRESHOLD_OFFSET_AT), ch = esnn_rd16(r + ESNN_LIF_CHANNELS_AT);
         TRY(check_read(L, op_i, in0, ESNN_BUF_CURRENT, ESNN_BUF_CURRENT));
         TRY(check_write(L, op_i, out, ESNN_BUF_SPIKES));
         if (ch != buf_dim(L, in0, 0) || ch != buf_dim(L, out, 0)) FAIL(ESNN_ERR_GRAPH, "channels");
         if (!same_shape(L, in0, out)) FAIL(ESNN_ERR_GRAPH, "out: shape != in0 shape");
-        o->state_bits = r[14];
+        o->state_bits = r[ESNN_LIF_STATE_BITS_AT];
         if (o->state_bits != 16 && o->state_bits != 32) FAIL(ESNN_ERR_OP, "state_bits");
-        if (r[15]) FAIL(ESNN_ERR_OP, "reserved");
-        o->leak_mul = esnn_rd32(r + 16);
-        RANGE(o->leak_mul, 1, 65536, ESNN_ERR_VALUE, "leak_mul");
+        if (r[ESNN_LIF_RESERVED_AT]) FAIL(ESNN_ERR_OP, "reserved");
+        o->leak_mul = esnn_rd32(r + ESNN_LIF_LEAK_MUL_AT);
+        RANGE(o->leak_mul, ESNN_LIF_LEAK_MUL_MIN, ESNN_LIF_LEAK_MUL_MAX, ESNN_ERR_VALUE, "leak_mul");
         if (!(o->bias = array(L, toff, 4u * (uint64_t)ch))) FAIL(ESNN_ERR_DATA, "threshold_offset");
         for (i = 0; i < ch; i++)
             if (esnn_s32(esnn_rd32(o->bias + 4u * i)) < 1) FAIL(ESNN_ERR_VALUE, "threshold < 1");
@@ -330,21 +335,22 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
         break;
     }
     case ESNN_OP_ATTN: {
-        uint32_t w1off = esnn_rd32(r + 24), w2off = esnn_rd32(r + 28), toff = esnn_rd32(r + 32), groups;
+        uint32_t w1off = esnn_rd32(r + ESNN_ATTN_W1_OFFSET_AT), w2off = esnn_rd32(r + ESNN_ATTN_W2_OFFSET_AT);
+        uint32_t toff = esnn_rd32(r + ESNN_ATTN_TABLE_OFFSET_AT), groups;
         esnn_buffer_t shape;
         uint64_t scratch;
         TRY(check_read(L, op_i, in0, ESNN_BUF_CURRENT, ESNN_BUF_CURRENT));
         TRY(check_write(L, op_i, out, ESNN_BUF_CURRENT));
         if (!same_shape(L, in0, out)) FAIL(ESNN_ERR_GRAPH, "out: shape != in0 shape");
-        o->dim = r[12];
-        o->kind = r[13];
-        o->n = esnn_rd16(r + 14);
-        o->hidden = esnn_rd16(r + 16);
-        o->shift = r[18];
-        o->levels = esnn_rd16(r + 20);
+        o->dim = r[ESNN_ATTN_DIM_AT];
+        o->kind = r[ESNN_ATTN_KIND_AT];
+        o->n = esnn_rd16(r + ESNN_ATTN_N_AT);
+        o->hidden = esnn_rd16(r + ESNN_ATTN_HIDDEN_AT);
+        o->shift = r[ESNN_ATTN_SHIFT_AT];
+        o->levels = esnn_rd16(r + ESNN_ATTN_LEVELS_AT);
         if (o->dim > ESNN_ATTN_S) FAIL(ESNN_ERR_OP, "dim");
         if (o->kind > ESNN_ATTN_IA) FAIL(ESNN_ERR_OP, "kind");
-        if (r[19] || esnn_rd16(r + 22)) FAIL(ESNN_ERR_OP, "reserved");
+        if (r[ESNN_ATTN_RESERVED1_AT] || esnn_rd16(r + ESNN_ATTN_RESERVED2_AT)) FAIL(ESNN_ERR_OP, "reserved");
         if (o->dim == ESNN_ATTN_S) {
             RANGE(o->n, 1, 15, ESNN_ERR_OP, "n");
             if (o->n % 2u == 0) FAIL(ESNN_ERR_OP, "n: kernel size must be odd");
@@ -379,13 +385,13 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
     case ESNN_OP_MAXPOOL:
         TRY(check_read(L, op_i, in0, ESNN_BUF_SPIKES, ESNN_BUF_SPIKES));
         TRY(check_write(L, op_i, out, ESNN_BUF_SPIKES));
-        o->kh = r[12];
-        o->stride = r[13];
-        o->pad = r[14];
-        RANGE(o->kh, 1, 15, ESNN_ERR_OP, "kernel");
-        RANGE(o->stride, 1, 15, ESNN_ERR_OP, "stride");
-        RANGE(o->pad, 0, 7, ESNN_ERR_OP, "pad");
-        if (r[15]) FAIL(ESNN_ERR_OP, "reserved");
+        o->kh = r[ESNN_MAXPOOL_KERNEL_AT];
+        o->stride = r[ESNN_MAXPOOL_STRIDE_AT];
+        o->pad = r[ESNN_MAXPOOL_PAD_AT];
+        RANGE(o->kh, ESNN_MAXPOOL_KERNEL_MIN, ESNN_MAXPOOL_KERNEL_MAX, ESNN_ERR_OP, "kernel");
+        RANGE(o->stride, ESNN_MAXPOOL_STRIDE_MIN, ESNN_MAXPOOL_STRIDE_MAX, ESNN_ERR_OP, "stride");
+        RANGE(o->pad, ESNN_MAXPOOL_PAD_MIN, ESNN_MAXPOOL_PAD_MAX, ESNN_ERR_OP, "pad");
+        if (r[ESNN_MAXPOOL_RESERVED_AT]) FAIL(ESNN_ERR_OP, "reserved");
         if (buf_dim(L, in0, 0) != buf_dim(L, out, 0) ||
             out_size(buf_dim(L, in0, 1), o->kh, o->stride, o->pad) != (int32_t)buf_dim(L, out, 1) ||
             out_size(buf_dim(L, in0, 2), o->kh, o->stride, o->pad) != (int32_t)buf_dim(L, out, 2))
@@ -395,21 +401,21 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
         TRY(check_read(L, op_i, in0, ESNN_BUF_SPIKES, ESNN_BUF_SPIKES));
         TRY(check_read(L, op_i, in1, ESNN_BUF_SPIKES, ESNN_BUF_SPIKES));
         TRY(check_write(L, op_i, out, ESNN_BUF_SPIKES));
-        o->mode = r[12];
+        o->mode = r[ESNN_LOGIC_MODE_AT];
         if (o->mode > ESNN_LOGIC_IAND) FAIL(ESNN_ERR_OP, "mode");
-        if (r[13] | r[14] | r[15]) FAIL(ESNN_ERR_OP, "reserved");
+        if (r[ESNN_LOGIC_RESERVED_AT] | r[ESNN_LOGIC_RESERVED_AT + 1] | r[ESNN_LOGIC_RESERVED_AT + 2]) FAIL(ESNN_ERR_OP, "reserved");
         if (!same_shape(L, in0, in1) || !same_shape(L, in0, out)) FAIL(ESNN_ERR_GRAPH, "shapes must be equal");
         break;
     default: { /* READOUT */
-        uint32_t woff = esnn_rd32(r + 20), boff = esnn_rd32(r + 24);
+        uint32_t woff = esnn_rd32(r + ESNN_READOUT_WEIGHT_OFFSET_AT), boff = esnn_rd32(r + ESNN_READOUT_BIAS_OFFSET_AT);
         TRY(check_read(L, op_i, in0, ESNN_BUF_SPIKES, ESNN_BUF_SPIKES));
-        o->cin = esnn_rd16(r + 12);
-        o->cout = esnn_rd16(r + 14);
-        o->bits = r[16];
+        o->cin = esnn_rd16(r + ESNN_READOUT_CHANNELS_AT);
+        o->cout = esnn_rd16(r + ESNN_READOUT_CLASSES_AT);
+        o->bits = r[ESNN_READOUT_WEIGHT_BITS_AT];
         if (o->cin != buf_dim(L, in0, 0)) FAIL(ESNN_ERR_GRAPH, "channels != in0 channels");
         if (o->cout != L->classes) FAIL(ESNN_ERR_GRAPH, "classes != num_classes");
         if (o->bits != 4 && o->bits != 8 && o->bits != 16) FAIL(ESNN_ERR_OP, "weight_bits");
-        if (r[17] | r[18] | r[19]) FAIL(ESNN_ERR_OP, "reserved");
+        if (r[ESNN_READOUT_RESERVED_AT] | r[ESNN_READOUT_RESERVED_AT + 1] | r[ESNN_READOUT_RESERVED_AT + 2]) FAIL(ESNN_ERR_OP, "reserved");
         if (!(o->w = array(L, woff, weight_bytes((uint64_t)o->cin * o->cout, o->bits)))) FAIL(ESNN_ERR_DATA, "weight_offset");
         if (!(o->bias = array(L, boff, 4u * (uint64_t)o->cout))) FAIL(ESNN_ERR_DATA, "bias_offset");
         break;
@@ -773,8 +779,8 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
         if (words > MAX_STEP_WORDS_TOTAL) FAIL(ESNN_ERR_LIMIT, "shape x steps: over this runtime's limit");
     }
     buf_i = -1;
-    ops_off = esnn_rd32(L->b + 28);
-    end = ops_off + esnn_rd32(L->b + 32);
+    ops_off = esnn_rd32(L->b + ESNN_HDR_OPS_OFFSET_AT);
+    end = ops_off + esnn_rd32(L->b + ESNN_HDR_OPS_SIZE_AT);
     pos = ops_off;
     for (i = 0; i < L->nops; i++) {
         esnn_op_t tmp, *o = ops ? &ops[i] : &tmp;

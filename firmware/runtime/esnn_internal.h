@@ -5,15 +5,14 @@
 #include <string.h>
 #include "esnn.h"
 
-enum { ESNN_BUF_INPUT = 0, ESNN_BUF_SPIKES = 1, ESNN_BUF_CURRENT = 2 };
-enum { ESNN_OP_CONV = 1, ESNN_OP_LIF = 2, ESNN_OP_ATTN = 3, ESNN_OP_MAXPOOL = 4, ESNN_OP_LOGIC = 5,
-       ESNN_OP_READOUT = 6 };
-enum { ESNN_ATTN_T = 0, ESNN_ATTN_C = 1, ESNN_ATTN_S = 2 };
-enum { ESNN_ATTN_MA = 0, ESNN_ATTN_IA = 1 };
-enum { ESNN_LOGIC_OR = 0, ESNN_LOGIC_AND = 1, ESNN_LOGIC_IAND = 2 };
-#define ESNN_FLAG_LAYER_MAJOR 1u
-#define ESNN_FLAG_STATIC_INPUT 2u
-#define ESNN_CONV_STATIC 1u
+/* Enums, flag bits, record sizes and field offsets of the format: generated from export/schema.toml. */
+#include "esnn_format.h"
+#if ESNN_FORMAT_GENERATOR_VERSION != 1
+#error "esnn_format.h comes from another export/gen_format.py: run python export/gen_format.py"
+#endif
+#if ESNN_FORMAT_SPEC_MAJOR != ESNN_FORMAT_MAJOR || ESNN_FORMAT_SPEC_MINOR > ESNN_FORMAT_MINOR_MAX
+#error "export/schema.toml describes a format version this runtime does not accept (esnn.h ESNN_FORMAT_*)"
+#endif
 /* Schedule bits of a validated op: FUSED, a STATIC conv and its LIF run as one kernel over all T at step 0;
  * FIRST, the op begins a segment (LAYER_MAJOR); RECOMPUTE, an ATTN whose input conv (the op before) runs twice
  * per step instead of storing all T steps. */

@@ -67,7 +67,7 @@ def test_model_that_does_not_fit_fails_with_required_vs_available(tmp_path, caps
 
 
 def test_micropython_fit_uses_the_micropython_heap_bound(capsys):
-    from edgesnn.runtime.micropython_memory import flash_bytes, heap_bytes
+    from edgesnn.export.micropython_memory import flash_bytes, heap_bytes
 
     blob = MODEL.read_bytes()
     assert main(["flash", "--device", "rp2040-pico", str(MODEL), "--dry-run"]) == 0
@@ -80,7 +80,7 @@ def test_micropython_fit_uses_the_micropython_heap_bound(capsys):
 
 def test_micropython_model_that_does_not_fit_names_the_heap(tmp_path, capsys):
     from edgesnn.cli.flash_cmd import model_needs
-    from edgesnn.runtime.micropython_memory import flash_bytes, heap_bytes
+    from edgesnn.export.micropython_memory import flash_bytes, heap_bytes
 
     profile = tmp_path / "tiny-mp.toml"
     profile.write_text(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgesnn.cli.analyze_cmd import calibration_batches
+from edgesnn.analysis.calibration import calibration_batches
 from edgesnn.data.binning import BinningParams
 from edgesnn.data.input_contract import IMAGES, InputContract, InputContractError, contract_of
 from edgesnn.export.capture import capture

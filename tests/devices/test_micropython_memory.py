@@ -1,4 +1,4 @@
-"""`edgesnn.runtime.micropython_memory.heap_bytes` against the real runtime: the heap that `Model(blob)` plus
+"""`edgesnn.export.micropython_memory.heap_bytes` against the real runtime: the heap that `Model(blob)` plus
 one `run` keep on the unix port (`gc.mem_alloc()` growth, `gc.collect()` before each reading) for every
 conformance vector and random small models, viper and plain kernels.
 
@@ -15,11 +15,11 @@ import subprocess
 import numpy as np
 import pytest
 
+from edgesnn.export.micropython_memory import heap_bytes
 from edgesnn.reference.layout import AttnDim, AttnKind, BufferKind
 from edgesnn.reference.model import Buffer, Conv, Lif, Model, Readout
 from edgesnn.reference.writer import to_bytes
 from edgesnn.runtime.micropython import RUNTIME_DIR, MicroPythonUnavailable, find_micropython
-from edgesnn.runtime.micropython_memory import heap_bytes
 from tests.devices.conftest import VECTOR_ROOT, VECTORS
 from tests.devices.test_micropython_models import attn_model, residual_model, spike_conv_model
 

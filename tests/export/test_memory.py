@@ -135,7 +135,7 @@ def test_fit_check_names_required_and_available() -> None:
 
 
 def test_micropython_profile_is_checked_with_the_micropython_heap() -> None:
-    from edgesnn.runtime.micropython_memory import flash_bytes, heap_bytes
+    from edgesnn.export.micropython_memory import flash_bytes, heap_bytes
 
     g = _graph()
     blob = to_blob(g)

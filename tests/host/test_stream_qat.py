@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from edgesnn import checkpoint
-from edgesnn.cli.analyze_cmd import calibration_batches
-from edgesnn.cli.stream_cmd import qat_model_of
+from edgesnn.analysis.calibration import calibration_batches
 from edgesnn.devices import load_profile
 from edgesnn.export.pipeline import export_model
 from edgesnn.host import Client, start_host_board
+from edgesnn.qat import qat_model_of
 from edgesnn.reference import load
 from edgesnn.stream import ModelInput, Streamer
 from edgesnn.stream.samples import dataset_samples, resolve_contract

@@ -33,11 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgesnn.devices import DeviceProfile
-from edgesnn.export import ir, micropython_memory
+from edgesnn.export import ir
 from edgesnn.export.emit import to_model
 from edgesnn.export.errors import ExportError
 from edgesnn.reference.layout import AttnDim, AttnKind, BufferKind
 from edgesnn.reference.model import Attn, Conv, Lif, Model, Readout
+from edgesnn.export import micropython_memory
 
 OP_SLOT = 80  # esnn.c ESNN_OP_SLOT: arena bytes per op record
 BUFFER_SLOT = 32  # esnn.c ESNN_BUFFER_SLOT: arena bytes per buffer record
@@ -407,7 +408,7 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
     kscratch = max((conv_scratch_bytes(op) for op in model.ops if isinstance(op, Conv)), default=0)
     for op in model.ops:  # a STATIC conv may run fused with its LIF (kernels/static_lif.c scratch)
         if isinstance(op, Conv) and op.static:
-            kscratch = max(kscratch, 4 * 2 * min(32, op.weights.shape[3]))
+            kscratch = max(kscratch, 4 * (2 * min(32, op.weights.shape[3]) + min(32, T)))
     fixed = (
         _align8(OP_SLOT * nops) + _align8(BUFFER_SLOT * nb) + _align8(4 * model.num_classes)
         + _align8(4 * len(lif_of)) + 8 * scratch + _align8(kscratch)
