@@ -33,12 +33,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgesnn.devices import DeviceProfile
-from edgesnn.export import ir
+from edgesnn.export import ir, micropython_memory
 from edgesnn.export.emit import to_model
 from edgesnn.export.errors import ExportError
 from edgesnn.reference.layout import AttnDim, AttnKind, BufferKind
 from edgesnn.reference.model import Attn, Conv, Lif, Model, Readout
-from edgesnn.export import micropython_memory
 
 OP_SLOT = 80  # esnn.c ESNN_OP_SLOT: arena bytes per op record
 BUFFER_SLOT = 32  # esnn.c ESNN_BUFFER_SLOT: arena bytes per buffer record
