@@ -67,7 +67,6 @@ static size_t info_payload(const esnn_proto_t *p, uint8_t *pl) {
     size_t name_len = strlen(name);
     uint16_t fmaj, fmin;
     int ok = p->model_status == ESNN_OK;
-    const uint8_t *b0 = p->blob + BLOB_BUFFER0;
     if (name_len > ESNN_PROTO_NAME_MAX) name_len = ESNN_PROTO_NAME_MAX;
     memset(pl, 0, 44);
     esnn_format_versions(&fmaj, &fmin);
@@ -88,6 +87,7 @@ static size_t info_payload(const esnn_proto_t *p, uint8_t *pl) {
         esnn_put16(pl + 28, p->rt.T);
         esnn_put16(pl + 30, p->rt.num_classes);
         esnn_put16(pl + 32, esnn_num_lif(&p->rt));
+        const uint8_t *b0 = p->blob + BLOB_BUFFER0; /* only with a model: no pointer past a NULL blob */
         esnn_put16(pl + 34, p->frames);
         esnn_put16(pl + 36, esnn_get16(b0 + 2));
         esnn_put16(pl + 38, esnn_get16(b0 + 4));
@@ -120,7 +120,8 @@ esnn_status_t esnn_proto_init(esnn_proto_t *p, const esnn_port_t *port, const ui
         p->frame_size = esnn_frame_size(&p->rt);
         p->frames = esnn_input_frames(&p->rt);
         /* the board's buffers must hold a whole sample and the largest RESULT */
-        if (!mem->input || mem->input_cap < p->frame_size * p->frames || mem->tx_cap < ESNN_PROTO_OVERHEAD + result)
+        if (!mem->input || (uint64_t)mem->input_cap < (uint64_t)p->frame_size * p->frames ||
+            mem->tx_cap < ESNN_PROTO_OVERHEAD + result)
             p->model_status = ESNN_ERR_LIMIT;
     }
     return p->model_status;
@@ -219,7 +220,7 @@ static void on_sample(esnn_proto_t *p, const uint8_t *pl, size_t n, uint16_t id,
     uint64_t t0;
     esnn_status_t st;
     p->next_frame = 0;
-    if (fb == 0 || pl[1] != 0 || pl[2] != 0 || pl[3] != 0 || n != 4u + fb * p->frames) {
+    if (fb == 0 || pl[1] != 0 || pl[2] != 0 || pl[3] != 0 || (uint64_t)n != 4u + (uint64_t)fb * p->frames) {
         error_reply(p, id, crc, (uint8_t)ESNN_PERR_BAD_PAYLOAD, enc, 4u + fb * p->frames);
         return;
     }

@@ -769,6 +769,14 @@ static esnn_status_t parse(loader_t *L, esnn_op_t *ops, uint64_t *need) {
     L->scratch = 0;
     L->kscratch = 0;
     if (L->nb > ESNN_MAX_BUFFERS) FAIL(ESNN_ERR_LIMIT, "num_buffers: over ESNN_MAX_BUFFERS");
+    { /* one sample's input (frame bytes x frames) must stay far inside a 32-bit size_t: every caller and the
+       * protocol multiply these (a product of 2^32 would wrap to 0 on a 32-bit MCU) */
+        const uint64_t frames = (L->flags & ESNN_FLAG_STATIC_INPUT) ? 1u : L->T;
+        buf_i = 0;
+        if ((uint64_t)buf_dim(L, 0, 0) * buf_dim(L, 0, 1) * buf_dim(L, 0, 2) * frames > ESNN_MAX_SAMPLE_BYTES)
+            FAIL(ESNN_ERR_LIMIT, "input: frame bytes x frames over ESNN_MAX_SAMPLE_BYTES (2^28)");
+        buf_i = -1;
+    }
     for (i = 0; i < 8; i++) L->attn_ops[i] = 0;
     for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++)
         L->pinned[i] = L->lif_out[i] = L->state16[i] = L->rd1[i] = L->rdn[i] = L->lif16[i] = L->attn32[i] =

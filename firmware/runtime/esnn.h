@@ -62,6 +62,9 @@ extern "C" {
 
 /* This runtime's limit beyond FORMAT.md's ranges (same as the Python reference). */
 #define ESNN_MAX_BUFFER_ELEMENTS (1UL << 22)
+/* One sample's input bytes (frame size x frames) this runtime accepts, so that every size computed from them
+ * fits a 32-bit size_t with room to spare (4096 x 32 x 32 u8 frames x T = 1024 would be 2^32: 0 on an MCU). */
+#define ESNN_MAX_SAMPLE_BYTES (1UL << 28)
 /* Buffers the arena planner handles (FORMAT.md allows 256). Its tables live on the stack of
  * esnn_validate / esnn_arena_required / esnn_init (about 19 bytes per buffer): worst-case load-time stack on
  * Cortex-M4 -O2 5,248 B at 256, 1,808 B at 64, 1,216 B at 32 (firmware/tools/stack_usage.py); one inference

@@ -1,6 +1,7 @@
 /* Cortex-M4 test image: runs every conformance vector listed in the file argv[1] (one vector directory per
  * line, read through semihosting file I/O) with both kernel sets, the fast kernels again on the blob at an
  * odd address, and, for graphs without LAYER_MAJOR, the time-major esnn_step path; compares logits, spike counts and final state bit for bit.
+ * Lines "expect <STATUS> <dir>" instead check that the loader refuses that blob with that status.
  * Prints "PASS <dir>" / "FAIL <dir>: <what>" and "esnn-qemu: N/M vectors bit-exact"; exit status 0 only when
  * every vector passes (the pass sentinel). The arena and file buffers are static (this is the test harness,
  * not the runtime). */
@@ -106,6 +107,26 @@ static const char *run_vector(const char *dir) {
     return NULL;
 }
 
+/* A line "expect <STATUS> <dir>": the blob in dir must be refused by the loader with that status (a model that
+ * is valid by the format but over this runtime's limits, e.g. a sample's size that would wrap a 32-bit size_t). */
+static const char *run_expect(const char *spec, const char **dir_out) {
+    char status[64];
+    const char *dir = strchr(spec, ' ');
+    long blob_len;
+    esnn_error_t e;
+    esnn_status_t st;
+    size_t n;
+    if (!dir || (size_t)(dir - spec) >= sizeof status) return "malformed expect line";
+    n = (size_t)(dir - spec);
+    memcpy(status, spec, n);
+    status[n] = '\0';
+    *dir_out = ++dir;
+    if ((blob_len = load(dir, "model.esnn", blob, BLOB_MAX)) < 0) return "cannot read model.esnn";
+    st = esnn_validate(blob, (size_t)blob_len, NULL, &e);
+    if (strcmp(esnn_status_name(st), status) != 0) return esnn_status_name(st);
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     char line[512];
     FILE *list;
@@ -121,6 +142,13 @@ int main(int argc, char **argv) {
         while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ')) line[--n] = '\0';
         if (!n) continue;
         total++;
+        if (strncmp(line, "expect ", 7) == 0) {
+            const char *dir = line;
+            why = run_expect(line + 7, &dir);
+            printf(why ? "FAIL %s: %s\n" : "PASS %s%s\n", dir, why ? why : "");
+            passed += why == NULL;
+            continue;
+        }
         why = run_vector(line);
         if (why)
             printf("FAIL %s: %s\n", line, why);
