@@ -407,7 +407,7 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
     kscratch = max((conv_scratch_bytes(op) for op in model.ops if isinstance(op, Conv)), default=0)
     for op in model.ops:  # a STATIC conv may run fused with its LIF (kernels/static_lif.c scratch)
         if isinstance(op, Conv) and op.static:
-            kscratch = max(kscratch, 4 * (2 * min(32, op.weights.shape[3]) + min(32, T)))
+            kscratch = max(kscratch, 4 * 2 * min(32, op.weights.shape[3]))
     fixed = (
         _align8(OP_SLOT * nops) + _align8(BUFFER_SLOT * nb) + _align8(4 * model.num_classes)
         + _align8(4 * len(lif_of)) + 8 * scratch + _align8(kscratch)
