@@ -128,7 +128,7 @@ def synaptic_ops(model: Model, x: np.ndarray, per_op: dict[int, int] | None = No
 
 def sources(fw: Path) -> tuple[list[Path], Path, Path]:
     """Runtime sources, the bench harness and the QEMU port of a firmware/ tree."""
-    runtime = [fw / "runtime" / "esnn.c", *sorted((fw / "runtime" / "kernels").glob("*.c"))]
+    runtime = [*sorted((fw / "runtime").glob("*.c")), *sorted((fw / "runtime" / "kernels").glob("*.c"))]
     return runtime, fw / "bench" / "bench_main.c", fw / "ports" / "qemu-mps2-an386"
 
 

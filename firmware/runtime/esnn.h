@@ -36,7 +36,7 @@
  *     |  (int16/int32 [H][W][C]) at planned  |           channel c = bit c%32 of word c/32
  *     |  offsets; items whose live ranges do |  steps = 1, except T for a buffer that crosses an ATTN
  *     |  not intersect share storage         |  op (LAYER_MAJOR); ATTN runs in place when it can
- *     +--------------------------------------+  (plan in esnn.c "arena plan"; the exporter's RAM figure,
+ *     +--------------------------------------+  (plan in plan.c "arena plan"; the exporter's RAM figure,
  *                                               edgesnn/export/passes/memory.py, is this same number)
  *
  * Buffer 0 (the u8 input) is never copied: kernels read the caller's frames, [C][H][W] row-major.
@@ -67,7 +67,7 @@ extern "C" {
 #define ESNN_MAX_SAMPLE_BYTES (1UL << 28)
 /* Buffers the arena planner handles (FORMAT.md allows 256). Its tables live on the stack of
  * esnn_validate / esnn_arena_required / esnn_init (about 19 bytes per buffer): worst-case load-time stack on
- * Cortex-M4 -O2 5,248 B at 256, 1,808 B at 64, 1,216 B at 32 (firmware/tools/stack_usage.py); one inference
+ * Cortex-M4 -O2 5,168 B at 256, 1,784 B at 64, 1,224 B at 32 (firmware/tools/stack_usage.py); one inference
  * (esnn_run) takes 712 B whatever this is (kernel scratch lives in the arena). A port with small models may build
  * with e.g. -DESNN_MAX_BUFFERS=32 (the conformance vectors use at most 12); larger models are then refused with
  * ESNN_ERR_LIMIT. */

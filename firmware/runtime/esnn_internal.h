@@ -13,6 +13,13 @@
 #if ESNN_FORMAT_SPEC_MAJOR != ESNN_FORMAT_MAJOR || ESNN_FORMAT_SPEC_MINOR > ESNN_FORMAT_MINOR_MAX
 #error "export/schema.toml describes a format version this runtime does not accept (esnn.h ESNN_FORMAT_*)"
 #endif
+/* Error strings, compiled out with -DESNN_NO_ERRMSG (esnn_error_t.field is then ""). */
+#ifdef ESNN_NO_ERRMSG
+#define ESNN_MSG(s) ""
+#else
+#define ESNN_MSG(s) s
+#endif
+
 /* Schedule bits of a validated op: FUSED, a STATIC conv and its LIF run as one kernel over all T at step 0;
  * FIRST, the op begins a segment (LAYER_MAJOR); RECOMPUTE, an ATTN whose input conv (the op before) runs twice
  * per step instead of storing all T steps. */
@@ -27,7 +34,7 @@ struct esnn_buffer {
     uint32_t words;    /* uint32 words per step */
     uint16_t steps;    /* steps held: T (LAYER_MAJOR) or 1 */
     uint32_t stride;   /* uint32 words from one step's slot to the next: words, or words / 2 for a compact int16
-                        * plane (esnn.c "arena plan": CURRENT buffers whose only reader takes int16) */
+                        * plane (plan.c "arena plan": CURRENT buffers whose only reader takes int16) */
     uint32_t *data;    /* NULL for buffer 0 (the caller's input) */
 };
 
@@ -43,7 +50,7 @@ struct esnn_op {
     uint8_t dim, kind, shift;
     /* MAXPOOL: kh = kernel; LOGIC: mode */
     uint8_t mode;
-    /* Fast paths chosen at load time from exact bounds (esnn_init, "fast paths"); the reference kernels ignore
+    /* Fast paths chosen at load time from exact bounds (plan.c "fast paths"); the reference kernels ignore
      * them. CONV: acc16 = every accumulator provably fits int16 (|bias| + sum |w| <= 32767): accumulate in
      * int16; cur16 = the output stays an int16 plane (ESNN_CUR16 layout) for its one reader, a LIF.
      * LIF: cur16 = reads that int16 plane, its state (16-bit) in the same layout. ATTN: in16 = its input is
@@ -51,7 +58,7 @@ struct esnn_op {
      * reader, a cur16 LIF; every output value provably in 0..32767); a32 = 32-bit sums and products are exact
      * for its input bound (esnn_attn_fast32; implied by in16). */
     uint8_t acc16, cur16, in16, a32;
-    uint8_t sched; /* ESNN_SCHED_* (esnn.c "segments", "fused static layer") */
+    uint8_t sched; /* ESNN_SCHED_* (plan.c "segments", "fused static layer") */
     uint16_t lif_index;
     uint32_t leak_mul;
     uint16_t n, hidden, levels;

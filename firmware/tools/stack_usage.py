@@ -53,7 +53,7 @@ LOAD_ROOTS = (
 # suffixes): the functions it can reach (regular expressions over function names, full match). Keep in step
 # with the code; a caller missing here, or a pattern that matches nothing, makes the analysis refuse.
 INDIRECT_TARGETS: dict[str, tuple[str, ...]] = {
-    # esnn.c exec_op_: (ref ? esnn_<op>_ref : esnn_<op>)(...)
+    # schedule.c exec_op_: (ref ? esnn_<op>_ref : esnn_<op>)(...)
     "exec_op_": (
         r"esnn_conv_u8(_ref)?",
         r"esnn_conv_spike(_ref)?",
@@ -62,7 +62,7 @@ INDIRECT_TARGETS: dict[str, tuple[str, ...]] = {
         r"esnn_logic(_ref)?",
         r"esnn_readout(_ref)?",
     ),
-    # esnn.c esnn_run: the ATTN kernel of the chosen set
+    # schedule.c esnn_run: the ATTN kernel of the chosen set
     "esnn_run": (r"esnn_attn(_ref)?",),
     # kernels/attn.c apply32: (gate ? gate_pwN : apply_pwN)(...)
     "apply32": (r"(gate|apply)_(pw4|pw8|pw16|pw32|any)",),
@@ -262,7 +262,7 @@ def compile_runtime(work: Path, cc: str, defines: list[str]) -> tuple[dict[str, 
     funcs: dict[str, Func] = {}
     ci_keys: set[str] = set()
     srcs = [
-        Path("runtime/esnn.c"),
+        *(p.relative_to(FIRMWARE) for p in sorted((FIRMWARE / "runtime").glob("*.c"))),
         *(p.relative_to(FIRMWARE) for p in sorted((FIRMWARE / "runtime/kernels").glob("*.c"))),
     ]
     objs, asms = [], []

@@ -48,7 +48,7 @@ def _write(tmp: Path, blob: bytes, x: np.ndarray, classes: int) -> None:
 
 
 def _compile(tmp: Path, *flags: str) -> subprocess.CompletedProcess[str]:
-    sources = [RUNTIME / "esnn.c", *sorted((RUNTIME / "kernels").glob("*.c"))]
+    sources = [*sorted(RUNTIME.glob("*.c")), *sorted((RUNTIME / "kernels").glob("*.c"))]
     argv = [CC, "-std=c11", "-O1", *flags, f"-I{RUNTIME}", f"-I{tmp}", "-o", str(tmp / "model_main")]
     argv += [str(tmp / "main.c"), str(tmp / "model.c"), *map(str, sources)]
     return subprocess.run(argv, capture_output=True, text=True, timeout=300)

@@ -1,4 +1,4 @@
-"""The ATTN kernel's arithmetic paths, chosen at load time from exact bounds (firmware/runtime/esnn.c "fast
+"""The ATTN kernel's arithmetic paths, chosen at load time from exact bounds (firmware/runtime/plan.c "fast
 paths"), bit-exact against the reference interpreter for every dim and kind, on the host build (fast and
 reference kernels) and under ASan/UBSan: an int16 plane in and out (acc16 CONV -> ATTN -> 16-bit LIF), an
 int16 plane in and int32 out (the LIF keeps a 32-bit state), int32 in with 32-bit sums and products, and the

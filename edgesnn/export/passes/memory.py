@@ -1,7 +1,7 @@
 """Memory plan of a quantized graph, checked against a device profile.
 
 RAM is exactly the arena the C runtime needs for the emitted blob (`esnn_arena_required`, firmware/runtime
-esnn.c "arena plan"); this module computes the same plan from the same model, so the report says what a
+plan.c "arena plan"); this module computes the same plan from the same model, so the report says what a
 device really needs:
 
 - fixed part: op records and buffer records (ESNN_OP_SLOT / ESNN_BUFFER_SLOT bytes each, the same on every
@@ -39,8 +39,8 @@ from edgesnn.export.errors import ExportError
 from edgesnn.reference.layout import AttnDim, AttnKind, BufferKind
 from edgesnn.reference.model import Attn, Conv, Lif, Model, Readout
 
-OP_SLOT = 80  # esnn.c ESNN_OP_SLOT: arena bytes per op record
-BUFFER_SLOT = 32  # esnn.c ESNN_BUFFER_SLOT: arena bytes per buffer record
+OP_SLOT = 80  # esnn_load.h ESNN_OP_SLOT: arena bytes per op record
+BUFFER_SLOT = 32  # esnn_load.h ESNN_BUFFER_SLOT: arena bytes per buffer record
 
 
 @dataclass(frozen=True)
@@ -125,14 +125,14 @@ def _words(model: Model, b: int) -> int:
 
 
 def _conv_bound(op: Conv) -> int:
-    """max over co of |bias| + vmax * sum |w| (esnn.c conv_bound; vmax 255 for the u8 input, 1 for spikes)."""
+    """max over co of |bias| + vmax * sum |w| (plan.c conv_bound; vmax 255 for the u8 input, 1 for spikes)."""
     w = np.abs(op.weights.astype(np.int64)).reshape(-1, op.weights.shape[-1]).sum(axis=0)
     vmax = 255 if op.in0 == 0 else 1
     return int((np.abs(op.bias.astype(np.int64)) + vmax * w).max())
 
 
 def _lif_takes16(op: Lif, channels: int) -> bool:
-    """esnn.c lif_takes16: a LIF that reads int16 planes (kernels/lif.c lif_cur16*)."""
+    """plan.c lif_takes16: a LIF that reads int16 planes (kernels/lif.c lif_cur16*)."""
     c = channels
     blocks_ok = c % 8 == 0 and not (c > 32 and c % 32) and c != 24
     return (
@@ -147,7 +147,7 @@ def _attn_group_size(op: Attn, buf, T: int) -> int:
 
 
 def half_planes(model: Model) -> set[int]:
-    """CURRENT buffers the lean plan stores as int16 planes (esnn.c "int16 planes", note_planes and
+    """CURRENT buffers the lean plan stores as int16 planes (plan.c "int16 planes", esnn_plan_note_op and
     decide_planes): an acc16 CONV output read once by a LIF or a 32-bit-statistics ATTN that takes it, and
     such an ATTN's output when it fits int16 and is read once by a LIF that takes it."""
     reads: dict[int, int] = {}
@@ -190,7 +190,7 @@ def half_planes(model: Model) -> set[int]:
 
 
 def fused_static(model: Model) -> set[int]:
-    """LIF outputs of fused static first layers (esnn.c decide_fused): a LIF right after the STATIC conv it
+    """LIF outputs of fused static first layers (plan.c decide_fused): a LIF right after the STATIC conv it
     alone reads, when T steps of its spikes are no larger than the current plane + state + one step."""
     reads: dict[int, int] = {}
     for op in model.ops:
@@ -212,7 +212,7 @@ def fused_static(model: Model) -> set[int]:
 
 @dataclass(frozen=True)
 class Segments:
-    """The schedule of a LAYER_MAJOR graph (esnn.c "segments"): the ops that begin a segment, the ATTN ops
+    """The schedule of a LAYER_MAJOR graph (plan.c "segments"): the ops that begin a segment, the ATTN ops
     run alone over all T steps (input stored), and the ATTN ops whose input conv is recomputed."""
 
     first: frozenset[int]
@@ -230,7 +230,7 @@ def _reads(model: Model) -> dict[int, int]:
 
 
 def choose_segments(model: Model, final_state: bool = False, reference: bool = False) -> Segments:
-    """esnn.c choose_segments: one segment without LAYER_MAJOR; the plain schedule (every ATTN alone) with
+    """plan.c choose_segments: one segment without LAYER_MAJOR; the plain schedule (every ATTN alone) with
     `reference`; else splits after LIFs whose T steps of spikes take no more than state + one step, every
     eligible ATTN recomputed, then (deepest first) stored again wherever the arena does not grow."""
     nops = len(model.ops)
@@ -282,7 +282,7 @@ def choose_segments(model: Model, final_state: bool = False, reference: bool = F
 
 
 def plan_arena(model: Model, final_state: bool = False, reference: bool = False) -> ArenaPlan:
-    """The C runtime's arena plan for `model` (esnn.c plan_buffers, same order and tie-breaks): the lean plan
+    """The C runtime's arena plan for `model` (plan.c plan_buffers, same order and tie-breaks): the lean plan
     of `esnn_arena_required`, or with `final_state` / `reference` the plan of ESNN_OPT_FINAL_STATE /
     ESNN_OPT_REFERENCE (every current int32, as the reference kernels need)."""
     seg = choose_segments(model, final_state, reference)
@@ -340,7 +340,7 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
     def buf_bytes(b: int) -> int:
         return _align8(step_bytes(b) * steps(b))
 
-    # storage groups, in buffer id order (esnn.c group_buffers)
+    # storage groups, in buffer id order (plan.c group_buffers)
     root = list(range(nb))
     hi = [last.get(b, 0) for b in range(nb)]
     cur = list(range(nb))
@@ -363,7 +363,7 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
             root[b], hi[r], cur[r] = r, last[b], b
             break
 
-    # items: buffer b (group roots), then the state of the LIF writing buffer b; numbered like esnn.c
+    # items: buffer b (group roots), then the state of the LIF writing buffer b; numbered like plan.c
     items: dict[int, tuple[str, int, int, int]] = {}
     for b in range(1, nb):
         if root[b] != b or b in fused_in:

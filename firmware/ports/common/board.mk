@@ -21,7 +21,8 @@ HOST_CC     ?= cc
 CFLAGS_ARM  := $(STD) $(CPU_FLAGS) -O2 -ffunction-sections -fdata-sections
 LDFLAGS_ARM := $(CPU_FLAGS) -nostartfiles --specs=nano.specs --specs=nosys.specs -T $(LDSCRIPT) -Wl,--gc-sections
 
-LIB_SRC     := $(FW)/runtime/esnn.c $(sort $(wildcard $(FW)/runtime/kernels/*.c)) $(sort $(wildcard $(FW)/protocol/*.c))
+RT_SRC      := $(sort $(wildcard $(FW)/runtime/*.c)) $(sort $(wildcard $(FW)/runtime/kernels/*.c))
+LIB_SRC     := $(RT_SRC) $(sort $(wildcard $(FW)/protocol/*.c))
 LIB_HDR     := $(wildcard $(FW)/runtime/*.h $(FW)/runtime/kernels/*.h $(FW)/protocol/*.h)
 LIB_OBJ     := $(patsubst $(FW)/%.c,$(B)/obj/%.o,$(LIB_SRC))
 PORT_OBJ    := $(patsubst %,$(B)/obj/port/%.o,$(basename $(PORT_SRC)))
@@ -53,9 +54,9 @@ $(B)/obj/port/%.o: %.S
 	$(ARM_CC) $(CPU_FLAGS) -c -o $@ $<
 
 # Host tool: the model's buffer sizes, from the runtime's own loader.
-$(B)/board_config: $(COMMON)/board_config.c $(FW)/runtime/esnn.c $(wildcard $(FW)/runtime/kernels/*.c) $(LIB_HDR)
+$(B)/board_config: $(COMMON)/board_config.c $(RT_SRC) $(LIB_HDR)
 	@mkdir -p $(@D)
-	$(HOST_CC) $(STD) -O1 -I$(FW)/runtime -o $@ $(COMMON)/board_config.c $(FW)/runtime/esnn.c $(sort $(wildcard $(FW)/runtime/kernels/*.c))
+	$(HOST_CC) $(STD) -O1 -I$(FW)/runtime -o $@ $(COMMON)/board_config.c $(RT_SRC)
 
 $(OUT)/board_config.h: $(MODEL) $(B)/board_config
 	@mkdir -p $(@D)

@@ -686,7 +686,7 @@ void esnn_attn_ref(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, co
 }
 
 /* ---- the recompute schedule: statistics and weighting one step at a time -----------------------------
- * The input conv runs twice (esnn.c "segments"): once per step for the statistics, then again per step for the
+ * The input conv runs twice (plan.c "segments"): once per step for the statistics, then again per step for the
  * weighting, so no step of its current is kept. The sums and maxima are exact in int64 in any order. */
 /* Value of slot i of one step: int16 plane or int32. */
 static inline int32_t step_val(const uint32_t *x, int in16, uint32_t i) {

@@ -16,7 +16,7 @@ int esnn_attn_fast32(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, 
  * when esnn_attn_fast32 holds for op->bound (int16 input plane with op->in16), else the int64 arithmetic. */
 void esnn_attn(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const uint32_t *x, uint32_t *y,
                int64_t *scratch);
-/* The recompute schedule (esnn.c): statistics of step t (x: that step's input; t = 0 starts them), then the
+/* The recompute schedule (schedule.c esnn_run, plan.c "segments"): statistics of step t (x: that step's input; t = 0 starts them), then the
  * multipliers once all T steps are in, then the weighting of step t (y may be x). The step's input must be
  * the same both times (its conv recomputed from the same spikes). Bit-exact with esnn_attn. */
 void esnn_attn_stats_step(const esnn_op_t *op, const esnn_buffer_t *buf, uint32_t t, const uint32_t *x,
