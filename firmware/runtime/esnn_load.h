@@ -63,10 +63,12 @@ typedef struct {
 
 /* Record the first error in L->err (op / buffer index, -1: none); returns st. */
 esnn_status_t esnn_load_fail(loader_t *L, esnn_status_t st, const char *field, int32_t op, int32_t buf);
-#define FAIL(st, field) return esnn_load_fail(L, st, ESNN_MSG(field), op_i, buf_i)
-#define RANGE(v, lo, hi, st, field) \
-    do {                            \
-        if ((int64_t)(v) < (int64_t)(lo) || (int64_t)(v) > (int64_t)(hi)) FAIL(st, field); \
+/* Fail with status st naming `field` (a string literal), op index op and buffer index buf (-1: none). */
+#define FAIL(L, op, buf, st, field) return esnn_load_fail((L), (st), ESNN_MSG(field), (op), (buf))
+/* Fail as FAIL unless lo <= v <= hi. */
+#define RANGE(L, op, buf, v, lo, hi, st, field)                                                  \
+    do {                                                                                          \
+        if ((int64_t)(v) < (int64_t)(lo) || (int64_t)(v) > (int64_t)(hi)) FAIL(L, op, buf, st, field); \
     } while (0)
 #define TRY(x)                              \
     do {                                    \
