@@ -17,7 +17,7 @@ host-board:
 	$(MAKE) -C ports/host all
 
 m4: $(B)/libesnn_proto.a
-$(B)/%.o: protocol/%.c $(wildcard protocol/*.h) runtime/esnn.h
+$(B)/%.o: protocol/%.c $(wildcard protocol/*.h) runtime/esnn.h runtime/esnn_bytes.h runtime/esnn_format.h
 	@mkdir -p $(@D)
 	$(ARM_PREFIX)gcc $(STD) $(M4_FLAGS) -Iruntime -Iprotocol -c -o $@ $<
 $(B)/libesnn_proto.a: $(OBJ)

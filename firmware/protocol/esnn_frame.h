@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "esnn_bytes.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -52,21 +54,8 @@ typedef enum { ESNN_PERR_LIST(ESNN_ENUM3_) ESNN_PERR_MAX_ = 0xFF } esnn_perr_t;
 /* Text of an ERROR code ("unknown error" out of range). */
 const char *esnn_perr_str(uint8_t code);
 
-/* CRC32 (IEEE 802.3, as zlib.crc32). Chain calls with crc = the previous result; start with 0. */
-uint32_t esnn_crc32(uint32_t crc, const uint8_t *p, size_t n);
-
-static inline uint16_t esnn_get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static inline uint32_t esnn_get32(const uint8_t *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-static inline void esnn_put16(uint8_t *p, uint16_t v) {
-    p[0] = (uint8_t)(v & 0xFFu);
-    p[1] = (uint8_t)(v >> 8);
-}
-static inline void esnn_put32(uint8_t *p, uint32_t v) {
-    esnn_put16(p, (uint16_t)(v & 0xFFFFu));
-    esnn_put16(p + 2, (uint16_t)(v >> 16));
-}
+/* CRC32 (esnn_crc32) and the little-endian readers / writers (esnn_rd16/32, esnn_wr16/32): runtime/esnn_bytes.h,
+ * shared with the runtime. */
 
 /* Streaming COBS receiver: feed bytes one at a time; decoded bytes go to buf[0, cap). */
 typedef struct {

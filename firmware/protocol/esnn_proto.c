@@ -3,10 +3,10 @@
 
 #include <string.h>
 
+#include "esnn_format.h" /* ESNN_FLAG_LAYER_MAJOR */
+
 #define H ESNN_PROTO_HEADER
 #define RESULT_FIXED 16u
-#define BLOB_FLAGS 16u
-#define BLOB_BUFFER0 64u
 
 size_t esnn_proto_frame_bytes(size_t values, uint8_t encoding) {
     if (encoding == ESNN_ENC_U8) return values;
@@ -22,9 +22,9 @@ static uint64_t counter_now(const esnn_proto_t *p) {
 static size_t send_packet(esnn_proto_t *p, uint8_t *buf, uint8_t type, uint16_t id, size_t n) {
     buf[0] = (uint8_t)ESNN_PROTO_VERSION;
     buf[1] = type;
-    esnn_put16(buf + 2, id);
-    esnn_put16(buf + 4, (uint16_t)n);
-    esnn_put32(buf + H + n, esnn_crc32(0, buf, H + n));
+    esnn_wr16(buf + 2, id);
+    esnn_wr16(buf + 4, (uint16_t)n);
+    esnn_wr32(buf + H + n, esnn_crc32(0, buf, H + n));
     esnn_cobs_write(buf, H + n + 4u, p->port->write, p->port->user);
     return H + n + 4u;
 }
@@ -43,7 +43,7 @@ static size_t error_payload(uint8_t *pl, uint8_t code, uint8_t detail, uint16_t 
     if (len > ESNN_PROTO_MSG_MAX) len = ESNN_PROTO_MSG_MAX;
     pl[0] = code;
     pl[1] = detail;
-    esnn_put16(pl + 2, aux);
+    esnn_wr16(pl + 2, aux);
     memcpy(pl + 4, msg, len);
     return 4u + len;
 }
@@ -74,24 +74,25 @@ static size_t info_payload(const esnn_proto_t *p, uint8_t *pl) {
     pl[1] = ESNN_VERSION_MAJOR;
     pl[2] = ESNN_VERSION_MINOR;
     pl[3] = ESNN_VERSION_PATCH;
-    esnn_put16(pl + 4, fmaj);
-    esnn_put16(pl + 6, fmin);
-    esnn_put16(pl + 8, p->max_payload);
+    esnn_wr16(pl + 4, fmaj);
+    esnn_wr16(pl + 6, fmin);
+    esnn_wr16(pl + 8, p->max_payload);
     pl[10] = (uint8_t)p->model_status;
     pl[11] = p->port->counter ? p->port->counter_kind : (uint8_t)ESNN_COUNTER_NONE;
-    esnn_put32(pl + 16, (uint32_t)p->blob_len);
-    if (ok) {
-        esnn_put32(pl + 12, esnn_get32(p->blob + p->blob_len - 4u));
-        esnn_put32(pl + 20, (uint32_t)esnn_arena_used(&p->rt));
-        esnn_put32(pl + 24, esnn_get32(p->blob + BLOB_FLAGS));
-        esnn_put16(pl + 28, p->rt.T);
-        esnn_put16(pl + 30, p->rt.num_classes);
-        esnn_put16(pl + 32, esnn_num_lif(&p->rt));
-        const uint8_t *b0 = p->blob + BLOB_BUFFER0; /* only with a model: no pointer past a NULL blob */
-        esnn_put16(pl + 34, p->frames);
-        esnn_put16(pl + 36, esnn_get16(b0 + 2));
-        esnn_put16(pl + 38, esnn_get16(b0 + 4));
-        esnn_put16(pl + 40, esnn_get16(b0 + 6));
+    esnn_wr32(pl + 16, (uint32_t)p->blob_len);
+    if (ok) { /* what the runtime read from the blob header (its API, not the bytes again) */
+        uint16_t c, h, w;
+        esnn_input_shape(&p->rt, &c, &h, &w);
+        esnn_wr32(pl + 12, esnn_blob_crc(&p->rt));
+        esnn_wr32(pl + 20, (uint32_t)esnn_arena_used(&p->rt));
+        esnn_wr32(pl + 24, esnn_flags(&p->rt));
+        esnn_wr16(pl + 28, esnn_num_steps(&p->rt));
+        esnn_wr16(pl + 30, esnn_num_classes(&p->rt));
+        esnn_wr16(pl + 32, esnn_num_lif(&p->rt));
+        esnn_wr16(pl + 34, p->frames);
+        esnn_wr16(pl + 36, c);
+        esnn_wr16(pl + 38, h);
+        esnn_wr16(pl + 40, w);
     }
     pl[42] = (uint8_t)ESNN_ENC_MASK;
     pl[43] = (uint8_t)name_len;
@@ -116,7 +117,7 @@ esnn_status_t esnn_proto_init(esnn_proto_t *p, const esnn_port_t *port, const ui
     p->model_status = blob ? esnn_init(&p->rt, blob, blob_len, mem->arena, mem->arena ? mem->arena_cap : 0u)
                            : ESNN_ERR_ARG;
     if (p->model_status == ESNN_OK) {
-        size_t result = RESULT_FIXED + 4u * ((size_t)p->rt.num_classes + esnn_num_lif(&p->rt));
+        size_t result = RESULT_FIXED + 4u * ((size_t)esnn_num_classes(&p->rt) + esnn_num_lif(&p->rt));
         p->frame_size = esnn_frame_size(&p->rt);
         p->frames = esnn_input_frames(&p->rt);
         /* the board's buffers must hold a whole sample and the largest RESULT */
@@ -148,22 +149,22 @@ static void send_result(esnn_proto_t *p, uint16_t id, uint32_t crc) {
     uint8_t *pl = p->mem.tx + H;
     const int32_t *logits = esnn_logits(&p->rt);
     const uint32_t *spikes = esnn_spike_counts(&p->rt);
-    uint16_t i, nc = p->rt.num_classes, nl = esnn_num_lif(&p->rt);
-    esnn_put16(pl, (uint16_t)esnn_predicted(&p->rt));
-    esnn_put16(pl + 2, nc);
-    esnn_put16(pl + 4, nl);
+    uint16_t i, nc = esnn_num_classes(&p->rt), nl = esnn_num_lif(&p->rt);
+    esnn_wr16(pl, (uint16_t)esnn_predicted(&p->rt));
+    esnn_wr16(pl + 2, nc);
+    esnn_wr16(pl + 4, nl);
     pl[6] = p->port->counter ? p->port->counter_kind : (uint8_t)ESNN_COUNTER_NONE;
     pl[7] = 0;
-    esnn_put32(pl + 8, (uint32_t)(p->work & 0xFFFFFFFFu));
-    esnn_put32(pl + 12, (uint32_t)(p->work >> 32));
-    for (i = 0; i < nc; i++) esnn_put32(pl + RESULT_FIXED + 4u * i, (uint32_t)logits[i]);
-    for (i = 0; i < nl; i++) esnn_put32(pl + RESULT_FIXED + 4u * ((size_t)nc + i), spikes[i]);
+    esnn_wr32(pl + 8, (uint32_t)(p->work & 0xFFFFFFFFu));
+    esnn_wr32(pl + 12, (uint32_t)(p->work >> 32));
+    for (i = 0; i < nc; i++) esnn_wr32(pl + RESULT_FIXED + 4u * i, (uint32_t)logits[i]);
+    for (i = 0; i < nl; i++) esnn_wr32(pl + RESULT_FIXED + 4u * ((size_t)nc + i), spikes[i]);
     reply(p, (uint8_t)ESNN_MSG_RESULT, id, crc, RESULT_FIXED + 4u * ((size_t)nc + nl));
 }
 
 static void send_ack(esnn_proto_t *p, uint16_t id, uint32_t crc) {
-    esnn_put16(p->mem.tx + H, p->next_frame);
-    esnn_put16(p->mem.tx + H + 2, p->frames);
+    esnn_wr16(p->mem.tx + H, p->next_frame);
+    esnn_wr16(p->mem.tx + H + 2, p->frames);
     reply(p, (uint8_t)ESNN_MSG_ACK, id, crc, 4u);
 }
 
@@ -176,10 +177,10 @@ static int runtime_failed(esnn_proto_t *p, esnn_status_t st, uint16_t id, uint32
 }
 
 static void on_frame(esnn_proto_t *p, const uint8_t *pl, size_t n, uint16_t id, uint32_t crc) {
-    uint16_t index = esnn_get16(pl);
+    uint16_t index = esnn_rd16(pl);
     uint8_t enc = pl[2];
     size_t fb = esnn_proto_frame_bytes(p->frame_size, enc);
-    int layer_major = (esnn_get32(p->blob + BLOB_FLAGS) & 1u) != 0;
+    int layer_major = (esnn_flags(&p->rt) & ESNN_FLAG_LAYER_MAJOR) != 0;
     int stepwise = !layer_major && p->frames > 1u;
     uint64_t t0;
     esnn_status_t st = ESNN_OK;
@@ -246,15 +247,15 @@ static void on_packet(esnn_proto_t *p, size_t len) {
         error_untrusted(p, (uint8_t)ESNN_PERR_FRAMING, len);
         return;
     }
-    crc = esnn_get32(b + len - 4u);
+    crc = esnn_rd32(b + len - 4u);
     if (crc != esnn_crc32(0, b, len - 4u)) {
         error_untrusted(p, (uint8_t)ESNN_PERR_BAD_CRC, len);
         return;
     }
     p->stats.frames_ok++;
     type = b[1];
-    id = esnn_get16(b + 2);
-    n = esnn_get16(b + 4);
+    id = esnn_rd16(b + 2);
+    n = esnn_rd16(b + 4);
     if (p->have_last && id == p->last_id && crc == p->last_crc) { /* a retransmission: same reply again */
         esnn_cobs_write(p->mem.tx, p->tx_len, p->port->write, p->port->user);
         p->stats.resent++;

@@ -131,3 +131,17 @@ esnn_status_t esnn_init_ex(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, voi
     return esnn_reset(ctx);
 }
 
+
+/* ---- what the loader read, for reports ------------------------------------------------------------ */
+uint32_t esnn_flags(const esnn_ctx_t *ctx) { return ctx && ctx->ready ? ctx->flags : 0u; }
+uint32_t esnn_blob_crc(const esnn_ctx_t *ctx) {
+    return ctx && ctx->ready ? esnn_rd32(ctx->blob + ctx->blob_len - CRC_SIZE) : 0u;
+}
+uint16_t esnn_num_steps(const esnn_ctx_t *ctx) { return ctx && ctx->ready ? ctx->T : 0; }
+uint16_t esnn_num_classes(const esnn_ctx_t *ctx) { return ctx && ctx->ready ? ctx->num_classes : 0; }
+void esnn_input_shape(const esnn_ctx_t *ctx, uint16_t *c, uint16_t *h, uint16_t *w) {
+    const int ok = ctx && ctx->ready;
+    if (c) *c = ok ? ctx->buffers[0].c : 0;
+    if (h) *h = ok ? ctx->buffers[0].h : 0;
+    if (w) *w = ok ? ctx->buffers[0].w : 0;
+}

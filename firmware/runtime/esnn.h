@@ -199,6 +199,15 @@ size_t esnn_frame_size(const esnn_ctx_t *ctx);
 uint16_t esnn_input_frames(const esnn_ctx_t *ctx);
 size_t esnn_arena_used(const esnn_ctx_t *ctx);
 const esnn_error_t *esnn_error(const esnn_ctx_t *ctx);
+/* What the loader read from the blob header, for callers that report on the model (the serial protocol's
+ * INFO): 0 when the context is not initialised. Flags: FORMAT.md header flags (bit 0 LAYER_MAJOR, bit 1
+ * STATIC_INPUT). CRC: the blob's CRC32 (its last 4 bytes, checked at load). */
+uint32_t esnn_flags(const esnn_ctx_t *ctx);
+uint32_t esnn_blob_crc(const esnn_ctx_t *ctx);
+uint16_t esnn_num_steps(const esnn_ctx_t *ctx);   /* T */
+uint16_t esnn_num_classes(const esnn_ctx_t *ctx);
+/* Shape of buffer 0 (the u8 input frame): channels, height, width; each pointer may be NULL. */
+void esnn_input_shape(const esnn_ctx_t *ctx, uint16_t *c, uint16_t *h, uint16_t *w);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,7 @@
 
 #include <string.h>
 #include "esnn.h"
+#include "esnn_bytes.h"
 
 /* Enums, flag bits, record sizes and field offsets of the format: generated from export/schema.toml. */
 #include "esnn_format.h"
@@ -87,14 +88,7 @@ struct esnn_op {
 #define ESNN_NOINLINE
 #endif
 
-/* Little-endian readers: the blob may be unaligned and the host big-endian. */
-static inline uint16_t esnn_rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static inline uint32_t esnn_rd32(const uint8_t *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-static inline uint64_t esnn_rd64(const uint8_t *p) {
-    return (uint64_t)esnn_rd32(p) | ((uint64_t)esnn_rd32(p + 4) << 32);
-}
+/* Little-endian readers (esnn_rd16/32/64): esnn_bytes.h. */
 /* Two's complement reinterpretation without implementation-defined conversions. */
 static inline int32_t esnn_s32(uint32_t u) {
     return u <= 0x7FFFFFFFu ? (int32_t)u : (int32_t)(u - 0x80000000u) - 0x7FFFFFFF - 1;

@@ -5,21 +5,6 @@
 #include "kernels/conv.h"
 #include "kernels/static_lif.h"
 
-/* ---- CRC32 (IEEE 802.3, as zlib.crc32), nibble table in flash ------------------------------------ */
-static uint32_t crc32_ieee(const uint8_t *p, size_t n) {
-    static const uint32_t tab[16] = {0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u,
-                                     0x4DB26158u, 0x5005713Cu, 0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu,
-                                     0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu};
-    uint32_t crc = 0xFFFFFFFFu;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        crc ^= p[i];
-        crc = (crc >> 4) ^ tab[crc & 15u];
-        crc = (crc >> 4) ^ tab[crc & 15u];
-    }
-    return crc ^ 0xFFFFFFFFu;
-}
-
 esnn_status_t esnn_load_fail(loader_t *L, esnn_status_t st, const char *field, int32_t op, int32_t buf) {
     if (L->err && L->err->status == ESNN_OK) {
         L->err->status = st;
@@ -73,7 +58,7 @@ static esnn_status_t parse_header(loader_t *L) {
     if (esnn_rd16(b + ESNN_HDR_VERSION_MINOR_AT) > ESNN_FORMAT_MINOR_MAX) FAIL(L, -1, -1, ESNN_ERR_VERSION, "version_minor");
     if (esnn_rd32(b + ESNN_HDR_HEADER_SIZE_AT) != HEADER_SIZE) FAIL(L, -1, -1, ESNN_ERR_HEADER, "header_size");
     if ((uint64_t)esnn_rd32(b + ESNN_HDR_FILE_SIZE_AT) != (uint64_t)L->n) FAIL(L, -1, -1, ESNN_ERR_TRUNCATED, "file_size != blob length");
-    if (esnn_rd32(b + L->n - CRC_SIZE) != crc32_ieee(b, L->n - CRC_SIZE)) FAIL(L, -1, -1, ESNN_ERR_CRC, "CRC32");
+    if (esnn_rd32(b + L->n - CRC_SIZE) != esnn_crc32(0, b, L->n - CRC_SIZE)) FAIL(L, -1, -1, ESNN_ERR_CRC, "CRC32");
     L->flags = esnn_rd32(b + ESNN_HDR_FLAGS_AT);
     if (L->flags & ~(ESNN_FLAG_LAYER_MAJOR | ESNN_FLAG_STATIC_INPUT)) FAIL(L, -1, -1, ESNN_ERR_HEADER, "flags: unknown bits");
     L->T = esnn_rd16(b + ESNN_HDR_T_AT);
