@@ -199,6 +199,33 @@ size_t esnn_frame_size(const esnn_ctx_t *ctx);
 uint16_t esnn_input_frames(const esnn_ctx_t *ctx);
 size_t esnn_arena_used(const esnn_ctx_t *ctx);
 const esnn_error_t *esnn_error(const esnn_ctx_t *ctx);
+/* Kernel trace (builds with -DESNN_TRACE only; off by default, and then nothing of it is compiled): which
+ * kernel variants ran for op `op` (file order) since the last esnn_reset / esnn_run, as a bit set over
+ * esnn_kernel_t (bit k: variant k ran at least once). Path tests assert through it that the intended fast
+ * path really ran (tests/firmware/test_conv_paths.py). */
+#define ESNN_KERNEL_LIST(X)                                                                             \
+    X(ESNN_KERNEL_REFERENCE)       /* a plain reference kernel (esnn_set_kernels REFERENCE) */          \
+    X(ESNN_KERNEL_CONV_U8)         /* the first-layer u8 conv */                                        \
+    X(ESNN_KERNEL_CONV_SPIKE32)    /* spike conv, int32 accumulators over tap tables */                 \
+    X(ESNN_KERNEL_CONV_ACC16)      /* spike conv, int16 accumulators (acc16), portable / SSE2 / taps */ \
+    X(ESNN_KERNEL_CONV_K3_M4)      /* spike conv acc16, unrolled 3x3 Cortex-M4 kernels */               \
+    X(ESNN_KERNEL_CONV_SO_M4)      /* spike conv acc16, spike-outer Cortex-M4 kernels (cout 16/32/64) */ \
+    X(ESNN_KERNEL_STATIC_FUSED)    /* STATIC conv + LIF fused over all T (kernels/static_lif.c) */      \
+    X(ESNN_KERNEL_LIF_CUR16)       /* LIF on an int16 plane: portable, SSE2 or Cortex-M4 SIMD/asm */    \
+    X(ESNN_KERNEL_LIF_SMALL)       /* LIF, input bounded by 2^30: no 64-bit arithmetic */              \
+    X(ESNN_KERNEL_LIF_LOOP)        /* LIF, general loop */                                              \
+    X(ESNN_KERNEL_ATTN_FAST32)     /* ATTN, 32-bit sums and products (a32) */                           \
+    X(ESNN_KERNEL_ATTN_IN16)       /* ATTN reading an int16 plane (in16) */                             \
+    X(ESNN_KERNEL_ATTN_I64)        /* ATTN, int64 arithmetic */                                         \
+    X(ESNN_KERNEL_ATTN_RECOMPUTE)  /* ATTN whose input conv runs twice per step */                      \
+    X(ESNN_KERNEL_OTHER)           /* MAXPOOL, LOGIC, READOUT fast kernels */
+#define ESNN_KERNEL_ENUM_(name) name,
+typedef enum { ESNN_KERNEL_LIST(ESNN_KERNEL_ENUM_) ESNN_KERNEL_COUNT } esnn_kernel_t;
+#undef ESNN_KERNEL_ENUM_
+#ifdef ESNN_TRACE
+uint32_t esnn_trace_kernels(const esnn_ctx_t *ctx, uint16_t op);
+#endif
+
 /* What the loader read from the blob header, for callers that report on the model (the serial protocol's
  * INFO): 0 when the context is not initialised. Flags: FORMAT.md header flags (bit 0 LAYER_MAJOR, bit 1
  * STATIC_INPUT). CRC: the blob's CRC32 (its last 4 bytes, checked at load). */

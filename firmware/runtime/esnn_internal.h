@@ -63,12 +63,24 @@ struct esnn_op {
     uint16_t lif_index;
     uint32_t leak_mul;
     uint16_t n, hidden, levels;
+#ifdef ESNN_TRACE
+    uint16_t ran; /* kernel variants that ran since the last reset, bit set over esnn_kernel_t (in padding) */
+#endif
     uint32_t bound; /* CONV/ATTN: bound on |output|, LIF: on |input| (0xFFFFFFFF: none known) */
     const uint8_t *w;    /* weights (CONV/READOUT), w1 (ATTN) */
     const uint8_t *w2;   /* ATTN T/C */
     const uint8_t *bias; /* CONV/READOUT bias (i32 LE), LIF thresholds, ATTN table */
     void *state;
 };
+
+/* Record that kernel variant k (esnn_kernel_t) ran for op o: ESNN_TRACE builds only, else nothing. The op
+ * records live in the caller's arena (never const objects), so the kernels' const pointer may write it. */
+#ifdef ESNN_TRACE
+typedef char esnn_trace_kernels_fit[(ESNN_KERNEL_COUNT <= 16) ? 1 : -1];
+#define ESNN_TRACE_RAN(o, k) (((esnn_op_t *)(o))->ran |= (uint16_t)(1u << (k)))
+#else
+#define ESNN_TRACE_RAN(o, k) ((void)0)
+#endif
 
 /* int16 current planes (CONV acc16 / cur16): [pixel][cout] int16 with, on Cortex-M4 SIMD builds, channels
  * permuted within each group of 4 as (0, 2, 1, 3) so that sxtb16 of a weight word (bytes 0 and 2, then 1 and

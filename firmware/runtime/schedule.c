@@ -58,6 +58,9 @@ esnn_status_t esnn_reset(esnn_ctx_t *ctx) {
         }
     }
     for (i = 0; i < ctx->num_lif; i++) ctx->spike_counts[i] = 0;
+#ifdef ESNN_TRACE
+    for (i = 0; i < ctx->num_ops; i++) ctx->ops[i].ran = 0;
+#endif
     ctx->t = 0;
     return ESNN_OK;
 }
@@ -88,6 +91,8 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
         if (op->sched & ESNN_SCHED_FUSED) { /* with its LIF (the next op) over all T at step 0 */
             const esnn_op_t *lif = op + 1;
             const esnn_buffer_t *s = &ctx->buffers[lif->out];
+            ESNN_TRACE_RAN(op, ESNN_KERNEL_STATIC_FUSED);
+            ESNN_TRACE_RAN(lif, ESNN_KERNEL_STATIC_FUSED);
             if (t == 0) ctx->spike_counts[lif->lif_index] += esnn_static_conv_lif(op, lif, in, s, frame, ctx->T, s->data, s->stride, ctx->kscratch);
             return;
         }
@@ -96,6 +101,8 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
                 for (k = 0; k < out->words; k++) y[k] = out->data[k];
             return;
         }
+        if (ref) ESNN_TRACE_RAN(op, ESNN_KERNEL_REFERENCE);
+        else if (op->in0 == 0) ESNN_TRACE_RAN(op, ESNN_KERNEL_CONV_U8);
         if (op->in0 == 0 && ref)
             esnn_conv_u8_ref(op, in, out, frame, y);
         else if (op->in0 == 0)
@@ -108,18 +115,22 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
     }
     case ESNN_OP_LIF:
         if (op->sched & ESNN_SCHED_FUSED) return; /* ran with its conv */
+        if (ref) ESNN_TRACE_RAN(op, ESNN_KERNEL_REFERENCE);
         ctx->spike_counts[op->lif_index] +=
             (ref ? esnn_lif_ref : esnn_lif)(op, in, slot(in, t), slot(&ctx->buffers[op->out], t));
         break;
     case ESNN_OP_MAXPOOL:
+        ESNN_TRACE_RAN(op, ref ? ESNN_KERNEL_REFERENCE : ESNN_KERNEL_OTHER);
         (ref ? esnn_maxpool_ref : esnn_maxpool)(op, in, &ctx->buffers[op->out], slot(in, t),
                                                  slot(&ctx->buffers[op->out], t));
         break;
     case ESNN_OP_LOGIC:
+        ESNN_TRACE_RAN(op, ref ? ESNN_KERNEL_REFERENCE : ESNN_KERNEL_OTHER);
         (ref ? esnn_logic_ref : esnn_logic)(op->mode, in, slot(in, t), slot(&ctx->buffers[op->in1], t),
                                              slot(&ctx->buffers[op->out], t));
         break;
     case ESNN_OP_READOUT:
+        ESNN_TRACE_RAN(op, ref ? ESNN_KERNEL_REFERENCE : ESNN_KERNEL_OTHER);
         (ref ? esnn_readout_ref : esnn_readout)(op, in, slot(in, t), ctx->logits);
         break;
     default:
@@ -176,6 +187,7 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
         while (e + 1u < ctx->num_ops && !(ctx->ops[e + 1u].sched & ESNN_SCHED_FIRST)) e++;
         if (op->opcode == ESNN_OP_ATTN) {
             ESNN_PROF(op->opcode | i << 8, 0);
+            if (ctx->kernels == ESNN_KERNELS_REFERENCE) ESNN_TRACE_RAN(op, ESNN_KERNEL_REFERENCE);
             (ctx->kernels == ESNN_KERNELS_REFERENCE ? esnn_attn_ref : esnn_attn)(
                 op, &ctx->buffers[op->in0], ctx->T, ctx->buffers[op->in0].data, ctx->buffers[op->out].data,
                 ctx->scratch);
@@ -190,6 +202,7 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
         if (rec) { /* the conv for the statistics of every step, then again for the weighting */
             const esnn_op_t *a = &ctx->ops[i + 1u];
             const esnn_buffer_t *x = &ctx->buffers[a->in0];
+            ESNN_TRACE_RAN(a, ESNN_KERNEL_ATTN_RECOMPUTE);
             for (t = 0; t < ctx->T; t++) {
                 exec_op(ctx, op, t, (ctx->flags & ESNN_FLAG_STATIC_INPUT) ? input : input + t * frame);
                 ESNN_PROF(a->opcode | (i + 1u) << 8, 0);
@@ -261,3 +274,9 @@ esnn_status_t esnn_final_state(const esnn_ctx_t *ctx, uint16_t lif, int32_t *out
         }
     return ESNN_OK;
 }
+
+#ifdef ESNN_TRACE
+uint32_t esnn_trace_kernels(const esnn_ctx_t *ctx, uint16_t op) {
+    return ctx && ctx->ready && op < ctx->num_ops ? ctx->ops[op].ran : 0u;
+}
+#endif

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from edgesnn.reference import run as reference_run
-from edgesnn.runtime.c import FIRMWARE, CRuntime, CRuntimeUnavailable, build
+from edgesnn.runtime.c import BUILD, FIRMWARE, KERNELS, CRuntime, CRuntimeUnavailable, build
 
 VECTOR_ROOT = FIRMWARE.parent / "export" / "vectors" / "v1"
 VECTORS = sorted(p.parent for p in VECTOR_ROOT.glob("*/model.esnn"))
@@ -76,3 +77,40 @@ def assert_asan_clean(asan_cli: Path, tmp: Path, blob: bytes, x: np.ndarray, lab
         assert "runtime error" not in proc.stderr and "Sanitizer" not in proc.stderr, proc.stderr
         logits = np.fromfile(out / "logits.bin", dtype="<i4")
         np.testing.assert_array_equal(logits, want.logits, err_msg=label)
+
+
+# esnn.h ESNN_KERNEL_LIST, in order: bit k of esnn_trace_kernels is KERNEL_NAMES[k].
+KERNEL_NAMES = (
+    "REFERENCE", "CONV_U8", "CONV_SPIKE32", "CONV_ACC16", "CONV_K3_M4", "CONV_SO_M4", "STATIC_FUSED",
+    "LIF_CUR16", "LIF_SMALL", "LIF_LOOP", "ATTN_FAST32", "ATTN_IN16", "ATTN_I64", "ATTN_RECOMPUTE", "OTHER",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def trace_rt() -> CRuntime:
+    """The host runtime built with -DESNN_TRACE (make trace): esnn_trace_kernels says which kernels ran."""
+    try:
+        build("trace")
+        rt = CRuntime(BUILD / "trace" / "libesnn.so", rebuild=False)
+    except CRuntimeUnavailable as e:
+        pytest.skip(f"C runtime unavailable: {e}")
+    rt.lib.esnn_trace_kernels.argtypes = (ctypes.c_void_p, ctypes.c_uint16)
+    rt.lib.esnn_trace_kernels.restype = ctypes.c_uint32
+    return rt
+
+
+def kernels_ran(rt: CRuntime, blob: bytes, x: np.ndarray, kernels: str = "fast") -> list[set[str]]:
+    """One sample through a trace build (`trace_rt`): per op, the names of the kernel variants that ran."""
+    lib = rt.lib
+    reference = kernels == "reference"
+    need = rt.arena_bytes(blob, final_state=False, reference=reference)
+    blob_buf = (ctypes.c_uint8 * len(blob)).from_buffer_copy(blob)
+    ctx = ctypes.create_string_buffer(lib.esnn_ctx_size())
+    arena = ctypes.create_string_buffer(need + 8)
+    assert lib.esnn_init_ex(ctx, blob_buf, len(blob), arena, need + 8, 2 if reference else 0) == 0
+    assert lib.esnn_set_kernels(ctx, KERNELS[kernels]) == 0
+    data = np.ascontiguousarray(x, dtype=np.uint8).reshape(-1)
+    assert lib.esnn_run(ctx, data.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), data.size) == 0
+    nops = int.from_bytes(blob[26:28], "little")
+    masks = [lib.esnn_trace_kernels(ctx, i) for i in range(nops)]
+    return [{n for k, n in enumerate(KERNEL_NAMES) if m >> k & 1} for m in masks]

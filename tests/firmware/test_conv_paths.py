@@ -19,7 +19,7 @@ from edgesnn.reference.layout import BufferKind
 from edgesnn.reference.model import Buffer, Conv, Lif, Model, Readout
 from edgesnn.reference.writer import to_bytes
 from edgesnn.runtime.c import CRuntime
-from tests.firmware.conftest import assert_c_matches_reference
+from tests.firmware.conftest import assert_c_matches_reference, kernels_ran
 
 T = 4
 
@@ -81,6 +81,23 @@ def test_conv_paths_bit_exact(rt: CRuntime, case):
     rate = float(want.traces[1].mean())  # firing of the spike conv's input
     assert (0.25 < rate < 0.95) if case[4] else (0.02 < rate < 0.25), f"input firing {rate:.2f}"
     assert_c_matches_reference(rt, blob, x, want)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_conv_paths_take_the_fast_kernels(trace_rt: CRuntime, case):
+    """The trace build (-DESNN_TRACE) says which kernels ran: the spike conv (op 2) took the int16
+    accumulators (acc16; on the host the portable / SSE2 kernels, never the int32 tap tables), its LIF (op 3)
+    read the int16 plane (cur16) except with 24 channels (not a 32-channel block of 8, 16 or 32: plan.c
+    lif_takes16; the conv then writes int32 and the LIF takes its 2^30-bounded kernel), and the reference
+    kernels run only when asked for."""
+    blob = to_bytes(conv_model(*case))
+    ran = kernels_ran(trace_rt, blob, inputs(1, case[2]))
+    assert ran[2] == {"CONV_ACC16"}, ran
+    assert ran[3] == ({"LIF_SMALL"} if case[1] == 24 else {"LIF_CUR16"}), ran
+    assert ran[0] == {"CONV_U8"} and ran[4] == {"OTHER"}, ran
+    assert "REFERENCE" not in set().union(*ran), ran
+    ref = kernels_ran(trace_rt, blob, inputs(1, case[2]), kernels="reference")
+    assert all(r == {"REFERENCE"} for r in ref[1:]), ref
 
 
 def test_conv_paths_bit_exact_under_qemu(tmp_path: Path):

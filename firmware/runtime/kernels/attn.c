@@ -584,11 +584,14 @@ void esnn_attn(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const 
     const uint32_t groups = op->dim == ESNN_ATTN_S ? (uint32_t)buf->h * buf->w : op->n;
     int64_t *sum = scratch, *mx = scratch + groups;
     if (op->a32) { /* set by esnn_init from the input's bound; in16 implies it */
+        ESNN_TRACE_RAN(op, ESNN_KERNEL_ATTN_FAST32);
+        if (op->in16) ESNN_TRACE_RAN(op, ESNN_KERNEL_ATTN_IN16);
         stats32(op, buf, T, x, op->in16, sum, mx, (int32_t *)(void *)(scratch + 2u * groups));
         multipliers(op, buf, T, scratch, (uint32_t *)(void *)scratch);
         apply32(op, buf, T, x, y, (const uint32_t *)(const void *)scratch);
         return;
     }
+    ESNN_TRACE_RAN(op, ESNN_KERNEL_ATTN_I64);
     stats64(op, buf, T, x, sum, mx);
     multipliers(op, buf, T, scratch, (uint32_t *)(void *)scratch);
     {

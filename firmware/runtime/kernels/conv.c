@@ -460,6 +460,9 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
     k3 = kh == 3u && kw == 3u && s == 1u && pad == 1u && cw == 1u && out->h == in->h && ow == in->w &&
          in->h >= 2u && in->w >= 3u &&
          (cout == 8u || cout == 16u || cout == 32u) && ((uintptr_t)op->w & 3u) == 0 && ((uintptr_t)y & 3u) == 0;
+    ESNN_TRACE_RAN(op, k3 ? ESNN_KERNEL_CONV_K3_M4 : k.so ? ESNN_KERNEL_CONV_SO_M4 : ESNN_KERNEL_CONV_ACC16);
+#else
+    ESNN_TRACE_RAN(op, ESNN_KERNEL_CONV_ACC16);
 #endif
     for (iy = 0; iy < in->h; iy++) {
         const uint32_t *prow = x + iy * in->w * cw;
@@ -574,6 +577,7 @@ void esnn_conv_spike(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_bu
         conv_spike16(op, in, out, x, y, &sc);
         return;
     }
+    ESNN_TRACE_RAN(op, ESNN_KERNEL_CONV_SPIKE32);
     rw = sc.rw;
     ro = sc.ro;
     cwo = sc.cwo;

@@ -499,6 +499,7 @@ uint32_t esnn_lif(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t 
     if ((m & (m - 1u)) == 0) { /* 2^(16 - s) (m >= 1) */
         const unsigned s = 16u - esnn_ctz32(m);
         if (op->cur16) {
+            ESNN_TRACE_RAN(op, ESNN_KERNEL_LIF_CUR16);
 #ifdef ESNN_LIF_ASM
             if (s == 1 && (buf->c == 8u || buf->c == 16u || buf->c == 32u || buf->c == 64u))
                 return lif_cur16_m4(op, buf, current, spikes);
@@ -512,6 +513,7 @@ uint32_t esnn_lif(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t 
             return lif_cur16(op, buf, current, spikes, s);
         }
         if (op->bound < (1u << 30)) {
+            ESNN_TRACE_RAN(op, ESNN_KERNEL_LIF_SMALL);
 #ifdef ESNN_LIF_ASM
             if (s == 1 && op->state_bits == 32 && buf->c == 8u) return lif_i32_c8(op, buf, current, spikes);
 #endif
@@ -519,9 +521,11 @@ uint32_t esnn_lif(const esnn_op_t *op, const esnn_buffer_t *buf, const uint32_t 
             return op->bound <= 32767u ? lif_small(op, buf, current, spikes, 1, 0, s)
                                        : lif_small(op, buf, current, spikes, 1, 1, s);
         }
+        ESNN_TRACE_RAN(op, ESNN_KERNEL_LIF_LOOP);
         return op->state_bits == 16 ? lif_loop(op, buf, current, spikes, 1, 1, s)
                                     : lif_loop(op, buf, current, spikes, 0, 1, s);
     }
+    ESNN_TRACE_RAN(op, ESNN_KERNEL_LIF_LOOP);
     return op->state_bits == 16 ? lif_loop(op, buf, current, spikes, 1, 0, 0)
                                 : lif_loop(op, buf, current, spikes, 0, 0, 0);
 }
