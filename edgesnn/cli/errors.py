@@ -21,7 +21,7 @@ USER_ERRORS = (
     ("edgesnn.host.errors", "HostError"),  # and its DeviceError, DeviceTimeout, DeviceReset, ImageTooBig
     ("edgesnn.models.config", "ConfigError"),
     ("edgesnn.stream.samples", "StreamInputError"),
-    ("edgesnn.train.trainer", "TrainError"),
+    ("edgesnn.train.loop", "TrainError"),
 )
 
 

@@ -8,9 +8,7 @@ semantics (``QATNet.run_int``), i.e. the accuracy of the exported model.
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +20,17 @@ from edgesnn import __version__, checkpoint
 from edgesnn.data.augment import AUGMENTATIONS
 from edgesnn.data.registry import dataset_spec, open_dataset
 from edgesnn.qat.model import QATNet
-from edgesnn.train.trainer import evaluate, iter_batches, loss_fn, model_input
+from edgesnn.train.loop import (
+    EpochResult,
+    Hook,
+    JsonlLog,
+    LoopConfig,
+    Trainer,
+    TrainError,
+    evaluate,
+    iter_batches,
+    model_input,
+)
 
 
 @dataclass
@@ -42,6 +50,7 @@ class FinetuneConfig:
     seed: int = 0
     eval_batch_size: int = 256
     threads: int | None = None
+    resume: bool = False  # continue from OUT/last.pt (library only; the CLI has no flag for it yet)
 
 
 @torch.no_grad()
@@ -54,15 +63,35 @@ def int_accuracy(qat: QATNet, ds: Any, batch_size: int) -> float:
     return right / max(total, 1)
 
 
-def _log(path: Path, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
+class _FinetuneRecords(Hook):
+    """finetune_log.jsonl's epoch records, ``training["qat"]["history"]``, best.pt and last.pt."""
+
+    def __init__(
+        self, log: JsonlLog, save: Callable[..., None], epochs: int, say: Callable[[str], None]
+    ) -> None:
+        self.log, self.save, self.epochs, self.say = log, save, epochs, say
+
+    def on_epoch(self, t: Trainer, r: EpochResult) -> None:
+        acc = (r.test or {})["accuracy"]
+        record = {"epoch": r.epoch, "step": r.step, "train_loss": r.train_loss, "int_accuracy": acc}
+        t.history.append(record)
+        self.log("epoch", **record, seconds=round(r.seconds, 2))
+        self.say(
+            f"epoch {r.epoch}/{self.epochs}  step {r.step}  loss {r.train_loss:.4f}  int {100 * acc:.2f}%"
+        )
+        if r.improved:
+            self.save(t, "best.pt", acc)
+        self.save(t, "last.pt", acc)
+        if math.isnan(r.train_loss):
+            t.stop = True
 
 
 def finetune(cfg: FinetuneConfig, say: Callable[[str], None] = print) -> dict:
     """Fine-tune; writes OUT/best.pt (best integer accuracy, the starting point included), OUT/last.pt
-    (the weights after the last epoch) and OUT/finetune_log.jsonl (its records are also under the
-    checkpoints' ``training['qat']``). Returns the settings and accuracies."""
+    (the weights after the last epoch, with the optimiser state to resume from) and OUT/finetune_log.jsonl
+    (its records are also under the checkpoints' ``training['qat']``). Returns the settings and accuracies.
+    The loop is ``edgesnn.train.loop.Trainer`` with ``QATNet`` as the wrapper and the integer accuracy as
+    the evaluation; the learning rate is constant."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     net, payload = checkpoint.load(cfg.checkpoint, with_payload=True)
@@ -73,68 +102,65 @@ def finetune(cfg: FinetuneConfig, say: Callable[[str], None] = print) -> dict:
     T = net.config.T
     train_ds = open_dataset(dataset, "train", cfg.data_dir, cfg.limit_train, T=T)
     test_ds = open_dataset(dataset, "test", cfg.data_dir, cfg.limit_test, T=T)
-    qat = QATNet(net, cfg.weight_bits, static_input=not spec.frames)
     out = Path(cfg.out_dir)
+    last = out / "last.pt"
+    if cfg.resume and not last.is_file():
+        raise TrainError(f"--resume: no {last} to resume from (start without --resume)")
+    loop = LoopConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, loss=loss, seed=cfg.seed,
+                      schedule="constant", max_steps=cfg.max_steps)  # fmt: skip
+    trainer = Trainer(
+        net,
+        train_ds,
+        loop,
+        wrap=lambda m: QATNet(m, cfg.weight_bits, static_input=not spec.frames),
+        augment=AUGMENTATIONS[spec.augment],
+        evaluate=lambda t: {"accuracy": int_accuracy(t.net, t.test_ds, cfg.eval_batch_size)},
+        test_ds=test_ds,
+    )
+    qat = trainer.net
     out.mkdir(parents=True, exist_ok=True)
-    log = out / "finetune_log.jsonl"
-    log.unlink(missing_ok=True)
+    log = JsonlLog(out / "finetune_log.jsonl")
 
-    float_acc = evaluate(net, test_ds, cfg.eval_batch_size, loss)["accuracy"]
-    start_acc = int_accuracy(qat, test_ds, cfg.eval_batch_size)
-    say(f"float {100 * float_acc:.2f}%  integer (post-training quantization) {100 * start_acc:.2f}%")
+    saved = checkpoint.read(last) if cfg.resume else None
+    if saved is not None:
+        float_acc, start_acc = (saved["training"]["qat"][k] for k in ("float_accuracy", "ptq_accuracy"))
+    else:
+        log.reset()
+        float_acc = evaluate(net, test_ds, cfg.eval_batch_size, loss)["accuracy"]
+        start_acc = int_accuracy(qat, test_ds, cfg.eval_batch_size)
+        say(f"float {100 * float_acc:.2f}%  integer (post-training quantization) {100 * start_acc:.2f}%")
     summary: dict[str, Any] = {
-        **asdict(cfg),
+        **{k: v for k, v in asdict(cfg).items() if k != "resume"},
         "dataset": dataset,
         "loss": loss,
         "float_accuracy": float_acc,
         "ptq_accuracy": start_acc,
         "export": f"edgesnn export {out / 'best.pt'} --prune --weight-bits {cfg.weight_bits}",
     }
-    history = [{"epoch": 0, "step": 0, "int_accuracy": start_acc}]
-    _log(log, {"kind": "start", **summary})
-    best, step = start_acc, 0
 
-    def save(name: str, epoch: int, acc: float) -> None:
+    def save(t: Trainer, name: str, acc: float) -> None:
         meta = {
             **{k: v for k, v in src.items() if k not in ("history", "firing_log")},
             "dataset": dataset,
-            "epoch": epoch,
-            "step": step,
+            "epoch": t.epoch,
+            "step": t.step,
             "accuracy": acc,
-            "best_accuracy": best,
+            "best_accuracy": t.best_acc,
             "edgesnn_version": __version__,
-            "qat": {**summary, "int_accuracy": acc, "history": history},
+            "qat": {**summary, "int_accuracy": acc, "history": t.history},
         }
-        checkpoint.save(out / name, net, meta)
+        checkpoint.save(out / name, net, meta, t.resume_state() if name == "last.pt" else None)
 
-    save("best.pt", 0, start_acc)
-    opt = torch.optim.Adam(qat.parameters(), lr=cfg.lr)
-    augment = AUGMENTATIONS[spec.augment]
+    if saved is not None:
+        trainer.resume_from(saved, last)
+        trainer.history = list(saved["training"]["qat"]["history"])
+    else:
+        trainer.history = [{"epoch": 0, "step": 0, "int_accuracy": start_acc}]
+        trainer.best_acc = start_acc
+        log("start", **summary)
+        save(trainer, "best.pt", start_acc)
+    trainer.hooks.append(_FinetuneRecords(log, save, cfg.epochs, say))
     torch.manual_seed(cfg.seed)
-    for e in range(cfg.epochs):
-        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + e)
-        perm = torch.randperm(len(train_ds), generator=gen)
-        qat.train()
-        t0, loss_sum, seen = time.time(), 0.0, 0
-        for x, y in iter_batches(train_ds, perm, cfg.batch_size):
-            value = loss_fn(loss, qat(model_input(augment(x, gen))), y)
-            opt.zero_grad(set_to_none=True)
-            value.backward()
-            opt.step()
-            step += 1
-            loss_sum, seen = loss_sum + float(value.detach()) * len(y), seen + len(y)
-            if cfg.max_steps is not None and step >= cfg.max_steps:
-                break
-        acc = int_accuracy(qat, test_ds, cfg.eval_batch_size)
-        record = {"epoch": e + 1, "step": step, "train_loss": loss_sum / max(seen, 1), "int_accuracy": acc}
-        history.append(record)
-        _log(log, {"kind": "epoch", **record, "seconds": round(time.time() - t0, 2)})
-        say(f"epoch {e + 1}/{cfg.epochs}  step {step}  loss {record['train_loss']:.4f}  int {100 * acc:.2f}%")
-        if acc > best:
-            best = acc
-            save("best.pt", e + 1, acc)
-        save("last.pt", e + 1, acc)
-        if (cfg.max_steps is not None and step >= cfg.max_steps) or math.isnan(record["train_loss"]):
-            break
-    summary.update(best_int_accuracy=best, steps=step, history=history)
+    trainer.run()
+    summary.update(best_int_accuracy=trainer.best_acc, steps=trainer.step, history=trainer.history)
     return summary

@@ -1,4 +1,5 @@
-"""One trainer for every dataset (paper Table X defaults), single-process or DDP through torchrun.
+"""`edgesnn train`: the one loop (``edgesnn.train.loop.Trainer``) configured for a dataset of the registry
+(paper Table X defaults), single-process or DDP through torchrun.
 
 Reproducibility: the shuffle order and the augmentation of epoch ``e`` come from generators seeded with
 (seed, e), so a run resumed from the checkpoint of epoch ``e`` continues exactly as if uninterrupted.
@@ -7,8 +8,6 @@ Reproducibility: the shuffle order and the augmentation of epoch ``e`` come from
 from __future__ import annotations
 
 import copy
-import json
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -27,13 +25,35 @@ from edgesnn.data.augment import AUGMENTATIONS
 from edgesnn.data.registry import dataset_spec, open_dataset
 from edgesnn.models.config import ModelConfig, preset
 from edgesnn.models.resnet import SpikingResNet, build_model
-from edgesnn.train.distributed import DistInfo, all_sum, barrier, init_from_env, shutdown
+from edgesnn.train.distributed import DistInfo, barrier, init_from_env
+from edgesnn.train.loop import (
+    LOSSES,
+    EpochResult,
+    Hook,
+    JsonlLog,
+    LoopConfig,
+    Trainer,
+    TrainError,
+    evaluate,
+    iter_batches,
+    loss_fn,
+    model_input,
+)
 
-LOSSES = ("mse", "ce")
-
-
-class TrainError(RuntimeError):
-    """Training cannot start or continue; the message says why."""
+__all__ = [
+    "LOSSES",
+    "FiringLog",
+    "TrainConfig",
+    "TrainError",
+    "Trainer",
+    "build_trainer",
+    "evaluate",
+    "firing_entry",
+    "iter_batches",
+    "loss_fn",
+    "model_input",
+    "train",
+]
 
 
 @dataclass
@@ -63,59 +83,6 @@ class TrainConfig:
         return base.with_(**self.model) if self.model else base
 
 
-def loss_fn(name: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    if name == "mse":  # paper: MSE against one-hot of the time-averaged output
-        return F.mse_loss(logits, F.one_hot(y, logits.shape[-1]).to(logits.dtype))
-    return F.cross_entropy(logits, y)
-
-
-def model_input(x: torch.Tensor) -> torch.Tensor:
-    """Batches of frame items ``[B, T, C, H, W]`` become the model's time-major ``[T, B, C, H, W]``;
-    static images ``[B, C, H, W]`` pass unchanged (the model repeats them over T)."""
-    return x.transpose(0, 1) if x.dim() == 5 else x
-
-
-def iter_batches(ds: Any, idx: torch.Tensor, batch_size: int):
-    """Raw (x, labels) batches over ``idx``; pass x through ``model_input`` before the model."""
-    for i in range(0, len(idx), batch_size):
-        part = idx[i : i + batch_size]
-        if hasattr(ds, "get_batch"):
-            x, y = ds.get_batch(part)
-        else:
-            items = [ds[int(j)] for j in part]
-            x = torch.stack([torch.as_tensor(x) for x, _ in items])
-            y = torch.tensor([int(y) for _, y in items])
-        yield x, y
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    ds: Any,
-    batch_size: int,
-    loss: str,
-    info: DistInfo | None = None,
-    on_batch: Callable[[int], None] | None = None,
-) -> dict:
-    """Accuracy and mean loss; under DDP each rank takes a shard and the counts are summed.
-    ``on_batch(n)`` after each batch of n samples (progress bars)."""
-    info = info or DistInfo()
-    was = model.training
-    model.eval()
-    idx = torch.arange(len(ds))[info.rank :: info.world]
-    correct = total = loss_sum = 0.0
-    for x, y in iter_batches(ds, idx, batch_size):
-        out = model(model_input(x))
-        correct += float((out.argmax(1) == y).sum())
-        total += len(y)
-        loss_sum += float(loss_fn(loss, out, y)) * len(y)
-        if on_batch is not None:
-            on_batch(len(y))
-    model.train(was)
-    correct, total, loss_sum = all_sum(info, [correct, total, loss_sum])
-    return {"accuracy": correct / max(total, 1), "loss": loss_sum / max(total, 1), "samples": int(total)}
-
-
 def firing_entry(model: SpikingResNet, calib: Any, epoch: int, step: int, batch_size: int) -> dict:
     """Firing rates on the calibration set. Before the first step (epoch 0) BN has no running
     statistics yet, so that measurement uses batch statistics on a copy (what the first training step
@@ -137,186 +104,192 @@ def firing_entry(model: SpikingResNet, calib: Any, epoch: int, step: int, batch_
     }
 
 
-class Trainer:
-    def __init__(self, cfg: TrainConfig) -> None:
-        if cfg.loss not in LOSSES:
-            raise TrainError(f"unknown loss {cfg.loss!r}; choose one of {LOSSES}")
-        self.cfg = cfg
-        self.out = Path(cfg.out_dir)
-        self.info = init_from_env()
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        spec = dataset_spec(cfg.dataset)
-        self.model_cfg = cfg.model_config()
-        T = self.model_cfg.T
-        self.train_ds = open_dataset(cfg.dataset, "train", cfg.data_dir, cfg.limit_train, T=T)
-        self.test_ds = open_dataset(cfg.dataset, "test", cfg.data_dir, cfg.limit_test, T=T)
-        self.calib = _subset(self.test_ds, cfg.calib_samples)
-        self.augment = AUGMENTATIONS[spec.augment]
-        torch.manual_seed(cfg.seed)
-        self.model = build_model(self.model_cfg)
-        self.net: nn.Module = self.model
-        if self.info.enabled:
-            self.net = nn.parallel.DistributedDataParallel(self.model)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=cfg.epochs)
-        self.epoch = 0  # epochs completed
-        self.step = 0
-        self.best_acc = -1.0
-        self.history: list[dict] = []
-        self.firing_log: list[dict] = []
-        if cfg.resume:
-            self._resume()
+class Progress(Hook):
+    """Progress bars on a terminal; without one (nohup, CI) a plain line every 10 % of an epoch; and a
+    line per epoch."""
 
-    # --- checkpoint state ----------------------------------------------------------------------
-    def _training_meta(self, test: dict | None) -> dict:
+    def __init__(self, cfg: TrainConfig, info: DistInfo) -> None:
+        self.cfg, self.info = cfg, info
+        self.quiet = (
+            not info.main or cfg.progress is False or (cfg.progress is None and not sys.stderr.isatty())
+        )
+        self.bar: Any = None
+
+    def before_epoch(self, t: Trainer) -> bool:
+        desc = f"epoch {t.epoch + 1}/{self.cfg.epochs}"
+        self.bar = tqdm(total=t.steps_per_epoch, desc=desc, disable=self.quiet, leave=False)
+        return True
+
+    def on_step(self, t: Trainer, loss: float, n: int) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{t.loss_sum / t.seen:.4f}")
+        every = max(1, t.steps_per_epoch // 10)
+        if self.quiet and self.info.main and self.cfg.progress is None and t.batch % every == 0:
+            print(
+                f"  epoch {t.epoch + 1}: step {t.batch}/{t.steps_per_epoch}  loss {t.loss_sum / t.seen:.4f}  "
+                f"{t.seen / (time.time() - t.epoch_t0):.0f} samples/s",
+                flush=True,
+            )
+
+    def on_epoch(self, t: Trainer, r: EpochResult) -> None:
+        self.bar.close()
+        if self.info.main:
+            test = r.test or {}
+            print(
+                f"epoch {r.epoch}/{self.cfg.epochs}  step {r.step}  train loss {r.train_loss:.4f}  "
+                f"test acc {100 * test['accuracy']:.2f}%  ({round(r.seconds, 2):.0f} s)",
+                flush=True,
+            )
+
+
+class FiringLog(Hook):
+    """The firing rate of every layer on ``calib``: once before the first step (unless resumed with a log)
+    and after every epoch; into ``t.firing_log`` and ``log("firing", ...)``."""
+
+    def __init__(self, calib: Any, batch_size: int, log: Callable[..., Any]) -> None:
+        self.calib, self.batch_size, self.log = calib, batch_size, log
+
+    def record(self, t: Trainer) -> None:
+        if t.info.main:
+            entry = firing_entry(t.model, self.calib, t.epoch, t.step, self.batch_size)
+            t.firing_log.append(entry)
+            self.log("firing", **entry)
+        barrier(t.info)
+
+    def on_start(self, t: Trainer) -> None:
+        if not t.firing_log:  # one measurement before the first step (Fig. 5's epoch 0)
+            self.record(t)
+
+    def on_epoch(self, t: Trainer, r: EpochResult) -> None:
+        self.record(t)
+
+
+class _TrainRecords(Hook):
+    """`edgesnn train`'s output folder: the start record, per-epoch records, last.pt and best.pt."""
+
+    def __init__(self, cfg: TrainConfig, model_cfg: ModelConfig, log: JsonlLog) -> None:
+        self.cfg, self.model_cfg, self.log = cfg, model_cfg, log
+        self.out = Path(cfg.out_dir)
+
+    def on_start(self, t: Trainer) -> None:
+        if t.info.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            if not self.cfg.resume:
+                self.log.reset()
+                self.log("start", config=asdict(self.cfg), model=self.model_cfg.to_dict())
+
+    def on_epoch(self, t: Trainer, r: EpochResult) -> None:
+        test = r.test or {}
+        record = {
+            "kind": "epoch",
+            "epoch": r.epoch,
+            "step": r.step,
+            "train_loss": r.train_loss,
+            "test_accuracy": test["accuracy"],
+            "test_loss": test["loss"],
+            "lr": r.lr,
+            "seconds": round(r.seconds, 2),
+        }
+        t.history.append(record)
+        self.log(**record)
+
+    def meta(self, t: Trainer, test: dict | None) -> dict:
         return {
             "dataset": self.cfg.dataset,
-            "epoch": self.epoch,
+            "epoch": t.epoch,
             "epochs": self.cfg.epochs,
-            "step": self.step,
+            "step": t.step,
             "accuracy": test["accuracy"] if test else None,
-            "best_accuracy": self.best_acc,
+            "best_accuracy": t.best_acc,
             "test_samples": test["samples"] if test else None,
             "seed": self.cfg.seed,
-            "world_size": self.info.world,
+            "world_size": t.info.world,
             "edgesnn_version": __version__,
             "torch_version": str(torch.__version__),
             "config": asdict(self.cfg),
-            "history": self.history,
-            "firing_log": self.firing_log,
-            "layer_roles": {
-                n: layer_role(n) for n in (self.firing_log[0]["rates"] if self.firing_log else {})
-            },
+            "history": t.history,
+            "firing_log": t.firing_log,
+            "layer_roles": {n: layer_role(n) for n in (t.firing_log[0]["rates"] if t.firing_log else {})},
         }
 
-    def _resume(self) -> None:
-        last = self.out / "last.pt"
-        if not last.is_file():
-            raise TrainError(f"--resume: no {last} to resume from (start without --resume)")
-        payload = checkpoint.read(last)
-        saved_cfg = checkpoint.config_of(payload, last)
-        if saved_cfg != self.model_cfg:
-            raise TrainError(
-                f"--resume: {last} holds a {saved_cfg.label} (T={saved_cfg.T}, width={saved_cfg.width}) "
-                f"but this run asks for {self.model_cfg.label} (T={self.model_cfg.T}, "
-                f"width={self.model_cfg.width}); use the same model options or a new --out"
-            )
-        if "resume" not in payload:
-            raise TrainError(f"--resume: {last} has no optimizer state")
-        checkpoint.load_into(self.model, payload["state_dict"], last)
-        self.opt.load_state_dict(payload["resume"]["optimizer"])
-        self.sched.load_state_dict(payload["resume"]["scheduler"])
-        meta = payload["training"]
-        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
-        self.best_acc = float(meta["best_accuracy"])
-        self.history = list(meta.get("history", []))
-        self.firing_log = list(meta.get("firing_log", []))
 
-    def _save(self, test: dict) -> None:
-        if not self.info.main:
+class _Checkpoints(Hook):
+    def __init__(self, records: _TrainRecords) -> None:
+        self.records = records
+
+    def on_epoch(self, t: Trainer, r: EpochResult) -> None:
+        if not t.info.main:
             return
-        improved = test["accuracy"] > self.best_acc
-        self.best_acc = max(self.best_acc, test["accuracy"])
-        meta = self._training_meta(test)
-        resume = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict()}
-        checkpoint.save(self.out / "last.pt", self.model, meta, resume)
-        if improved:
-            checkpoint.save(self.out / "best.pt", self.model, meta)
+        meta = self.records.meta(t, r.test)
+        out = self.records.out
+        checkpoint.save(out / "last.pt", t.model, meta, t.resume_state())
+        if r.improved:
+            checkpoint.save(out / "best.pt", t.model, meta)
 
-    def _log(self, record: dict) -> None:
-        if self.info.main:
-            with open(self.out / "train_log.jsonl", "a") as f:
-                f.write(json.dumps(record, sort_keys=True) + "\n")
 
-    # --- the loop ------------------------------------------------------------------------------
-    def _record_firing(self) -> None:
-        if self.info.main:
-            entry = firing_entry(self.model, self.calib, self.epoch, self.step, self.cfg.eval_batch_size)
-            self.firing_log.append(entry)
-            self._log({"kind": "firing", **entry})
-        barrier(self.info)
+def build_trainer(cfg: TrainConfig) -> Trainer:
+    """`edgesnn train` as a configuration of the one loop: the dataset's preset model, its augmentation,
+    cosine LR over the epochs, held-out evaluation, firing log, last.pt/best.pt and train_log.jsonl."""
+    if cfg.loss not in LOSSES:
+        raise TrainError(f"unknown loss {cfg.loss!r}; choose one of {LOSSES}")
+    info = init_from_env()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    spec = dataset_spec(cfg.dataset)
+    model_cfg = cfg.model_config()
+    T = model_cfg.T
+    train_ds = open_dataset(cfg.dataset, "train", cfg.data_dir, cfg.limit_train, T=T)
+    test_ds = open_dataset(cfg.dataset, "test", cfg.data_dir, cfg.limit_test, T=T)
+    calib = _subset(test_ds, cfg.calib_samples)
+    torch.manual_seed(cfg.seed)
+    model = build_model(model_cfg)
+    log = JsonlLog(Path(cfg.out_dir) / "train_log.jsonl", main=info.main)
+    records = _TrainRecords(cfg, model_cfg, log)
+    loop = LoopConfig(
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        loss=cfg.loss,
+        seed=cfg.seed,
+        schedule="cosine",
+        max_steps=cfg.max_steps,
+        stop_after=cfg.stop_after,
+    )
+    trainer = Trainer(
+        model,
+        train_ds,
+        loop,
+        wrap=nn.parallel.DistributedDataParallel if info.enabled else None,
+        augment=AUGMENTATIONS[spec.augment],
+        evaluate=lambda t: evaluate(t.net, t.test_ds, cfg.eval_batch_size, cfg.loss, t.info),
+        test_ds=test_ds,
+        hooks=[
+            records,
+            FiringLog(calib, cfg.eval_batch_size, log),
+            _Checkpoints(records),
+            Progress(cfg, info),
+        ],
+        info=info,
+    )
+    if cfg.resume:
+        _resume(trainer, cfg, model_cfg)
+    return trainer
 
-    def run(self) -> dict:
-        cfg, info = self.cfg, self.info
-        if info.main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            if not cfg.resume:
-                (self.out / "train_log.jsonl").unlink(missing_ok=True)
-                self._log({"kind": "start", "config": asdict(cfg), "model": self.model_cfg.to_dict()})
-        if not self.firing_log:  # one measurement before the first step (Fig. 5's epoch 0)
-            self._record_firing()
-        per_rank = cfg.batch_size // info.world
-        if per_rank < 1:
-            raise TrainError(f"batch size {cfg.batch_size} is smaller than the {info.world} processes")
-        n = len(self.train_ds)
-        steps_per_epoch = math.ceil((n // info.world) / per_rank)
-        test: dict = {}
-        stop_epoch = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, self.epoch + cfg.stop_after)
-        quiet = not info.main or cfg.progress is False or (cfg.progress is None and not sys.stderr.isatty())
-        self.net.train()
-        while self.epoch < stop_epoch:
-            e = self.epoch
-            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + e)
-            perm = torch.randperm(n, generator=gen)[info.rank :: info.world][: n // info.world]
-            t0, loss_sum, seen = time.time(), 0.0, 0
-            bar = tqdm(total=steps_per_epoch, desc=f"epoch {e + 1}/{cfg.epochs}", disable=quiet, leave=False)
-            for i, (x, y) in enumerate(iter_batches(self.train_ds, perm, per_rank), 1):
-                x = model_input(self.augment(x, gen))  # augment per sample, before time-major
-                loss = loss_fn(cfg.loss, self.net(x), y)
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                self.opt.step()
-                self.step += 1
-                loss_sum, seen = loss_sum + float(loss.detach()) * len(y), seen + len(y)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
-                if quiet and info.main and cfg.progress is None and i % max(1, steps_per_epoch // 10) == 0:
-                    # no terminal (nohup, CI): a plain line every 10 % instead of a bar
-                    print(
-                        f"  epoch {e + 1}: step {i}/{steps_per_epoch}  loss {loss_sum / seen:.4f}  "
-                        f"{seen / (time.time() - t0):.0f} samples/s",
-                        flush=True,
-                    )
-                if cfg.max_steps is not None and self.step >= cfg.max_steps:
-                    break
-            bar.close()
-            self.sched.step()
-            self.epoch += 1
-            train_loss = all_sum(info, [loss_sum, seen])
-            test = evaluate(self.net, self.test_ds, cfg.eval_batch_size, cfg.loss, info)
-            record = {
-                "kind": "epoch",
-                "epoch": self.epoch,
-                "step": self.step,
-                "train_loss": train_loss[0] / max(train_loss[1], 1),
-                "test_accuracy": test["accuracy"],
-                "test_loss": test["loss"],
-                "lr": self.opt.param_groups[0]["lr"],
-                "seconds": round(time.time() - t0, 2),
-            }
-            self.history.append(record)
-            self._log(record)
-            self._record_firing()
-            self._save(test)
-            if info.main:
-                print(
-                    f"epoch {self.epoch}/{cfg.epochs}  step {self.step}  "
-                    f"train loss {record['train_loss']:.4f}  "
-                    f"test acc {100 * test['accuracy']:.2f}%  ({record['seconds']:.0f} s)",
-                    flush=True,
-                )
-            barrier(info)
-            if cfg.max_steps is not None and self.step >= cfg.max_steps:
-                break
-        shutdown(info)
-        return {
-            "epoch": self.epoch,
-            "step": self.step,
-            "accuracy": test.get("accuracy"),
-            "best_accuracy": self.best_acc,
-            "out_dir": str(self.out),
-        }
+
+def _resume(trainer: Trainer, cfg: TrainConfig, model_cfg: ModelConfig) -> None:
+    last = Path(cfg.out_dir) / "last.pt"
+    if not last.is_file():
+        raise TrainError(f"--resume: no {last} to resume from (start without --resume)")
+    payload = checkpoint.read(last)
+    saved_cfg = checkpoint.config_of(payload, last)
+    if saved_cfg != model_cfg:
+        raise TrainError(
+            f"--resume: {last} holds a {saved_cfg.label} (T={saved_cfg.T}, width={saved_cfg.width}) "
+            f"but this run asks for {model_cfg.label} (T={model_cfg.T}, "
+            f"width={model_cfg.width}); use the same model options or a new --out"
+        )
+    trainer.resume_from(payload, last)
 
 
 def _subset(ds: Any, n: int) -> Any:
@@ -326,4 +299,4 @@ def _subset(ds: Any, n: int) -> Any:
 
 
 def train(cfg: TrainConfig) -> dict:
-    return Trainer(cfg).run()
+    return {**build_trainer(cfg).run(), "out_dir": str(Path(cfg.out_dir))}

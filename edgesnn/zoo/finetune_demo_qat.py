@@ -36,7 +36,7 @@ from edgesnn import __version__, checkpoint
 from edgesnn.data.augment import AUGMENTATIONS
 from edgesnn.data.registry import dataset_spec, open_dataset
 from edgesnn.qat import QATNet
-from edgesnn.train.trainer import evaluate, iter_batches, loss_fn, model_input
+from edgesnn.train.loop import Hook, JsonlLog, LoopConfig, Trainer, evaluate, fixed, iter_batches, model_input
 from edgesnn.zoo import DEMO_MODEL, ZOO_DIR
 
 QAT_MODEL = ZOO_DIR / "fashion_mnist_synac_w8_t4_qat.pt"
@@ -56,11 +56,6 @@ RECIPE = {
 }
 
 
-def _log(path: Path, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
-
-
 def _meta(cfg: dict, step: int, steps: int, extra: dict | None = None) -> dict:
     return {
         "dataset": cfg["dataset"],
@@ -76,53 +71,71 @@ def _meta(cfg: dict, step: int, steps: int, extra: dict | None = None) -> dict:
     }
 
 
+class _Windows(Hook):
+    """Every ``save_every`` steps and at the last: a ``train`` record (the window's mean loss and seconds
+    per step) and ``out/last.pt`` to resume from (``resume``: the step and the optimiser state)."""
+
+    def __init__(self, cfg: dict, steps: int, log: JsonlLog, last: Path) -> None:
+        self.cfg, self.steps, self.log, self.last = cfg, steps, log, last
+        self.t0, self.loss_sum, self.seen = time.time(), 0.0, 0
+
+    def on_start(self, t: Trainer) -> None:
+        self.t0, self.loss_sum, self.seen = time.time(), 0.0, 0
+
+    def on_step(self, t: Trainer, loss: float, n: int) -> None:
+        self.loss_sum, self.seen = self.loss_sum + loss * n, self.seen + n
+        if t.step % self.cfg["save_every"] == 0 or t.step == self.steps:
+            bs = self.cfg["batch_size"]
+            seconds = time.time() - self.t0
+            rec = {"kind": "train", "step": t.step, "of": self.steps,
+                   "train_loss": self.loss_sum / max(self.seen, 1),
+                   "seconds_per_step": round(seconds / max(1, self.seen / bs), 3)}  # fmt: skip
+            self.log(**rec)
+            print(json.dumps(rec), flush=True)
+            state = {"step": t.step, **t.resume_state()}
+            checkpoint.save(self.last, t.model, _meta(self.cfg, t.step, self.steps), resume=state)
+            self.t0, self.loss_sum, self.seen = time.time(), 0.0, 0
+
+
 def train(cfg: dict, out: Path, log: Path) -> QATNet:
-    """One pass over the training subset; resumes from ``out/last.pt``."""
+    """One pass over the training subset; resumes from ``out/last.pt``. The loop is
+    ``edgesnn.train.loop.Trainer``: QATNet as the wrapper, a fixed subset as the order, the augmentation
+    seeded per step and a cosine learning rate over the steps."""
     last = out / "last.pt"
     spec = dataset_spec(cfg["dataset"])
+    jsonl = JsonlLog(log)
     if last.is_file():
         net, payload = checkpoint.load(last, with_payload=True)
         resume = payload.get("resume") or {}
     else:
         net, resume = checkpoint.load(DEMO_MODEL), {}
-        log.unlink(missing_ok=True)
+        jsonl.reset()
         note = (
             "train subset: one pass over train_images random training images (1 CPU thread, ~75 min "
             "budget; measured 3.5-7 s per step of 64: a full epoch takes 55-110 min)"
         )
-        _log(log, {"kind": "start", **cfg, "source": DEMO_MODEL.name, "note": note})
-    qat = QATNet(net, cfg["weight_bits"], static_input=not spec.frames)
+        jsonl("start", **cfg, source=DEMO_MODEL.name, note=note)
     train_ds = open_dataset(cfg["dataset"], "train", T=net.config.T)
     g = torch.Generator().manual_seed(cfg["seed"])
     subset = torch.randperm(len(train_ds), generator=g)[: cfg["train_images"]]
-    bs = cfg["batch_size"]
-    steps = math.ceil(len(subset) / bs)
-    step = int(resume.get("step", 0))
-    opt = torch.optim.Adam(qat.parameters(), lr=cfg["lr"])
+    steps = math.ceil(len(subset) / cfg["batch_size"])
+    loop = LoopConfig(epochs=1, batch_size=cfg["batch_size"], lr=cfg["lr"], loss=cfg["loss"],
+                      seed=cfg["seed"], schedule="cosine-steps", total_steps=steps,
+                      augment_rng="step")  # fmt: skip
+    trainer = Trainer(
+        net,
+        train_ds,
+        loop,
+        wrap=lambda m: QATNet(m, cfg["weight_bits"], static_input=not spec.frames),
+        augment=AUGMENTATIONS[spec.augment],
+        order=fixed(subset),
+        hooks=[_Windows(cfg, steps, jsonl, last)],
+    )
+    trainer.step = trainer.batch = int(resume.get("step", 0))  # resumed inside the one pass
     if "optimizer" in resume:
-        opt.load_state_dict(resume["optimizer"])
-    augment = AUGMENTATIONS[spec.augment]
-    qat.train()
-    t0, loss_sum, seen = time.time(), 0.0, 0
-    for x, y in iter_batches(train_ds, subset[step * bs :], bs):
-        for group in opt.param_groups:
-            group["lr"] = cfg["lr"] * 0.5 * (1 + math.cos(math.pi * step / steps))
-        gen = torch.Generator().manual_seed(cfg["seed"] * 1_000_003 + step)
-        value = loss_fn(cfg["loss"], qat(model_input(augment(x, gen))), y)
-        opt.zero_grad(set_to_none=True)
-        value.backward()
-        opt.step()
-        step += 1
-        loss_sum, seen = loss_sum + float(value.detach()) * len(y), seen + len(y)
-        if step % cfg["save_every"] == 0 or step == steps:
-            seconds = time.time() - t0
-            rec = {"kind": "train", "step": step, "of": steps, "train_loss": loss_sum / max(seen, 1),
-                   "seconds_per_step": round(seconds / max(1, seen / bs), 3)}  # fmt: skip
-            _log(log, rec)
-            print(json.dumps(rec), flush=True)
-            state = {"step": step, "optimizer": opt.state_dict()}
-            checkpoint.save(last, net, _meta(cfg, step, steps), resume=state)
-            t0, loss_sum, seen = time.time(), 0.0, 0
+        trainer.opt.load_state_dict(resume["optimizer"])
+    trainer.run()
+    qat = trainer.net
     qat.eval()
     return qat
 
@@ -175,7 +188,7 @@ def measure(cfg: dict, qat: QATNet, out: Path, log: Path) -> dict:
         "export": f"edgesnn export {QAT_MODEL.name} --prune --calib {cfg['dataset']} --calib-samples "
         f"{cfg['calib_samples']} --device {cfg['device']} --weight-bits {cfg['weight_bits']}",
     }
-    _log(log, result)
+    JsonlLog(log)(**result)
     print(json.dumps(result), flush=True)
     checkpoint.save(final, net, _meta(cfg, _steps(cfg), _steps(cfg), {"final": result}))
     return result

@@ -5,13 +5,18 @@
 Resumable: run the same command again after an interruption and it continues from the last finished
 epoch (runs/zoo-fmnist/last.pt). When done it copies the best checkpoint and the training log into
 edgesnn/zoo/. The recipe is the paper's (MSE on one-hot of the mean output, Adam, cosine LR, horizontal
-flips) with lr 5e-3 and batch 64, chosen for a short CPU run.
+flips) with lr 5e-3 and batch 64, chosen for a short CPU run. The script is that configuration (RECIPE) plus
+the copy into the package: the training is `edgesnn train` (``edgesnn.train.train``), equivalent to
+
+    edgesnn train --dataset fashion-mnist --width 0.125 --T 4 --attention C --position b --epochs 6 \\
+        --batch-size 64 --lr 5e-3 --loss mse --seed 0 --threads 1 --out runs/zoo-fmnist [--resume]
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from edgesnn.train import TrainConfig, train
@@ -34,9 +39,8 @@ def main() -> None:
     ap.add_argument("--out", default=RECIPE.out_dir, help="working directory for checkpoints and the log")
     ap.add_argument("--threads", type=int, default=1, help="1: more threads spin-wait on a busy 2-core box")
     args = ap.parse_args()
-    cfg = RECIPE
-    cfg.out_dir, cfg.threads = args.out, args.threads
-    cfg.resume = (Path(cfg.out_dir) / "last.pt").is_file()
+    resume = (Path(args.out) / "last.pt").is_file()
+    cfg = replace(RECIPE, out_dir=args.out, threads=args.threads, resume=resume)
     result = train(cfg)
     if result["epoch"] >= cfg.epochs:
         shutil.copyfile(Path(cfg.out_dir) / "best.pt", DEMO_MODEL)

@@ -42,7 +42,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,21 @@ from edgesnn.data.frame_cache import FrameDataset, cached_frames
 from edgesnn.data.images import load_fashion_mnist
 from edgesnn.models.config import ModelConfig, preset
 from edgesnn.models.resnet import SpikingResNet, build_model
-from edgesnn.train.trainer import evaluate, firing_entry, iter_batches, loss_fn, model_input
+from edgesnn.train.loop import (
+    EpochResult,
+    EveryNSteps,
+    Hook,
+    JsonlLog,
+    LoopConfig,
+    TimeBudget,
+    Trainer,
+    evaluate,
+    fixed,
+    iter_batches,
+    loss_fn,
+    model_input,
+)
+from edgesnn.train.trainer import FiringLog
 from edgesnn.zoo import ZOO_DIR
 
 EVENT_MODEL = ZOO_DIR / "emulated_fashion_mnist_or_w8_t8.pt"
@@ -186,12 +200,7 @@ class Run:
         self.work = work
         self.log_path = work / "train_log.jsonl"
         self.t0 = time.time()
-
-    def log(self, kind: str, **record: Any) -> None:
-        rec = {"kind": kind, "elapsed_s": round(time.time() - self.t0, 1), **record}
-        with open(self.log_path, "a") as f:
-            f.write(json.dumps(rec, sort_keys=True, default=str) + "\n")
-        print(json.dumps(rec, sort_keys=True, default=str)[:400], flush=True)
+        self.log = JsonlLog(self.log_path, elapsed=self.t0, echo=400)
 
 
 def _rate(fn: Any, n_samples: int, repeats: int = 2) -> float:
@@ -312,79 +321,87 @@ def _meta(extra: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- phases ---------------------------------------------------------------------------------------------
+class _FloatEpochs(Hook):
+    """Each epoch's record (``history`` and the log) before the firing log; ``_SaveFloat`` after it."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def on_epoch(self, t: Trainer, r: EpochResult) -> None:
+        test = r.test or {}
+        record = {
+            "epoch": r.epoch,
+            "step": r.step,
+            "train_loss": r.train_loss,
+            "test_accuracy": test["accuracy"],
+            "test_loss": test["loss"],
+            "lr": r.lr,
+            "seconds": round(r.seconds, 1),
+            "train_samples_per_s": round(r.seen / r.train_seconds, 1),
+        }
+        t.history.append(record)
+        self.run.log("epoch", **record)
+
+
+class _SaveFloat(Hook):
+    def __init__(self, last: Path, epochs: int, plan: dict[str, Any]) -> None:
+        self.last, self.epochs, self.plan = last, epochs, plan
+
+    def on_epoch(self, t: Trainer, r: EpochResult) -> None:
+        meta = _meta({"epoch": t.epoch, "epochs": self.epochs, "step": t.step,
+                      "accuracy": (r.test or {})["accuracy"], "history": t.history,
+                      "firing_log": t.firing_log, "plan": self.plan})  # fmt: skip
+        checkpoint.save(self.last, t.model, meta, t.resume_state())
+
+
+def _progress(every: int, line: Callable[[Trainer, int], str]) -> EveryNSteps:
+    return EveryNSteps(every, lambda t, i: print(line(t, i), flush=True))
+
+
 def train_float(
     run: Run, plan: dict[str, Any], train_ds: ScaledFrames, test_ds: ScaledFrames
 ) -> SpikingResNet:
+    """Float training on the cached frames: ``edgesnn.train.loop.Trainer`` with cosine LR over the epochs,
+    no augmentation, the firing log, WORK/float_last.pt after every epoch and the time budget."""
     last = run.work / "float_last.pt"
     epochs = int(plan["epochs"])
     torch.manual_seed(SEED)
     net = build_model(MODEL)
-    opt = torch.optim.Adam(net.parameters(), lr=LR)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    epoch, step, history, firing = 0, 0, [], []
-    if last.is_file():
-        payload = checkpoint.read(last)
-        checkpoint.load_into(net, payload["state_dict"], last)
-        opt.load_state_dict(payload["resume"]["optimizer"])
-        sched.load_state_dict(payload["resume"]["scheduler"])
-        meta = payload["training"]
-        epoch, step = int(meta["epoch"]), int(meta["step"])
-        history, firing = list(meta["history"]), list(meta["firing_log"])
-        run.log("resume-float", epoch=epoch, step=step)
-    calib = test_ds.subset(256)
-    if not firing:
-        firing.append(firing_entry(net, calib, 0, 0, 256))
-        run.log("firing", **firing[-1])
-    n = len(train_ds)
     deadline = float(plan["started_at"]) + 60 * float(plan["budget_min"]) - float(plan["post_training_s"])
-    while epoch < epochs:
-        last_s = history[-1]["seconds"] if history else 0.0
-        if history and time.time() + last_s > deadline:
-            run.log("deadline", epoch=epoch, epochs=epochs, note="stopped early to stay in the time budget")
-            break
-        gen = torch.Generator().manual_seed(SEED * 1_000_003 + epoch)
-        perm = torch.randperm(n, generator=gen)
-        net.train()
-        t0, loss_sum, seen = time.time(), 0.0, 0
-        for i, (x, y) in enumerate(iter_batches(train_ds, perm, BATCH), 1):
-            loss = loss_fn(LOSS, net(model_input(x)), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            loss_sum, seen = loss_sum + float(loss.detach()) * len(y), seen + len(y)
-            if i % 100 == 0:
-                print(f"  epoch {epoch + 1} step {i}: loss {loss_sum / seen:.4f}, "
-                      f"{seen / (time.time() - t0):.1f} samples/s", flush=True)  # fmt: skip
-        sched.step()
-        epoch += 1
-        train_s = time.time() - t0
-        test = evaluate(net, test_ds, 256, LOSS)
-        record = {
-            "epoch": epoch,
-            "step": step,
-            "train_loss": loss_sum / max(seen, 1),
-            "test_accuracy": test["accuracy"],
-            "test_loss": test["loss"],
-            "lr": opt.param_groups[0]["lr"],
-            "seconds": round(time.time() - t0, 1),
-            "train_samples_per_s": round(seen / train_s, 1),
-        }
-        history.append(record)
-        run.log("epoch", **record)
-        firing.append(firing_entry(net, calib, epoch, step, 256))
-        run.log("firing", **firing[-1])
-        meta = _meta({"epoch": epoch, "epochs": epochs, "step": step, "accuracy": test["accuracy"],
-                      "history": history, "firing_log": firing, "plan": plan})  # fmt: skip
-        resume = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
-        checkpoint.save(last, net, meta, resume)
+
+    def stopped(epoch: int) -> None:
+        run.log("deadline", epoch=epoch, epochs=epochs, note="stopped early to stay in the time budget")
+
+    def line(t: Trainer, i: int) -> str:
+        rate = t.seen / (time.time() - t.epoch_t0)
+        return f"  epoch {t.epoch + 1} step {i}: loss {t.loss_sum / t.seen:.4f}, {rate:.1f} samples/s"
+
+    trainer = Trainer(
+        net,
+        train_ds,  # cached, emulated and binned once (emulated_frames)
+        LoopConfig(epochs=epochs, batch_size=BATCH, lr=LR, loss=LOSS, seed=SEED, schedule="cosine"),
+        evaluate=lambda t: evaluate(t.net, t.test_ds, 256, LOSS),
+        test_ds=test_ds,
+        hooks=[
+            TimeBudget(deadline, stopped),
+            _progress(100, line),
+            _FloatEpochs(run),
+            FiringLog(test_ds.subset(256), 256, run.log),
+            _SaveFloat(last, epochs, plan),
+        ],
+    )
+    if last.is_file():
+        trainer.resume_from(checkpoint.read(last), last)
+        run.log("resume-float", epoch=trainer.epoch, step=trainer.step)
+    trainer.run()
     net.eval()
     return net
 
 
 def qat_finetune(run: Run, plan: dict[str, Any], net: SpikingResNet, train_ds: ScaledFrames,
                  test_ds: ScaledFrames) -> dict[str, Any]:  # fmt: skip
-    """Fine-tune ``net`` in place through ``QATNet``; returns accuracies (WORK/qat.pt holds the result)."""
+    """Fine-tune ``net`` in place through ``QATNet`` (``Trainer`` with the QAT wrapper, constant LR, one
+    pass over a fixed random subset); returns accuracies (WORK/qat.pt holds the result)."""
     from edgesnn.qat import QATNet
     from edgesnn.qat.finetune import int_accuracy
 
@@ -394,36 +411,34 @@ def qat_finetune(run: Run, plan: dict[str, Any], net: SpikingResNet, train_ds: S
         checkpoint.load_into(net, payload["state_dict"], done)
         run.log("resume-qat")
         return dict(payload["training"]["qat"])
-    qat = QATNet(net, WEIGHT_BITS, static_input=False)
-    t0 = time.time()
-    ptq = int_accuracy(qat, test_ds, 256)
-    run.log("ptq", int_accuracy=ptq, seconds=round(time.time() - t0, 1))
     n = min(int(plan["qat_images"]), len(train_ds))
     gen = torch.Generator().manual_seed(SEED * 1_000_003 + 1000)
     perm = torch.randperm(len(train_ds), generator=gen)[:n]
-    opt = torch.optim.Adam(qat.parameters(), lr=QAT_LR)
+    trainer = Trainer(
+        net,
+        train_ds,
+        LoopConfig(epochs=1, batch_size=BATCH, lr=QAT_LR, loss=LOSS, seed=SEED, schedule="constant"),
+        wrap=lambda m: QATNet(m, WEIGHT_BITS, static_input=False),
+        order=fixed(perm),
+        hooks=[_progress(20, lambda t, i: f"  qat step {i}: loss {t.loss_sum / t.seen:.4f}")],
+    )
+    qat = trainer.net
+    t0 = time.time()
+    ptq = int_accuracy(qat, test_ds, 256)
+    run.log("ptq", int_accuracy=ptq, seconds=round(time.time() - t0, 1))
     torch.manual_seed(SEED)
-    qat.train()
-    t0, loss_sum, seen, steps = time.time(), 0.0, 0, 0
-    for x, y in iter_batches(train_ds, perm, BATCH):
-        loss = loss_fn(LOSS, qat(model_input(x)), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        steps += 1
-        loss_sum, seen = loss_sum + float(loss.detach()) * len(y), seen + len(y)
-        if steps % 20 == 0:
-            print(f"  qat step {steps}: loss {loss_sum / seen:.4f}", flush=True)
-    qat_s = time.time() - t0
+    trainer.run()
+    r = trainer.last
+    assert r is not None
     qat.eval()
     acc = int_accuracy(qat, test_ds, 256)
     result = {
         "weight_bits": WEIGHT_BITS,
         "lr": QAT_LR,
-        "images": seen,
-        "steps": steps,
-        "train_loss": loss_sum / max(seen, 1),
-        "seconds": round(qat_s, 1),
+        "images": r.seen,
+        "steps": trainer.step,
+        "train_loss": r.train_loss,
+        "seconds": round(r.train_seconds, 1),
         "ptq_int_accuracy": ptq,
         "int_accuracy": acc,
         "bn": "frozen running statistics (folded every forward)",

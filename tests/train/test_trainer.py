@@ -10,7 +10,7 @@ import torch
 import edgesnn
 from edgesnn import checkpoint
 from edgesnn.analysis.monitor import spiking_layers
-from edgesnn.train import TrainConfig, Trainer, TrainError, evaluate, train
+from edgesnn.train import TrainConfig, TrainError, build_trainer, evaluate, train
 from tests.conftest import REPO
 
 TINY = {"width": 0.0625, "T": 2, "num_feature_convs": 2, "stage_channels": (128, 256), "attention": "C"}
@@ -32,12 +32,13 @@ def learned(tmp_path_factory):
         threads=1,
         progress=False,
     )
-    trainer = Trainer(cfg)
+    trainer = build_trainer(cfg)
     before = evaluate(trainer.model, trainer.test_ds, 500, "mse")
     result = trainer.run()
     return cfg, before, result, trainer
 
 
+@pytest.mark.slow  # the `learned` fixture: ~110 s of training on 2 shared cores
 def test_a_few_hundred_steps_lower_the_loss_and_beat_chance(fashion_dir, learned):
     _, before, result, trainer = learned
     after = evaluate(trainer.model, trainer.test_ds, 500, "mse")
@@ -47,6 +48,7 @@ def test_a_few_hundred_steps_lower_the_loss_and_beat_chance(fashion_dir, learned
     assert abs(result["accuracy"] - after["accuracy"]) < 1e-9
 
 
+@pytest.mark.slow  # the `learned` fixture (the quick subset: test_loop.py checks the log's records)
 def test_firing_log_starts_before_the_first_step_and_covers_every_neuron(learned):
     cfg, _, _, trainer = learned
     _, payload = checkpoint.load(f"{cfg.out_dir}/best.pt", with_payload=True)
