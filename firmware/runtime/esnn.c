@@ -46,6 +46,7 @@ static esnn_status_t validate(const uint8_t *blob, size_t len, size_t *bytes, es
     L.n = len;
     L.err = &local;
     L.no_reuse = no_reuse;
+    L.validated = 0;
     L.keep_states = (uint8_t)(options & ESNN_OPT_FINAL_STATE);
     L.int32_planes = (uint8_t)(no_reuse || (options & ESNN_OPT_REFERENCE));
     st = load(&L, NULL, &need);
@@ -103,6 +104,7 @@ esnn_status_t esnn_init_ex(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, voi
     L.n = len;
     L.err = &ctx->error;
     L.no_reuse = 0;
+    L.validated = 0;
     L.keep_states = (uint8_t)(options & ESNN_OPT_FINAL_STATE);
     L.int32_planes = (uint8_t)((options & ESNN_OPT_REFERENCE) != 0);
     if (options & ~ESNN_OPT_ALL) return esnn_load_fail(&L, ESNN_ERR_ARG, ESNN_MSG("options: unknown bits"), -1, -1);
@@ -118,7 +120,10 @@ esnn_status_t esnn_init_ex(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, voi
     ctx->spike_counts = (uint32_t *)bump(&p, 4u * (uint64_t)L.num_lif);
     ctx->scratch = (int64_t *)bump(&p, 8u * L.scratch);
     ctx->kscratch = (uint32_t *)bump(&p, L.kscratch);
-    st = load(&L, ctx->ops, &need); /* second pass fills the op records; it cannot fail differently */
+    /* second pass: fills the op records. The blob is the one just validated (CRC and all) and planned: the plan
+     * in L stays, only the records are read again */
+    L.validated = 1;
+    st = esnn_load(&L, ctx->ops);
     if (st != ESNN_OK) return st;
     base = p;
     p += (size_t)L.buf_bytes;

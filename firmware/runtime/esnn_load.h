@@ -39,6 +39,7 @@ typedef struct {
     uint32_t off[2 * ESNN_MAX_BUFFERS];
     uint8_t no_reuse;    /* 1: every buffer its own storage, all T steps with LAYER_MAJOR (the unplanned size) */
     uint8_t keep_states; /* ESNN_OPT_FINAL_STATE: LIF states live to the last op, not to their segment's end */
+    uint8_t validated;   /* esnn_init's second pass over a blob the first pass validated: no CRC again */
     uint8_t int32_planes; /* ESNN_OPT_REFERENCE (and the unplanned size): no compact int16 planes */
     /* compact int16 planes (plan.c "int16 planes"): per buffer the |value| bound of an acc16 CONV's (or its
      * ATTN's) output when it fits int16, else 0xFFFF; the ATTN's input; readers seen once / more than once;
