@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_runtime import FIRMWARE, NS_PER_INSN, NS_PER_TICK, build, qemu, run_qemu  # noqa: E402
-from edgesnn.reference.layout import BufferKind  # noqa: E402
-from edgesnn.reference.model import Buffer, Conv, Lif, Model, Readout  # noqa: E402
-from edgesnn.reference.writer import to_bytes  # noqa: E402
+from edgesnn.format.layout import BufferKind  # noqa: E402
+from edgesnn.format.model import Buffer, Conv, Lif, Model, Readout  # noqa: E402
+from edgesnn.format.writer import to_bytes  # noqa: E402
 
 # (cin, cout, H, W, stride): the spike convs of the width-1/8 Fashion-MNIST demo topology
 LAYERS = [(8, 8, 28, 28, 1), (8, 16, 28, 28, 2), (16, 16, 14, 14, 1), (32, 32, 7, 7, 1), (64, 64, 4, 4, 1)]

@@ -36,7 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edgesnn.reference import Conv, Model, Readout, parse  # noqa: E402
+from edgesnn.format import Conv, Model, Readout, parse  # noqa: E402
 from edgesnn.reference import run as reference_run  # noqa: E402
 from tests.firmware.demo_model import DEMO_CHECKPOINT, calibration_images  # noqa: E402
 

@@ -30,9 +30,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from edgesnn.format import load, to_bytes  # noqa: E402
 from edgesnn.host import Client  # noqa: E402
 from edgesnn.host.launch import OPENERS, open_device  # noqa: E402
-from edgesnn.reference import load, to_bytes  # noqa: E402
 from edgesnn.stream import ModelInput, Streamer, dataset_samples, resolve_binning  # noqa: E402
 
 

@@ -12,7 +12,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from edgesnn.reference.layout import MAGIC as ESNN_MAGIC
+from edgesnn.format.layout import MAGIC as ESNN_MAGIC
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default format
 PICKLE_MAGIC = b"\x80"  # torch.save's legacy format: a pickle (protocol 2+)

@@ -3,7 +3,7 @@
     python export/gen_format.py            # rewrite the generated files (review the diff)
     python export/gen_format.py --check    # exit 1 naming every generated file that is stale
 
-Writes firmware/runtime/esnn_format.h (C), edgesnn/reference/layout_gen.py (Python, used by layout.py),
+Writes firmware/runtime/esnn_format.h (C), edgesnn/format/layout_gen.py (Python, used by layout.py),
 devices/micropython/esnn_format.py (MicroPython, used by esnn_blob.py) and the tables between the
 `<!-- schema:NAME -->` marks of export/FORMAT.md. The output is deterministic (no dates, no paths of this
 machine), so tests/export/test_schema.py regenerates it and compares byte for byte. GENERATOR_VERSION is
@@ -26,7 +26,7 @@ GENERATOR_VERSION = 1
 
 # Where each output goes, relative to the repository root.
 C_HEADER = "firmware/runtime/esnn_format.h"
-PY_LAYOUT = "edgesnn/reference/layout_gen.py"
+PY_LAYOUT = "edgesnn/format/layout_gen.py"
 MP_LAYOUT = "devices/micropython/esnn_format.py"
 FORMAT_MD = "export/FORMAT.md"
 
@@ -229,7 +229,7 @@ def py_constants(schema: dict[str, Any]) -> list[str]:
 
 def gen_py(schema: dict[str, Any]) -> str:
     out = [
-        '"""The `.esnn` byte layout from export/schema.toml (use it through edgesnn.reference.layout).',
+        '"""The `.esnn` byte layout from export/schema.toml (use it through edgesnn.format.layout).',
         "",
         BANNER[0],
         BANNER[1],

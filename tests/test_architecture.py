@@ -20,25 +20,37 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "edgesnn"
 
 # node -> the nodes it may import. The pipeline, bottom to top:
-#   resources, __version__, reference (the .esnn format and its golden interpreter), neurons, data
+#   resources, __version__, format (the .esnn layout, model, loader, writer) -> reference (its golden
+#   interpreter and kernels), neurons, data
 #   -> devices, models -> checkpoint, analysis -> train -> export -> qat -> runtime -> host -> stream
 #   -> cli, zoo.scripts (programs: may import anything below them), edgesnn (the package's lazy load())
 ALLOWED: dict[str, set[str]] = {
     "resources": set(),
     "__version__": set(),
-    "reference": {"resources"},
+    "format": set(),
+    "reference": {"format", "resources"},
     "neurons": set(),
-    "data": {"reference"},
+    "data": {"format", "reference"},
     "devices": {"resources"},
     "models": {"neurons"},
-    "checkpoint": {"__version__", "models", "reference"},
+    "checkpoint": {"__version__", "format", "models"},
     "analysis": {"data", "models", "neurons"},
     "train": {"__version__", "analysis", "checkpoint", "data", "models", "neurons"},
-    "export": {"__version__", "analysis", "data", "devices", "models", "neurons", "reference", "resources"},
+    "export": {
+        "__version__",
+        "analysis",
+        "data",
+        "devices",
+        "format",
+        "models",
+        "neurons",
+        "reference",
+        "resources",
+    },
     "qat": {"__version__", "analysis", "checkpoint", "data", "export", "models", "neurons", "train"},
-    "runtime": {"export", "reference", "resources"},
-    "host": {"devices", "reference", "resources", "runtime"},
-    "stream": {"data", "host", "reference"},
+    "runtime": {"export", "format", "reference", "resources"},
+    "host": {"devices", "format", "reference", "resources", "runtime"},
+    "stream": {"data", "format", "host", "reference"},
     "zoo": set(),
     "cli": {
         "__version__",
@@ -47,6 +59,7 @@ ALLOWED: dict[str, set[str]] = {
         "data",
         "devices",
         "export",
+        "format",
         "host",
         "models",
         "neurons",
@@ -65,6 +78,7 @@ ALLOWED: dict[str, set[str]] = {
         "data",
         "devices",
         "export",
+        "format",
         "models",
         "qat",
         "reference",

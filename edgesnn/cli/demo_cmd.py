@@ -163,10 +163,10 @@ def _export(model: Any, payload: dict, dataset: str, args: argparse.Namespace, d
 def _stream(
     blob_path: Path, model: Any, payload: dict, dataset: str, n: int, args: argparse.Namespace
 ) -> Any:
+    from edgesnn.format import load
     from edgesnn.host.client import Client
     from edgesnn.host.launch import open_device
     from edgesnn.qat import qat_model_of
-    from edgesnn.reference import load
     from edgesnn.stream import Progress, Streamer, summary_table, write_json
     from edgesnn.stream.samples import ModelInput, dataset_samples, limited, resolve_contract
 

@@ -70,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def model_needs(blob: bytes, where: str) -> tuple[int, int]:
     """(RAM, flash) bytes the model needs on a board: arena (the C loader's esnn_arena_required) + one
     sample's u8 input + a receive buffer for it; flash = the blob."""
-    from edgesnn.reference import BlobError, parse
+    from edgesnn.format import BlobError, parse
     from edgesnn.runtime.c import CRuntime, CRuntimeUnavailable
 
     try:
@@ -98,7 +98,7 @@ def _why(profile: DeviceProfile, blob: bytes, word: int = 4) -> str:
     from edgesnn.export import micropython_memory as mm
     from edgesnn.export.blob_fit import explain_blob
     from edgesnn.export.passes.memory import plan_arena
-    from edgesnn.reference import parse
+    from edgesnn.format import parse
 
     model = parse(blob)
     if profile.runtime == "micropython":
@@ -113,7 +113,7 @@ def micropython_needs(blob: bytes, where: str, word: int = 4) -> tuple[int, int]
     buffers (edgesnn.export.micropython_memory); flash = the model file + the runtime's .py sources as
     `flash` copies them, in 4 KiB filesystem blocks."""
     from edgesnn.export import micropython_memory as mm
-    from edgesnn.reference import BlobError
+    from edgesnn.format import BlobError
 
     try:
         ram = mm.heap_bytes(blob, board=True, word=word)

@@ -13,7 +13,7 @@ import struct
 from pathlib import Path
 
 from edgesnn.cli.errors import CliError
-from edgesnn.reference import BlobError, parse
+from edgesnn.format import BlobError, parse
 from edgesnn.reference.describe import describe
 
 

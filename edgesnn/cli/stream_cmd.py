@@ -260,10 +260,10 @@ def _resume_command(argv: list[str], next_index: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgesnn.format import BlobError, load
     from edgesnn.host.client import Client
     from edgesnn.host.proxy import Faults
     from edgesnn.host.transport import Trace
-    from edgesnn.reference import BlobError, load
     from edgesnn.stream import Progress, Streamer, StreamInterrupted, fresh_folder, save_outcome
     from edgesnn.stream.samples import ModelInput
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgesnn.export.passes.memory import ArenaPlan, fused_static, half_planes, plan_arena
-from edgesnn.reference.layout import BufferKind
-from edgesnn.reference.model import Conv, Lif, Model, Readout
+from edgesnn.format.layout import BufferKind
+from edgesnn.format.model import Conv, Lif, Model, Readout
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from edgesnn.export.arena_notes import describe_peak, op_names, peak
-from edgesnn.reference.model import Model
+from edgesnn.format.model import Model
 
 
 def explain_blob(model: Model, need: Callable[[Model], int], avail: int, c_arena: bool = True) -> str:

@@ -34,7 +34,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgesnn import resources
-from edgesnn.reference import Attn, AttnDim, BufferKind, Conv, Lif, Logic, MaxPool, Model, Readout, parse
+from edgesnn.format import Attn, AttnDim, BufferKind, Conv, Lif, Logic, MaxPool, Model, Readout, parse
 
 RUNTIME_DIR = resources.micropython_dir()
 CORES_64 = ("x86_64", "aarch64")

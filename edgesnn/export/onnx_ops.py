@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from edgesnn.reference.layout import AttnDim, AttnKind, LogicMode
-from edgesnn.reference.model import Attn, Conv, Lif, Logic, MaxPool, Readout
+from edgesnn.format.layout import AttnDim, AttnKind, LogicMode
+from edgesnn.format.model import Attn, Conv, Lif, Logic, MaxPool, Readout
 
 INT32_LIMIT = 1 << 31
 

@@ -29,9 +29,9 @@ import numpy as np
 
 from edgesnn.export import onnx_ops as ops
 from edgesnn.export.onnx_ops import INSTALL_HINT, GraphBuilder, require_onnx
+from edgesnn.format.layout import MAGIC
+from edgesnn.format.model import Attn, Conv, Lif, Logic, MaxPool, Model, Readout
 from edgesnn.reference.interpreter import BatchResult, Result, as_model
-from edgesnn.reference.layout import MAGIC
-from edgesnn.reference.model import Attn, Conv, Lif, Logic, MaxPool, Model, Readout
 
 OPSET = 17
 STEP, SEQUENCE = "step", "sequence"

@@ -1,14 +1,26 @@
-"""Golden integer reference for `.esnn` models (export/FORMAT.md): loader, writer and interpreter.
+"""Golden integer reference for `.esnn` models (export/FORMAT.md): the interpreter and its kernels.
+
+The format itself (layout, model, loader, writer) lives in `edgesnn.format`; its public names are
+re-exported here, and its modules stay importable under their former paths (``edgesnn.reference.layout``,
+``.layout_gen``, ``.model``, ``.blob``, ``.writer``, ``.errors``) as aliases of the same module objects.
 
 numpy only; it never imports torch or the exporter.
 """
 
-from edgesnn.reference.blob import load, parse
-from edgesnn.reference.errors import BlobError
-from edgesnn.reference.interpreter import BatchResult, Result, run, run_batch
-from edgesnn.reference.layout import AttnDim, AttnKind, BufferKind, LogicMode, Opcode
-from edgesnn.reference.model import Attn, Buffer, Conv, Lif, Logic, MaxPool, Model, Op, Readout
-from edgesnn.reference.writer import save, to_bytes
+import sys as _sys
+
+from edgesnn.format import blob, errors, layout, layout_gen, model, writer
+from edgesnn.format.blob import load, parse
+from edgesnn.format.errors import BlobError
+from edgesnn.format.layout import AttnDim, AttnKind, BufferKind, LogicMode, Opcode
+from edgesnn.format.model import Attn, Buffer, Conv, Lif, Logic, MaxPool, Model, Op, Readout
+from edgesnn.format.writer import save, to_bytes
+
+for _m in (blob, errors, layout, layout_gen, model, writer):
+    _sys.modules[f"{__name__}.{_m.__name__.rsplit('.', 1)[1]}"] = _m
+del _m
+
+from edgesnn.reference.interpreter import BatchResult, Result, run, run_batch  # noqa: E402
 
 __all__ = [
     "Attn",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edgesnn.reference.layout import AttnDim, align4, record_size, weight_bytes
-from edgesnn.reference.model import Attn, Conv, Lif, Logic, MaxPool, Model, Op, Readout
+from edgesnn.format.layout import AttnDim, align4, record_size, weight_bytes
+from edgesnn.format.model import Attn, Conv, Lif, Logic, MaxPool, Model, Op, Readout
 
 
 def op_arrays(op: Op) -> list[tuple[int, int]]:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesnn.format.blob import load
+from edgesnn.format.model import Attn, Conv, Lif, Logic, MaxPool, Model, Readout
+from edgesnn.format.writer import to_bytes
 from edgesnn.reference import kernels
-from edgesnn.reference.blob import load
-from edgesnn.reference.model import Attn, Conv, Lif, Logic, MaxPool, Model, Readout
-from edgesnn.reference.writer import to_bytes
 
 ModelSource = Model | bytes | bytearray | memoryview | str | Path
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesnn.reference.layout import AttnDim, AttnKind, LogicMode
-from edgesnn.reference.model import Attn, Conv, Lif, Logic, MaxPool, Readout
+from edgesnn.format.layout import AttnDim, AttnKind, LogicMode
+from edgesnn.format.model import Attn, Conv, Lif, Logic, MaxPool, Readout
 
 _CHUNK_BYTES = 64 << 20  # bound on one im2col block
 

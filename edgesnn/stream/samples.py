@@ -33,7 +33,7 @@ from edgesnn.data.events.dispatch import detect_format, read_events
 from edgesnn.data.events.errors import EventFormatError, MissingDependencyError
 from edgesnn.data.input_contract import InputContract, InputContractError, contract_of, dataset_binning
 from edgesnn.data.registry import DATASETS, dataset_spec
-from edgesnn.reference import Model
+from edgesnn.format import Model
 
 
 class StreamInputError(Exception):

@@ -16,9 +16,9 @@ from types import ModuleType
 
 import pytest
 
+from edgesnn.format import layout_gen as gen_py
+from edgesnn.format.layout import FIELDS, Field, Opcode, record_size
 from edgesnn.reference import BlobError, load
-from edgesnn.reference import layout_gen as gen_py
-from edgesnn.reference.layout import FIELDS, Field, Opcode, record_size
 from edgesnn.runtime.c import CRuntime, CRuntimeUnavailable
 from edgesnn.runtime.micropython import RUNTIME_DIR
 from tests.reference.blobs import every_op_model

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgesnn.format.layout import AttnDim, AttnKind, BufferKind
+from edgesnn.format.model import Attn, Buffer, Conv, Lif, Model, Readout
+from edgesnn.format.writer import to_bytes
 from edgesnn.reference import run as reference_run
-from edgesnn.reference.layout import AttnDim, AttnKind, BufferKind
-from edgesnn.reference.model import Attn, Buffer, Conv, Lif, Model, Readout
-from edgesnn.reference.writer import to_bytes
 from edgesnn.runtime.c import CRuntime
 from tests.firmware.conftest import assert_asan_clean, assert_c_matches_reference
 

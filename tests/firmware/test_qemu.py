@@ -93,7 +93,7 @@ def test_demo_model_bit_exact_under_qemu(tmp_path: Path):
 def test_attn_paths_bit_exact_under_qemu(tmp_path: Path):
     """Every ATTN arithmetic path (tests/firmware/test_attn_paths.py: int16 plane in/out with the Cortex-M4
     SIMD kernels, int16 in and int32 out, int64) for T, C and S, MA and IA, bit-exact under QEMU."""
-    from edgesnn.reference.writer import to_bytes
+    from edgesnn.format.writer import to_bytes
     from tests.firmware.test_attn_paths import CASES, H, W, attn_model
 
     assert make("qemu-image").returncode == 0

@@ -13,8 +13,8 @@ import zlib
 import numpy as np
 import pytest
 
+from edgesnn.format.layout import record_size
 from edgesnn.reference import Attn, AttnDim, AttnKind, BlobError, Conv, Lif, Model, Readout, load, to_bytes
-from edgesnn.reference.layout import record_size
 from tests.reference.blobs import every_op_model
 
 BLOB = to_bytes(every_op_model())

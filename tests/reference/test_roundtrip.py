@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgesnn.format.writer import encode_weights
 from edgesnn.reference import BlobError, Conv, Readout, load, save, to_bytes
-from edgesnn.reference.writer import encode_weights
 from tests.reference.blobs import every_op_model
 
 

@@ -36,8 +36,8 @@ from edgesnn.devices import DeviceProfile
 from edgesnn.export import ir, micropython_memory
 from edgesnn.export.emit import to_model
 from edgesnn.export.errors import ExportError
-from edgesnn.reference.layout import AttnDim, AttnKind, BufferKind
-from edgesnn.reference.model import Attn, Conv, Lif, Model, Readout
+from edgesnn.format.layout import AttnDim, AttnKind, BufferKind
+from edgesnn.format.model import Attn, Conv, Lif, Model, Readout
 
 OP_SLOT = 80  # esnn_load.h ESNN_OP_SLOT: arena bytes per op record
 BUFFER_SLOT = 32  # esnn_load.h ESNN_BUFFER_SLOT: arena bytes per buffer record

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from edgesnn.reference.errors import BlobError
-from edgesnn.reference.layout import (
+from edgesnn.format.errors import BlobError
+from edgesnn.format.layout import (
     BUFFER,
     CONV_FLAG_STATIC,
     CRC_SIZE,
@@ -38,7 +38,7 @@ from edgesnn.reference.layout import (
     record_size,
     weight_bytes,
 )
-from edgesnn.reference.model import Attn, Buffer, Conv, Lif, Logic, MaxPool, Model, Op, Readout
+from edgesnn.format.model import Attn, Buffer, Conv, Lif, Logic, MaxPool, Model, Op, Readout
 
 ACCEPTED = f"this reader accepts version {VERSION_MAJOR}.{VERSION_MINOR} only"
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import struct
 
-from edgesnn.reference import layout_gen as _gen
-from edgesnn.reference.layout_gen import (
+from edgesnn.format import layout_gen as _gen
+from edgesnn.format.layout_gen import (
     CONV_FLAG_STATIC,
     CRC_SIZE,
     FIELDS,

@@ -1,4 +1,4 @@
-"""The one error type of the reference: a blob or model that breaks export/FORMAT.md."""
+"""The one error type of the format: a blob or model that breaks export/FORMAT.md."""
 
 from __future__ import annotations
 

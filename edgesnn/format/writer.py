@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesnn.reference.blob import parse
-from edgesnn.reference.errors import BlobError
-from edgesnn.reference.layout import (
+from edgesnn.format.blob import parse
+from edgesnn.format.errors import BlobError
+from edgesnn.format.layout import (
     BUFFER,
     CONV_FLAG_STATIC,
     CRC_SIZE,
@@ -32,7 +32,7 @@ from edgesnn.reference.layout import (
     align4,
     record_size,
 )
-from edgesnn.reference.model import Attn, Conv, Lif, Logic, MaxPool, Model, Op, Readout
+from edgesnn.format.model import Attn, Conv, Lif, Logic, MaxPool, Model, Op, Readout
 
 
 def encode_weights(w: np.ndarray, bits: int) -> bytes:

@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edgesnn.reference.errors import BlobError
-from edgesnn.reference.layout import (
+from edgesnn.format.errors import BlobError
+from edgesnn.format.layout import (
     VERSION_MAJOR,
     VERSION_MINOR,
     AttnDim,
@@ -277,6 +277,6 @@ class Model:
         return tuple(op for op in self.ops if isinstance(op, Lif))
 
     def to_bytes(self) -> bytes:
-        from edgesnn.reference.writer import to_bytes
+        from edgesnn.format.writer import to_bytes
 
         return to_bytes(self)
