@@ -24,7 +24,6 @@
 import struct
 import sys
 
-import esnn_blob
 import esnn_model
 import esnn_wire as W
 
@@ -118,7 +117,7 @@ class Board:
             try:
                 gc.collect()
                 before = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
-                self.model = esnn_model.Model(blob, viper=viper)
+                self.model = esnn_model.Model(blob, viper=viper, final_state=False)
                 gc.collect()
                 self.arena = max(0, (gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0) - before)
                 self.status = 0
@@ -136,10 +135,10 @@ class Board:
         if m is not None:
             self.frames = m.frames
             self.frame_size = m.frame_size
-            self.stepwise = not m.blob.layer_major and m.frames > 1
+            self.stepwise = not m.layer_major and m.frames > 1
             self.flags = struct.unpack_from("<I", blob, 16)[0]
             self.shape = struct.unpack_from("<HHH", blob, 64 + 2)  # buffer 0: kind, c, h, w
-            self.num_lif = sum(1 for op in m.blob.ops if op.opcode == esnn_blob.LIF)
+            self.num_lif = m.num_lif
         if max_payload is None:
             max_payload = 4 + self.frames * self.frame_size if m is not None else 64
         self.max_payload = max(8, min(0xFFFF, max_payload))

