@@ -22,6 +22,7 @@ reference's `Result`; `run_onnx_batch` does N samples and returns a `BatchResult
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from edgesnn.export import onnx_ops as ops
 from edgesnn.export.onnx_ops import INSTALL_HINT, GraphBuilder, require_onnx
 from edgesnn.format.layout import MAGIC
 from edgesnn.format.model import Attn, Conv, Lif, Logic, MaxPool, Model, Readout
+from edgesnn.format.registry import OpTable
 from edgesnn.reference.interpreter import BatchResult, Result, as_model
 
 OPSET = 17
@@ -61,32 +63,6 @@ def _counts(g: GraphBuilder, counts: list[str]) -> str:
     return g.node("Concat", [g.node("Unsqueeze", [c, g.const([1])]) for c in counts], "counts", axis=1)
 
 
-def _step_graph(m: Model, g: GraphBuilder, io: _Io) -> None:
-    tp = require_onnx()[0].TensorProto
-    bufs = {0: io.input("input", tp.UINT8, ["N", *m.input.shape])}
-    counts: list[str] = []
-    for k, op in enumerate(m.ops):
-        if isinstance(op, Conv):
-            bufs[op.out] = ops.conv(g, op, bufs[op.in0], op.in0 != 0, f"op {k} (CONV)")
-        elif isinstance(op, Lif):
-            i, shape = len(counts), ["N", *m.buffers[op.out].shape]
-            state = io.input(f"state_{i}", tp.INT32, shape)
-            bufs[op.out], new_state, count = ops.lif_step(g, op, bufs[op.in0], state)
-            io.output(new_state, f"state_{i}_out", tp.INT32, shape)
-            counts.append(count)
-        elif isinstance(op, MaxPool):
-            bufs[op.out] = ops.maxpool(g, op, bufs[op.in0])
-        elif isinstance(op, Logic):
-            bufs[op.out] = ops.logic(g, op, bufs[op.in0], bufs[op.in1])
-        elif isinstance(op, Readout):
-            acc = g.cast(io.input("logits_in", tp.INT32, ["N", op.classes]), "int64")
-            total = g.node("Add", [acc, ops.readout_partial(g, op, bufs[op.in0], [2, 3])])
-            io.output(g.cast(total, "int32"), "logits_out", tp.INT32, ["N", op.classes])
-        else:
-            raise ValueError(f"op {k} ({type(op).__name__}) needs the whole sequence; use a sequence graph")
-    io.output(_counts(g, counts), "spike_counts", tp.INT64, ["N", len(counts)])
-
-
 def _lif_scan(m: Model, g: GraphBuilder, op: Lif, index: int, current: str) -> tuple[str, str, str]:
     """LIF over all T by `Scan` on int64 [T, N, C, H, W]: (final state, spike count [N], spikes [T, ...])."""
     onnx = require_onnx()[0]
@@ -112,39 +88,106 @@ def _lif_scan(m: Model, g: GraphBuilder, op: Lif, index: int, current: str) -> t
     return final, counted, seq
 
 
+class _Graph:
+    """One graph being built: the model, the builder, its inputs/outputs, buffer values and LIF counts."""
+
+    def __init__(self, m: Model, g: GraphBuilder, io: _Io) -> None:
+        self.m, self.g, self.io = m, g, io
+        self.bufs: dict[int, str] = {}
+        self.counts: list[str] = []
+
+    def seq(self, b: int, dtype: str | None = None) -> str:
+        """Sequence graph: buffer `b` (kept flat `[T*N, C, H, W]`) as `[T, N, C, H, W]`."""
+        v = self.bufs[b] if dtype is None else self.g.cast(self.bufs[b], dtype)
+        return self.g.reshape(v, [self.m.T, -1, *self.m.buffers[b].shape])
+
+
+# op type -> (op, its index, the graph) -> None: the op's nodes, one table per graph kind
+_Rule = Callable[[Any, int, _Graph], None]
+STEP_OPS: OpTable[_Rule] = OpTable("ONNX step graph")
+SEQUENCE_OPS: OpTable[_Rule] = OpTable("ONNX sequence graph")
+
+
+@STEP_OPS.register(Conv)
+@SEQUENCE_OPS.register(Conv)
+def _conv(op: Conv, k: int, s: _Graph) -> None:
+    s.bufs[op.out] = ops.conv(s.g, op, s.bufs[op.in0], op.in0 != 0, f"op {k} (CONV)")
+
+
+@STEP_OPS.register(MaxPool)
+@SEQUENCE_OPS.register(MaxPool)
+def _maxpool(op: MaxPool, k: int, s: _Graph) -> None:
+    s.bufs[op.out] = ops.maxpool(s.g, op, s.bufs[op.in0])
+
+
+@STEP_OPS.register(Logic)
+@SEQUENCE_OPS.register(Logic)
+def _logic(op: Logic, k: int, s: _Graph) -> None:
+    s.bufs[op.out] = ops.logic(s.g, op, s.bufs[op.in0], s.bufs[op.in1])
+
+
+@STEP_OPS.register(Lif)
+def _lif_step(op: Lif, k: int, s: _Graph) -> None:
+    tp = require_onnx()[0].TensorProto
+    i, shape = len(s.counts), ["N", *s.m.buffers[op.out].shape]
+    state = s.io.input(f"state_{i}", tp.INT32, shape)
+    s.bufs[op.out], new_state, count = ops.lif_step(s.g, op, s.bufs[op.in0], state)
+    s.io.output(new_state, f"state_{i}_out", tp.INT32, shape)
+    s.counts.append(count)
+
+
+@STEP_OPS.register(Readout)
+def _readout_step(op: Readout, k: int, s: _Graph) -> None:
+    tp = require_onnx()[0].TensorProto
+    acc = s.g.cast(s.io.input("logits_in", tp.INT32, ["N", op.classes]), "int64")
+    total = s.g.node("Add", [acc, ops.readout_partial(s.g, op, s.bufs[op.in0], [2, 3])])
+    s.io.output(s.g.cast(total, "int32"), "logits_out", tp.INT32, ["N", op.classes])
+
+
+def _step_graph(m: Model, g: GraphBuilder, io: _Io) -> None:
+    tp = require_onnx()[0].TensorProto
+    s = _Graph(m, g, io)
+    s.bufs[0] = io.input("input", tp.UINT8, ["N", *m.input.shape])
+    for k, op in enumerate(m.ops):
+        if type(op) not in STEP_OPS and type(op) in SEQUENCE_OPS:
+            raise ValueError(f"op {k} ({type(op).__name__}) needs the whole sequence; use a sequence graph")
+        STEP_OPS.of(op)(op, k, s)
+    io.output(_counts(g, s.counts), "spike_counts", tp.INT64, ["N", len(s.counts)])
+
+
+@SEQUENCE_OPS.register(Attn)
+def _attn_sequence(op: Attn, k: int, s: _Graph) -> None:
+    out = ops.attn(s.g, op, s.seq(op.in0, "int64"), (s.m.T, *s.m.buffers[op.in0].shape))
+    s.bufs[op.out] = s.g.reshape(out, [-1, *s.m.buffers[op.out].shape])
+
+
+@SEQUENCE_OPS.register(Lif)
+def _lif_sequence(op: Lif, k: int, s: _Graph) -> None:
+    tp = require_onnx()[0].TensorProto
+    i, shape = len(s.counts), ["N", *s.m.buffers[op.out].shape]
+    final, count, spikes = _lif_scan(s.m, s.g, op, i, s.seq(op.in0, "int64"))
+    s.bufs[op.out] = s.g.reshape(spikes, [-1, *s.m.buffers[op.out].shape])
+    s.io.output(final, f"final_state_{i}", tp.INT32, shape)
+    s.counts.append(count)
+
+
+@SEQUENCE_OPS.register(Readout)
+def _readout_sequence(op: Readout, k: int, s: _Graph) -> None:
+    tp = require_onnx()[0].TensorProto
+    partial = ops.readout_partial(s.g, op, s.seq(op.in0), [0, 3, 4])
+    total = s.g.node("Add", [partial, s.g.const(op.bias.astype(np.int64))], "logits")
+    s.io.output(s.g.cast(total, "int32"), "logits", tp.INT32, ["N", op.classes])
+
+
 def _sequence_graph(m: Model, g: GraphBuilder, io: _Io) -> None:
     """Whole-sequence graph: buffers are kept flat `[T*N, C, H, W]` and unflattened where T matters."""
     tp = require_onnx()[0].TensorProto
+    s = _Graph(m, g, io)
     x = io.input("input", tp.UINT8, ["N", m.T, *m.input.shape])
-    bufs = {0: g.reshape(g.node("Transpose", [x], perm=[1, 0, 2, 3, 4]), [-1, *m.input.shape])}
-
-    def seq(b: int, dtype: str | None = None) -> str:
-        v = bufs[b] if dtype is None else g.cast(bufs[b], dtype)
-        return g.reshape(v, [m.T, -1, *m.buffers[b].shape])
-
-    counts: list[str] = []
+    s.bufs[0] = g.reshape(g.node("Transpose", [x], perm=[1, 0, 2, 3, 4]), [-1, *m.input.shape])
     for k, op in enumerate(m.ops):
-        if isinstance(op, Conv):
-            bufs[op.out] = ops.conv(g, op, bufs[op.in0], op.in0 != 0, f"op {k} (CONV)")
-        elif isinstance(op, Attn):
-            out = ops.attn(g, op, seq(op.in0, "int64"), (m.T, *m.buffers[op.in0].shape))
-            bufs[op.out] = g.reshape(out, [-1, *m.buffers[op.out].shape])
-        elif isinstance(op, Lif):
-            i, shape = len(counts), ["N", *m.buffers[op.out].shape]
-            final, count, spikes = _lif_scan(m, g, op, i, seq(op.in0, "int64"))
-            bufs[op.out] = g.reshape(spikes, [-1, *m.buffers[op.out].shape])
-            io.output(final, f"final_state_{i}", tp.INT32, shape)
-            counts.append(count)
-        elif isinstance(op, MaxPool):
-            bufs[op.out] = ops.maxpool(g, op, bufs[op.in0])
-        elif isinstance(op, Logic):
-            bufs[op.out] = ops.logic(g, op, bufs[op.in0], bufs[op.in1])
-        else:
-            assert isinstance(op, Readout)
-            partial = ops.readout_partial(g, op, seq(op.in0), [0, 3, 4])
-            total = g.node("Add", [partial, g.const(op.bias.astype(np.int64))], "logits")
-            io.output(g.cast(total, "int32"), "logits", tp.INT32, ["N", op.classes])
-    io.output(_counts(g, counts), "spike_counts", tp.INT64, ["N", len(counts)])
+        SEQUENCE_OPS.of(op)(op, k, s)
+    io.output(_counts(g, s.counts), "spike_counts", tp.INT64, ["N", len(s.counts)])
 
 
 def _as_esnn(source: Any) -> Model | None:
@@ -165,7 +208,7 @@ def to_onnx(source: Model | bytes | str | Path, simplify: bool = False) -> Any:
     m = _as_esnn(source)
     if m is None:
         raise ValueError("to_onnx: expected an .esnn Model, blob or path")
-    kind = SEQUENCE if m.layer_major or any(isinstance(op, Attn) for op in m.ops) else STEP
+    kind = SEQUENCE if m.layer_major or any(type(op) not in STEP_OPS for op in m.ops) else STEP
     g = GraphBuilder()
     io = _Io(g)
     (_sequence_graph if kind == SEQUENCE else _step_graph)(m, g, io)

@@ -6,13 +6,16 @@ batched over samples. `run` takes one sample; `run_batch` many at once (much fas
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edgesnn.format.blob import load
 from edgesnn.format.model import Attn, Conv, Lif, Logic, MaxPool, Model, Readout
+from edgesnn.format.registry import OpTable
 from edgesnn.format.writer import to_bytes
 from edgesnn.reference import kernels
 
@@ -103,47 +106,80 @@ def run_batch(model: ModelSource, inputs: np.ndarray, trace: bool = False) -> Ba
     return _execute(m, _input(m, inputs, batched=True), trace)
 
 
+@dataclass
+class _State:
+    """What one pass over the ops accumulates besides the buffers: LIF counts and states, the logits."""
+
+    m: Model
+    bufs: dict[int, np.ndarray]
+    counts: list[np.ndarray]
+    states: list[np.ndarray]
+    logits: np.ndarray
+
+
+# op type -> (op, its input [N, T, H, W, C] channels-last, state) -> its output
+OPS: OpTable[Callable[[Any, np.ndarray, _State], np.ndarray]] = OpTable("reference interpreter")
+
+
+@OPS.register(Conv)
+def _conv(op: Conv, x: np.ndarray, st: _State) -> np.ndarray:
+    if op.static:  # the input is one frame repeated: compute once, broadcast over T
+        once = kernels.conv(op, x[:, :1], spikes=op.in0 != 0)
+        return np.broadcast_to(once, (once.shape[0], st.m.T, *once.shape[2:]))
+    return kernels.conv(op, x, spikes=op.in0 != 0)
+
+
+@OPS.register(Lif)
+def _lif(op: Lif, x: np.ndarray, st: _State) -> np.ndarray:
+    out, state = kernels.lif(op, x)
+    st.counts.append(out.sum(axis=(1, 2, 3, 4), dtype=np.int64))
+    st.states.append(state.transpose(0, 3, 1, 2))
+    return out
+
+
+@OPS.register(Attn)
+def _attn(op: Attn, x: np.ndarray, st: _State) -> np.ndarray:
+    return kernels.attn(op, x)
+
+
+@OPS.register(MaxPool)
+def _maxpool(op: MaxPool, x: np.ndarray, st: _State) -> np.ndarray:
+    return kernels.maxpool(op, x)
+
+
+@OPS.register(Logic)
+def _logic(op: Logic, x: np.ndarray, st: _State) -> np.ndarray:
+    return kernels.logic(op, x, st.bufs[op.in1])
+
+
+@OPS.register(Readout)
+def _readout(op: Readout, x: np.ndarray, st: _State) -> np.ndarray:
+    out = kernels.readout(op, x)
+    st.logits = out[:, -1]
+    return out
+
+
 def _execute(m: Model, x0: np.ndarray, trace: bool) -> BatchResult:
-    bufs: dict[int, np.ndarray] = {0: x0.transpose(0, 1, 3, 4, 2)}  # channels-last inside
+    st = _State(m, {0: x0.transpose(0, 1, 3, 4, 2)}, [], [], np.empty(0, dtype=np.int32))  # channels-last
+    bufs = st.bufs
     last = _last_use(m)
-    counts: list[np.ndarray] = []
-    states: list[np.ndarray] = []
     traces: list[np.ndarray] = []
-    logits = np.empty(0, dtype=np.int32)
     for k, op in enumerate(m.ops):
-        x = bufs[op.in0]
-        if isinstance(op, Conv):
-            if op.static:  # the input is one frame repeated: compute once, broadcast over T
-                once = kernels.conv(op, x[:, :1], spikes=op.in0 != 0)
-                out = np.broadcast_to(once, (once.shape[0], m.T, *once.shape[2:]))
-            else:
-                out = kernels.conv(op, x, spikes=op.in0 != 0)
-        elif isinstance(op, Lif):
-            out, state = kernels.lif(op, x)
-            counts.append(out.sum(axis=(1, 2, 3, 4), dtype=np.int64))
-            states.append(state.transpose(0, 3, 1, 2))
-        elif isinstance(op, Attn):
-            out = kernels.attn(op, x)
-        elif isinstance(op, MaxPool):
-            out = kernels.maxpool(op, x)
-        elif isinstance(op, Logic):
-            out = kernels.logic(op, x, bufs[op.in1])
-        else:
-            assert isinstance(op, Readout)
-            out = kernels.readout(op, x)
-            logits = out[:, -1]
+        out = OPS.of(op)(op, bufs[op.in0], st)
+        readout = isinstance(op, Readout)  # the one op without an output buffer: logits, not [.., H, W, C]
         if trace:
-            traces.append(out if isinstance(op, Readout) else out.transpose(0, 1, 4, 2, 3))
-        if not isinstance(op, Readout):
+            traces.append(out if readout else out.transpose(0, 1, 4, 2, 3))
+        if not readout:
             bufs[op.out] = out
         for b in (op.in0, getattr(op, "in1", None)):
             if b is not None and last.get(b) == k:
                 bufs.pop(b, None)
+    logits = st.logits
     return BatchResult(
         logits=logits,
         predicted=np.argmax(logits, axis=1),  # first maximum: ties go to the lowest index
-        spike_counts=np.stack(counts, axis=1) if counts else np.zeros((logits.shape[0], 0), np.int64),
-        final_state=tuple(states),
+        spike_counts=np.stack(st.counts, axis=1) if st.counts else np.zeros((logits.shape[0], 0), np.int64),
+        final_state=tuple(st.states),
         traces=tuple(traces) if trace else None,
     )
 

@@ -4,12 +4,14 @@ section 3), or fail naming the layer. Picks ``state_bits`` = 16 for neurons whos
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from edgesnn.export import ir
 from edgesnn.export.errors import ExportError
+from edgesnn.format.registry import OpTable
 
 INT32 = 2**31
 ATTN_LIMIT = 2**62
@@ -66,44 +68,85 @@ def _check(name: str, what: str, bound: int, limit: int) -> None:
         )
 
 
+@dataclass
+class _Ranges:
+    """Per tensor, the lowest and highest value every possible input can give (what the rules pass on)."""
+
+    graph: ir.Graph
+    lo: dict[str, np.ndarray] = field(default_factory=dict)
+    hi: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+# quantized op type -> (node, ranges) -> (the op, with LIF state_bits chosen; its bound row or None)
+BOUNDS: OpTable[Callable[[ir.Node, _Ranges], tuple[ir.Op, LayerBound | None]]] = OpTable("bounds")
+
+
+@BOUNDS.register(ir.QConv)
+def _conv(node: ir.Node, r: _Ranges) -> tuple[ir.Op, LayerBound | None]:
+    op, x = node.op, node.inputs[0]
+    assert isinstance(op, ir.QConv)
+    in_max = r.graph.input_scale_num if r.graph.tensors[x].kind == "input" else 1
+    a_lo, a_hi = conv_range(op, in_max)
+    bound = int(max(np.abs(a_lo).max(), np.abs(a_hi).max()))
+    _check(node.name, "accumulator", bound, INT32)
+    r.lo[node.output], r.hi[node.output] = a_lo, a_hi
+    return op, LayerBound(node.name, "conv", bound, INT32)
+
+
+@BOUNDS.register(ir.QAttention)
+def _attention(node: ir.Node, r: _Ranges) -> tuple[ir.Op, LayerBound | None]:
+    op, x = node.op, node.inputs[0]
+    assert isinstance(op, ir.QAttention)
+    x_max = int(max(np.abs(r.lo[x]).max(), np.abs(r.hi[x]).max()))
+    n_pool = pooled_size(op.dim, r.graph.T, r.graph.tensors[x].shape)
+    bound = max(score_bound(op.w1, op.w2, op.shift, n_pool, x_max), 32768 * x_max)
+    _check(node.name, "score or product", bound, ATTN_LIMIT)
+    r.lo[node.output] = np.zeros_like(r.lo[x])
+    r.hi[node.output] = np.clip(r.hi[x], 0, None)
+    return op, LayerBound(node.name, "attention", bound, ATTN_LIMIT)
+
+
+@BOUNDS.register(ir.QLif)
+def _lif(node: ir.Node, r: _Ranges) -> tuple[ir.Op, LayerBound | None]:
+    op, x = node.op, node.inputs[0]
+    assert isinstance(op, ir.QLif)
+    thr = op.thresholds.astype(np.int64)
+    u_bound = int(np.maximum(np.maximum(np.abs(r.lo[x]), np.abs(r.hi[x])), thr).max())
+    _check(node.name, "membrane", u_bound, INT32)
+    h_lo, h_hi = int(np.minimum(r.lo[x], 0).min()), int((thr - 1).max())
+    bits = 16 if h_lo >= -(2**15) and h_hi < 2**15 else 32
+    return replace(op, state_bits=bits), LayerBound(node.name, "lif", u_bound, INT32, bits)
+
+
+@BOUNDS.register(ir.QReadout)
+def _readout(node: ir.Node, r: _Ranges) -> tuple[ir.Op, LayerBound | None]:
+    op, x = node.op, node.inputs[0]
+    assert isinstance(op, ir.QReadout)
+    _, h, w = r.graph.tensors[x].shape
+    per_class = np.abs(op.weight.astype(np.int64)).sum(0) * r.graph.T * h * w
+    bound = int((np.abs(op.bias.astype(np.int64)) + per_class).max())
+    _check(node.name, "logit", bound, INT32)
+    return op, LayerBound(node.name, "readout", bound, INT32)
+
+
+@BOUNDS.register(ir.MaxPool, ir.Logic)
+def _no_accumulator(node: ir.Node, r: _Ranges) -> tuple[ir.Op, LayerBound | None]:
+    return node.op, None
+
+
 def analyse_bounds(graph: ir.Graph) -> tuple[ir.Graph, list[LayerBound]]:
     """Check every integer op of a quantized graph; returns it with LIF ``state_bits`` chosen."""
-    lo: dict[str, np.ndarray] = {}
-    hi: dict[str, np.ndarray] = {}
+    ranges = _Ranges(graph)
     nodes, rows = [], []
     for node in graph.nodes:
-        op, x = node.op, node.inputs[0]
-        kind = graph.tensors[x].kind
-        if isinstance(op, ir.QConv):
-            in_max = graph.input_scale_num if kind == "input" else 1
-            a_lo, a_hi = conv_range(op, in_max)
-            bound = int(max(np.abs(a_lo).max(), np.abs(a_hi).max()))
-            _check(node.name, "accumulator", bound, INT32)
-            lo[node.output], hi[node.output] = a_lo, a_hi
-            rows.append(LayerBound(node.name, "conv", bound, INT32))
-        elif isinstance(op, ir.QAttention):
-            x_max = int(max(np.abs(lo[x]).max(), np.abs(hi[x]).max()))
-            n_pool = pooled_size(op.dim, graph.T, graph.tensors[x].shape)
-            bound = max(score_bound(op.w1, op.w2, op.shift, n_pool, x_max), 32768 * x_max)
-            _check(node.name, "score or product", bound, ATTN_LIMIT)
-            lo[node.output] = np.zeros_like(lo[x])
-            hi[node.output] = np.clip(hi[x], 0, None)
-            rows.append(LayerBound(node.name, "attention", bound, ATTN_LIMIT))
-        elif isinstance(op, ir.QLif):
-            thr = op.thresholds.astype(np.int64)
-            u_bound = int(np.maximum(np.maximum(np.abs(lo[x]), np.abs(hi[x])), thr).max())
-            _check(node.name, "membrane", u_bound, INT32)
-            h_lo, h_hi = int(np.minimum(lo[x], 0).min()), int((thr - 1).max())
-            bits = 16 if h_lo >= -(2**15) and h_hi < 2**15 else 32
-            op = replace(op, state_bits=bits)
-            rows.append(LayerBound(node.name, "lif", u_bound, INT32, bits))
-        elif isinstance(op, ir.QReadout):
-            _, h, w = graph.tensors[x].shape
-            per_class = np.abs(op.weight.astype(np.int64)).sum(0) * graph.T * h * w
-            bound = int((np.abs(op.bias.astype(np.int64)) + per_class).max())
-            _check(node.name, "logit", bound, INT32)
-            rows.append(LayerBound(node.name, "readout", bound, INT32))
-        elif not isinstance(op, ir.MaxPool | ir.Logic):
-            raise ExportError(f"{node.name}: {type(op).__name__} is not quantized; run quantize first")
+        rule = BOUNDS.get(type(node.op))
+        if rule is None:
+            raise ExportError(
+                f"{node.name}: {type(node.op).__name__} is not quantized; run quantize first "
+                f"(bounds knows {', '.join(BOUNDS.supported())})"
+            )
+        op, row = rule(node, ranges)
+        if row is not None:
+            rows.append(row)
         nodes.append(ir.Node(node.name, op, node.inputs, node.output))
     return graph.with_nodes(nodes), rows

@@ -20,6 +20,7 @@ from edgesnn.export import ir
 from edgesnn.export.errors import ExportError
 from edgesnn.export.passes.bounds import conv_range
 from edgesnn.export.passes.quantize_attention import quantize_attention
+from edgesnn.format.registry import OpTable
 
 WEIGHT_BITS = (4, 8, 16)
 
@@ -107,14 +108,13 @@ def _keep(st: _State, node: ir.Node) -> ir.Op:
     return node.op
 
 
-QUANTIZERS: dict[type, Callable[[_State, ir.Node], ir.Op]] = {
-    ir.Conv: _conv,
-    ir.Attention: _attention,
-    ir.Lif: _lif,
-    ir.Readout: _readout,
-    ir.MaxPool: _keep,
-    ir.Logic: _keep,
-}
+# float op type -> (state, node) -> its integer op
+QUANTIZERS: OpTable[Callable[[_State, ir.Node], ir.Op]] = OpTable("quantize")
+QUANTIZERS.register(ir.Conv)(_conv)
+QUANTIZERS.register(ir.Attention)(_attention)
+QUANTIZERS.register(ir.Lif)(_lif)
+QUANTIZERS.register(ir.Readout)(_readout)
+QUANTIZERS.register(ir.MaxPool, ir.Logic)(_keep)
 
 
 def quantize(graph: ir.Graph, weight_bits: int = 8) -> ir.Graph:
@@ -125,6 +125,9 @@ def quantize(graph: ir.Graph, weight_bits: int = 8) -> ir.Graph:
     for node in graph.nodes:
         fn = QUANTIZERS.get(type(node.op))
         if fn is None:
-            raise ExportError(f"{node.name}: cannot quantize {type(node.op).__name__} (fold BatchNorm first)")
+            raise ExportError(
+                f"{node.name}: cannot quantize {type(node.op).__name__} (fold BatchNorm first; "
+                f"quantize knows {', '.join(QUANTIZERS.supported())})"
+            )
         nodes.append(ir.Node(node.name, fn(st, node), node.inputs, node.output))
     return graph.with_nodes(nodes, note=f"quantized to int{weight_bits} weights")
