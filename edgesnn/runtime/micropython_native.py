@@ -91,10 +91,15 @@ def build(arch: str = "x64", quiet: bool = True) -> Path:
         return out
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"esnn-natmod-{arch}-", dir=out_dir.parent) as tmp:
+        # make runs in a copy of native/ (mpy_ld.py writes its archive cache into the working folder)
+        work = Path(tmp) / "src"
+        work.mkdir()
+        for path in [*NATIVE_DIR.glob("*.c"), NATIVE_DIR / "Makefile"]:
+            shutil.copy2(path, work / path.name)
         build_dir = Path(tmp) / "build"
         target = build_dir / MPY_NAME
-        cmd = ["make", "-C", str(NATIVE_DIR), f"ARCH={arch}", f"BUILD={build_dir}", f"MPY_DIR={mpy_dir()}"]
-        cmd += [f"PYTHON={sys.executable}", str(target)]
+        cmd = ["make", "-C", str(work), f"ARCH={arch}", f"BUILD={build_dir}", f"MPY_DIR={mpy_dir()}"]
+        cmd += [f"RUNTIME={resources.firmware_dir() / 'runtime'}", f"PYTHON={sys.executable}", str(target)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not target.is_file():
             tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
