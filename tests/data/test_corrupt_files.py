@@ -150,7 +150,9 @@ def test_aedat4_truncated(backend: str, tmp_path: Path) -> None:
         path.write_bytes(src[:keep])
         with pytest.raises(EventFormatError) as info:
             read_events(path, backend=backend)
-        assert _offset(info.value, path) in (0, keep)
+        off = _offset(info.value, path)
+        # the IOHeader length field (14) for 100 bytes; the cut packet (its size field) at half the file
+        assert off == 14 if keep == 100 else keep - 200_000 < off <= keep, str(info.value)
         assert "Stacktrace" not in str(info.value)
 
 
