@@ -136,8 +136,12 @@ def _export(model: Any, payload: dict, dataset: str, args: argparse.Namespace, d
         calib = calibration_batches(dataset, "test", args.data_dir, args.calib, 128, model.config, payload)
     except AnalysisError as exc:
         raise CliError(str(exc)) from None
-    qat = "qat" in (payload.get("training") or {})
-    result = export_model(model, calib, load_profile(device), 8, prune=True, progress=say, qat=qat)
+    int_model = None
+    if "qat" in (payload.get("training") or {}):  # QAT: dead shortcuts decided on the integer model
+        from edgesnn.qat import int_net_for_export as int_model
+    result = export_model(
+        model, calib, load_profile(device), 8, prune=True, progress=say, int_model=int_model
+    )
     say.done()
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.esnn").write_bytes(result.blob)

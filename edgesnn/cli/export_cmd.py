@@ -70,14 +70,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         device = load_profile(args.device).with_ram_budget(args.ram_budget)
         model, payload = checkpoint.load(args.checkpoint, with_payload=True)
-        qat = "qat" in (payload.get("training") or {})  # QAT: dead shortcuts decided on the integer model
+        int_model = None
+        if "qat" in (payload.get("training") or {}):  # QAT: dead shortcuts decided on the integer model
+            from edgesnn.qat import int_net_for_export as int_model
         _progress(f"checking the fit on {device.name}")  # seconds, before the minute of work
         precheck(model, device, Chain(args.weight_bits, static_for(args.calib, payload)), args.prune)
         _progress(f"loading {args.calib_samples} calibration samples of {args.calib} (test split)")
         calib = calibration_batches(
             args.calib, "test", args.data_dir, args.calib_samples, args.batch_size, model.config, payload
         )
-        result = export_model(model, calib, device, args.weight_bits, args.prune, _progress, qat=qat)
+        result = export_model(
+            model, calib, device, args.weight_bits, args.prune, _progress, int_model=int_model
+        )
     except (ExportError, DeviceError, AnalysisError) as exc:
         raise CliError(str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)

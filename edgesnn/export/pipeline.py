@@ -4,8 +4,9 @@ fit -> float-vs-integer agreement and operation counts. Each stage reports throu
 The device fit is checked twice (edgesnn.export.fit): first, before the pruning, from the float model
 alone (fails at once when even the best pruning cannot make it fit), then exactly on the exported model.
 
-``qat=True`` (a quantization-aware fine-tuned checkpoint, whose integer model is the one to keep exact):
-dead shortcuts are decided and verified on the integer model instead of the float one."""
+``int_model`` (a quantization-aware fine-tuned checkpoint, whose integer model is the one to keep exact;
+pass ``edgesnn.qat.int_net_for_export``): dead shortcuts are decided and verified on the integer model that
+it builds instead of the float one. The exporter does not import qat (which builds on the exporter)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from edgesnn.export.fit import Chain, Planned, check_exact, precheck
 from edgesnn.export.passes.bounds import LayerBound, analyse_bounds
 from edgesnn.export.passes.fold_bn import fold_batchnorm
 from edgesnn.export.passes.memory import MemoryPlan, plan_memory
-from edgesnn.export.passes.prune import PruneResult, drop_dead_shortcuts, drop_dead_shortcuts_int
+from edgesnn.export.passes.prune import IntModelOf, PruneResult, drop_dead_shortcuts, drop_dead_shortcuts_int
 from edgesnn.export.passes.quantize import quantize
 
 Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
@@ -52,7 +53,7 @@ def export_model(
     weight_bits: int = 8,
     prune: bool = True,
     progress: Callable[[str], None] | None = None,
-    qat: bool = False,
+    int_model: IntModelOf | None = None,
 ) -> ExportResult:
     say = progress or (lambda stage: None)
     model = model.eval()
@@ -62,9 +63,9 @@ def export_model(
     chain, original = Chain(weight_bits, static), model
     say("checking the device fit")
     precheck(model, device, chain, prune)
-    if prune and qat:
+    if prune and int_model is not None:
         say(f"pruning dead shortcuts of the int{weight_bits} QAT model (verified on the calibration data)")
-        model, pruned = drop_dead_shortcuts_int(model, inputs, weight_bits, static)
+        model, pruned = drop_dead_shortcuts_int(model, inputs, weight_bits, static, int_model=int_model)
     elif prune:
         say("pruning dead shortcuts (verified on the calibration data)")
         model, pruned = drop_dead_shortcuts(model, inputs)

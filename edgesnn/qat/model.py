@@ -167,3 +167,12 @@ def qat_model_of(model: nn.Module, payload: dict | None, static: bool) -> QATNet
     if not isinstance(qat, dict):
         return None
     return QATNet(model, int(qat.get("weight_bits", 8)), static).eval()
+
+
+def int_net_for_export(model: nn.Module, weight_bits: int, static_input: bool) -> QATNet:
+    """The integer model the exporter prunes a QAT checkpoint on (``export_model(int_model=...)``): the
+    ``QATNet`` in eval mode, its ``QATError`` raised as ``ExportError``."""
+    try:
+        return QATNet(model, weight_bits, static_input).eval()
+    except QATError as exc:
+        raise ExportError(str(exc)) from None

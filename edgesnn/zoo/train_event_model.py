@@ -456,13 +456,15 @@ def check_exact(run: Run, net: SpikingResNet, test_ds: ScaledFrames) -> dict[str
     from edgesnn.devices import load_profile
     from edgesnn.export.agreement import to_u8 as float_to_u8
     from edgesnn.export.pipeline import export_model
-    from edgesnn.qat import QATNet
+    from edgesnn.qat import QATNet, int_net_for_export
     from edgesnn.reference import run_batch
 
     t0 = time.time()
     idx = torch.arange(len(test_ds))
     calib = [(model_input(x), y) for x, y in iter_batches(test_ds, idx[:256], 128)]
-    res = export_model(net, calib, load_profile(DEVICE), WEIGHT_BITS, prune=True, qat=True)
+    res = export_model(
+        net, calib, load_profile(DEVICE), WEIGHT_BITS, prune=True, int_model=int_net_for_export
+    )
     qat = QATNet(net, WEIGHT_BITS, static_input=False).eval()  # eval: run_int leaves the net in eval mode
     n = exact_logits = exact_counts = same_pred = right_f = right_i = 0
     pruned = bool(res.prune and res.prune.removed)

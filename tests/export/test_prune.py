@@ -12,7 +12,7 @@ from edgesnn.export.capture import capture
 from edgesnn.export.errors import ExportError
 from edgesnn.export.passes.prune import drop_dead_shortcuts, drop_dead_shortcuts_int
 from edgesnn.export.pipeline import export_model
-from edgesnn.qat import QATNet
+from edgesnn.qat import QATNet, int_net_for_export
 from edgesnn.reference import run_batch
 from tests.export.nets import images, tiny_model
 
@@ -62,7 +62,7 @@ def test_qat_pruning_is_decided_and_verified_on_the_integer_model() -> None:
     x = images(8)[0]
     _, float_res = drop_dead_shortcuts(model, [x])
     assert float_res.removed == ()  # alive in float
-    pruned, res = drop_dead_shortcuts_int(model, [x], 8)
+    pruned, res = drop_dead_shortcuts_int(model, [x], 8, int_model=int_net_for_export)
     assert res.removed == ("stages.0.block.shortcut",) and res.kept == ("stages.1.block.shortcut",)
     assert res.check is not None and res.check.identical and res.check.samples == 8
     assert res.report.shortcuts[1].rate > 0 and res.report.to_dict()["label"] == "shortcut 1"
@@ -76,7 +76,7 @@ def test_qat_pruning_is_decided_and_verified_on_the_integer_model() -> None:
 def test_qat_export_with_prune_equals_the_unpruned_qat_model() -> None:
     model = _dead_in_integers_only()
     x, y = images(8)
-    result = export_model(model, [(x, y)], load_profile("host"), 8, prune=True, qat=True)
+    result = export_model(model, [(x, y)], load_profile("host"), 8, prune=True, int_model=int_net_for_export)
     assert result.prune is not None and result.prune.removed == ("stages.0.block.shortcut",)
     assert sum(isinstance(n.op, ir.QLif) for n in result.graph.nodes) == len(QATNet(model, 8).lif_names) - 1
     ref = run_batch(result.blob, torch.round(x * 255).to(torch.uint8).numpy())
@@ -102,4 +102,4 @@ def test_qat_pruning_refuses_a_removal_that_changes_integer_outputs(monkeypatch)
 
     monkeypatch.setattr(prune_mod, "_int_outputs", tampered)
     with pytest.raises(ExportError, match=r"changed 1 of 8 integer calibration outputs"):
-        drop_dead_shortcuts_int(model, [x], 8)
+        drop_dead_shortcuts_int(model, [x], 8, int_model=int_net_for_export)

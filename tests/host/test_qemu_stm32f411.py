@@ -31,6 +31,7 @@ def qat_demo(tmp_path_factory):
     from edgesnn.data.registry import open_dataset
     from edgesnn.devices import load_profile
     from edgesnn.export.pipeline import export_model
+    from edgesnn.qat import int_net_for_export
     from edgesnn.zoo import ZOO_DIR
 
     need_tools()
@@ -40,7 +41,9 @@ def qat_demo(tmp_path_factory):
     model = checkpoint.load(ZOO_DIR / "fashion_mnist_synac_w8_t4_qat.pt")
     test = open_dataset("fashion-mnist", "test", str(FASHION_DIR))
     calib = [test.get_batch(torch.arange(0, CALIB))]
-    result = export_model(model, calib, load_profile("stm32f411-nucleo"), 8, prune=True, qat=True)
+    result = export_model(
+        model, calib, load_profile("stm32f411-nucleo"), 8, prune=True, int_model=int_net_for_export
+    )
     path = tmp_path_factory.mktemp("qat_demo") / "demo_qat.esnn"
     path.write_bytes(result.blob)
     return path

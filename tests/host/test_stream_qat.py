@@ -15,7 +15,7 @@ from edgesnn.analysis.calibration import calibration_batches
 from edgesnn.devices import load_profile
 from edgesnn.export.pipeline import export_model
 from edgesnn.host import Client, start_host_board
-from edgesnn.qat import qat_model_of
+from edgesnn.qat import int_net_for_export, qat_model_of
 from edgesnn.reference import load
 from edgesnn.stream import ModelInput, Streamer
 from edgesnn.stream.samples import dataset_samples, resolve_contract
@@ -30,7 +30,7 @@ def event_model(tmp_path_factory: pytest.TempPathFactory):
     calib = calibration_batches(
         "emulated-fashion-mnist", "test", str(FASHION_DIR), 16, 16, model.config, payload
     )
-    result = export_model(model, calib, load_profile("host"), 8, prune=True, qat=True)
+    result = export_model(model, calib, load_profile("host"), 8, prune=True, int_model=int_net_for_export)
     path = tmp_path_factory.mktemp("event") / "model.esnn"
     path.write_bytes(result.blob)
     return path, model, payload

@@ -12,7 +12,7 @@ from edgesnn import checkpoint
 from edgesnn.data.registry import open_dataset
 from edgesnn.devices import load_profile
 from edgesnn.export.pipeline import export_model
-from edgesnn.qat import QATNet
+from edgesnn.qat import QATNet, int_net_for_export
 from edgesnn.reference import run_batch
 from edgesnn.zoo.finetune_demo_qat import QAT_LOG, QAT_MODEL
 
@@ -34,7 +34,7 @@ def test_pruned_export_equals_the_qat_model_on_held_out_images() -> None:
     ds = open_dataset("fashion-mnist", "test", limit=40)
     x, y = ds.get_batch(torch.arange(len(ds)))
     calib, held_out = (x[:16], y[:16]), x[16:]
-    result = export_model(net, [calib], load_profile("host"), 8, prune=True, qat=True)
+    result = export_model(net, [calib], load_profile("host"), 8, prune=True, int_model=int_net_for_export)
     assert result.prune is not None and result.prune.removed  # the demo model has dead shortcuts
     qat = QATNet(checkpoint.load(QAT_MODEL), 8)  # unpruned
     mine = qat.run_int(held_out)

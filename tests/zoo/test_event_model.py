@@ -20,7 +20,7 @@ from edgesnn.data.sources import FileSource, stream_frames
 from edgesnn.devices import load_profile
 from edgesnn.export.agreement import to_u8 as float_to_u8
 from edgesnn.export.pipeline import export_model
-from edgesnn.qat import QATNet
+from edgesnn.qat import QATNet, int_net_for_export
 from edgesnn.reference import run_batch
 from edgesnn.zoo import DEMO_MODEL
 from edgesnn.zoo import train_event_model as zoo
@@ -83,7 +83,9 @@ def test_recorded_binning_is_what_streaming_a_file_gives(shipped, tmp_path: Path
 def test_exports_pruned_and_bit_exact_and_accurate_on_held_out_streams(shipped, streams) -> None:
     model, payload = shipped
     x, y = streams
-    res = export_model(model, [(x, y)], load_profile("qemu-mps2-an386"), 8, prune=True, qat=True)
+    res = export_model(
+        model, [(x, y)], load_profile("qemu-mps2-an386"), 8, prune=True, int_model=int_net_for_export
+    )
     assert res.plan.schedule == "time-major"  # causal: the board runs it frame by frame
     ref = run_batch(res.blob, float_to_u8(x.transpose(0, 1), 255))
     mine = QATNet(model, 8, static_input=False).eval().run_int(x)

@@ -3,15 +3,17 @@ removal is verified on the same data (identical float outputs). Live and nearly 
 their blocks are captured as a LOGIC (OR) node; pruned blocks are captured as plain chains.
 
 For a quantization-aware (QAT) checkpoint the exported model is the integer one, so
-``drop_dead_shortcuts_int`` decides on the integer semantics (``QATNet.run_int`` spike counts) and
-verifies that the pruned integer model gives identical integer logits and spike counts; a shortcut that
-is dead in float but fires in integers (or the reverse) is judged by the integers."""
+``drop_dead_shortcuts_int`` decides on the integer semantics (the spike counts of the integer model that its
+caller builds, ``edgesnn.qat.int_net_for_export``: ``QATNet.run_int``; the exporter never imports qat,
+which builds on it) and verifies that the pruned integer model gives identical integer logits and spike
+counts; a shortcut that is dead in float but fires in integers (or the reverse) is judged by the integers."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -67,16 +69,19 @@ def drop_dead_shortcuts(
     return pruned, PruneResult(report, dead, kept, check)
 
 
-def _qat_net(model: nn.Module, weight_bits: int, static_input: bool):
-    from edgesnn.qat import QATError, QATNet  # the QAT package imports the exporter: import on use
+class IntNet(Protocol):
+    """The integer model of a QAT checkpoint as pruning sees it (``edgesnn.qat.QATNet``)."""
 
-    try:
-        return QATNet(model, weight_bits, static_input).eval()
-    except QATError as exc:
-        raise ExportError(str(exc)) from None
+    lif_names: tuple[str, ...]
+
+    def run_int(self, x: torch.Tensor) -> Any: ...  # .logits [N, classes], .spike_counts [N, num_lif]
 
 
-def _int_outputs(qat, calib_batches: Sequence[torch.Tensor]) -> list:
+# (float model, weight bits, static input) -> its integer model; failures raise ExportError
+IntModelOf = Callable[[nn.Module, int, bool], IntNet]
+
+
+def _int_outputs(qat: IntNet, calib_batches: Sequence[torch.Tensor]) -> list:
     return [qat.run_int(x) for x in calib_batches]
 
 
@@ -86,14 +91,16 @@ def drop_dead_shortcuts_int(
     weight_bits: int,
     static_input: bool = True,
     near_dead_threshold: float = DEFAULT_NEAR_DEAD,
+    *,
+    int_model: IntModelOf,
 ) -> tuple[nn.Module, PruneResult]:
     """(pruned copy, what was done) for a QAT checkpoint: a shortcut is dead when its LIF never fires in
-    the integer model (``weight_bits``) on the calibration data; the removal is verified there (integer
-    logits and the spike counts of every remaining LIF identical on every sample). IA gate rates are not
-    measured (``gate_rate`` None)."""
+    the integer model ``int_model(model, weight_bits, static_input)`` on the calibration data; the removal
+    is verified there (integer logits and the spike counts of every remaining LIF identical on every
+    sample). IA gate rates are not measured (``gate_rate`` None)."""
     if not calib_batches:
         raise ExportError("no calibration data: natural pruning is decided on measured firing")
-    qat = _qat_net(model, weight_bits, static_input)
+    qat = int_model(model, weight_bits, static_input)
     graph = capture(model, static_input)
     sizes = {n.name: math.prod(graph.tensors[n.output or ""].shape) for n in graph.nodes if n.kind == "lif"}
     outs = _int_outputs(qat, calib_batches)
@@ -114,7 +121,7 @@ def drop_dead_shortcuts_int(
     if not dead:
         return model, PruneResult(report, (), kept, None)
     pruned = remove_shortcuts(model, dead)
-    qat_pruned = _qat_net(pruned, weight_bits, static_input)
+    qat_pruned = int_model(pruned, weight_bits, static_input)
     after = _int_outputs(qat_pruned, calib_batches)
     remaining = [qat.lif_names.index(n) for n in qat_pruned.lif_names]
     mismatched, worst = 0, 0
