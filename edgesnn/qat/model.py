@@ -10,7 +10,8 @@ statistics are folded and never updated; gamma and beta still train through the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -18,6 +19,7 @@ from torch import nn
 from edgesnn.export import ir
 from edgesnn.export.capture import capture
 from edgesnn.export.errors import ExportError
+from edgesnn.format.registry import OpTable
 from edgesnn.models.residual import connect
 from edgesnn.qat import layers
 from edgesnn.qat.attention import attention, quantize_attention_module
@@ -65,8 +67,9 @@ def _steps(graph: ir.Graph) -> list[_Step]:
             s.output == node.inputs[0] and s.per_tensor for s in steps
         ):
             raise QATError(f"{node.name}: attention must follow a conv + BatchNorm")
-        if not isinstance(node.op, ir.Lif | ir.Attention | ir.MaxPool | ir.Logic | ir.Readout):
-            raise QATError(f"{node.name}: QAT cannot run a {type(node.op).__name__} op")
+        if type(node.op) not in STEPS:
+            runs = ", ".join(STEPS.supported())
+            raise QATError(f"{node.name}: QAT cannot run a {type(node.op).__name__} op (it runs {runs})")
         steps.append(_Step(node, node.inputs, node.output))
         i += 1
     return steps
@@ -104,46 +107,13 @@ class QATNet(nn.Module):
         return q.clamp(0, 255).double()
 
     def _execute(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        T = self.net.config.T
-        values: dict[str, torch.Tensor] = {"input": self._input(x)}
-        units: dict[str, QuantConv] = {}
-        x_max: dict[str, int] = {}
-        counts: list[torch.Tensor] = []
+        run = _Run(self, self.net.config.T, {"input": self._input(x)})
         for step in self._steps:
-            op, args = step.node.op, [values[t] for t in step.inputs]
-            if isinstance(op, ir.Conv):
-                conv = self.net.get_submodule(step.node.name)
-                bn = self.net.get_submodule(step.bn or "")
-                scale = self.input_scale_num if step.inputs[0] == "input" else None
-                q = quantize_conv(conv, bn, self.weight_bits, scale, step.per_tensor)
-                y = layers.conv(q, args[0], op.stride, op.pad)
-                out = y.expand(T, *y.shape) if y.dim() == 4 else y
-                units[step.output or ""] = q
-                if step.per_tensor:
-                    x_max[step.output or ""] = conv_abs_max(q, scale or 1)
-            elif isinstance(op, ir.Attention):
-                x = step.inputs[0]
-                module = self.net.get_submodule(step.node.name)
-                unit = float(units[x].unit[0])
-                qa = quantize_attention_module(module, unit, self._shapes[x], T, x_max[x])
-                out = attention(qa, args[0])
-                units[step.output or ""] = units[x]
-            elif isinstance(op, ir.Lif):
-                params = self.net.get_submodule(step.node.name).params
-                out = layers.lif(args[0], units[step.inputs[0]], params)
-                counts.append(out.detach().sum(dim=(0, 2, 3, 4)))
-            elif isinstance(op, ir.MaxPool):
-                pool = nn.functional.max_pool2d(args[0].flatten(0, 1), op.kernel, op.stride, op.pad)
-                out = pool.reshape(*args[0].shape[:2], *pool.shape[1:])
-            elif isinstance(op, ir.Logic):
-                out = connect(op.mode, args[0], args[1])
-            else:
-                fc = self.net.get_submodule(step.node.name).fc
-                _, _, _, h, w = args[0].shape
-                qr = quantize_readout(fc, self.weight_bits, T * h * w)
-                return layers.readout(qr, args[0]), qr.logit_scale, counts
+            out = STEPS.of(step.node.op)(step, [run.values[t] for t in step.inputs], run)
+            if run.readout is not None:
+                return (*run.readout, run.counts)
             if step.output is not None:
-                values[step.output] = out
+                run.values[step.output] = out  # type: ignore[assignment]
         raise QATError("the graph has no readout")  # capture guarantees one; kept for type checkers
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -159,6 +129,82 @@ class QATNet(nn.Module):
         finally:
             self.train(was)
         return IntOutput(logits.long(), torch.stack(counts, 1).long(), float(scale))
+
+
+@dataclass
+class _Run:
+    """One pass of a QATNet: tensor values, each conv's quantization (the units later ops work in), the
+    attention inputs' magnitude bound, LIF spike counts, and (integer logits, logit scale) once read out."""
+
+    qat: QATNet
+    T: int
+    values: dict[str, torch.Tensor]
+    units: dict[str, QuantConv] = field(default_factory=dict)
+    x_max: dict[str, int] = field(default_factory=dict)
+    counts: list[torch.Tensor] = field(default_factory=list)
+    readout: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
+# capture's op type -> (step, its input tensors, the pass) -> its output tensor (the READOUT sets run.readout)
+STEPS: OpTable[Callable[[_Step, list[torch.Tensor], _Run], torch.Tensor | None]] = OpTable("QAT")
+
+
+@STEPS.register(ir.Conv)
+def _conv(step: _Step, args: list[torch.Tensor], run: _Run) -> torch.Tensor:
+    op, net = step.node.op, run.qat.net
+    assert isinstance(op, ir.Conv)
+    conv = net.get_submodule(step.node.name)
+    bn = net.get_submodule(step.bn or "")
+    scale = run.qat.input_scale_num if step.inputs[0] == "input" else None
+    q = quantize_conv(conv, bn, run.qat.weight_bits, scale, step.per_tensor)
+    y = layers.conv(q, args[0], op.stride, op.pad)
+    out = y.expand(run.T, *y.shape) if y.dim() == 4 else y
+    run.units[step.output or ""] = q
+    if step.per_tensor:
+        run.x_max[step.output or ""] = conv_abs_max(q, scale or 1)
+    return out
+
+
+@STEPS.register(ir.Attention)
+def _attention(step: _Step, args: list[torch.Tensor], run: _Run) -> torch.Tensor:
+    x = step.inputs[0]
+    module = run.qat.net.get_submodule(step.node.name)
+    unit = float(run.units[x].unit[0])
+    qa = quantize_attention_module(module, unit, run.qat._shapes[x], run.T, run.x_max[x])
+    run.units[step.output or ""] = run.units[x]
+    return attention(qa, args[0])
+
+
+@STEPS.register(ir.Lif)
+def _lif(step: _Step, args: list[torch.Tensor], run: _Run) -> torch.Tensor:
+    params = run.qat.net.get_submodule(step.node.name).params
+    out = layers.lif(args[0], run.units[step.inputs[0]], params)
+    run.counts.append(out.detach().sum(dim=(0, 2, 3, 4)))
+    return out
+
+
+@STEPS.register(ir.MaxPool)
+def _maxpool(step: _Step, args: list[torch.Tensor], run: _Run) -> torch.Tensor:
+    op = step.node.op
+    assert isinstance(op, ir.MaxPool)
+    pool = nn.functional.max_pool2d(args[0].flatten(0, 1), op.kernel, op.stride, op.pad)
+    return pool.reshape(*args[0].shape[:2], *pool.shape[1:])
+
+
+@STEPS.register(ir.Logic)
+def _logic(step: _Step, args: list[torch.Tensor], run: _Run) -> torch.Tensor:
+    op = step.node.op
+    assert isinstance(op, ir.Logic)
+    return connect(op.mode, args[0], args[1])
+
+
+@STEPS.register(ir.Readout)
+def _readout(step: _Step, args: list[torch.Tensor], run: _Run) -> None:
+    fc = run.qat.net.get_submodule(step.node.name).fc
+    _, _, _, h, w = args[0].shape
+    qr = quantize_readout(fc, run.qat.weight_bits, run.T * h * w)
+    run.readout = (layers.readout(qr, args[0]), qr.logit_scale)
+    return None
 
 
 def qat_model_of(model: nn.Module, payload: dict | None, static: bool) -> QATNet | None:
