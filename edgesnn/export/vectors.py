@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesnn import __version__
-from edgesnn.export.passes.memory import choose_segments, fused_static, half_planes
+from edgesnn.export.passes.memory import choose_segments, fused_static, half_planes, plan_arena
 from edgesnn.reference import (
     Attn,
     AttnDim,
@@ -226,7 +226,24 @@ def _attn_recompute_and_store(rng: np.random.Generator) -> Builder:
     x = b.lif(b.conv(0, 8, 3))
     x = b.lif(b.attn(b.conv(x, 8, 3), AttnDim.C, AttnKind.MA), state_bits=16)
     x = b.lif(b.conv(x, 16, 3, stride=2), state_bits=16)
+    x = b.lif(b.conv(x, 16, 3, stride=2), state_bits=16)
     x = b.lif(b.attn(b.conv(x, 16, 3), AttnDim.T, AttnKind.IA), state_bits=16)
+    return b.readout(x)
+
+
+def _row_streams(rng: np.random.Generator) -> Builder:
+    """Spike convs of every window shape streaming their int16 currents row by row (plan.c "row streams"):
+    5x5 and 3x3 "same" convs whose spikes go over their own input, stride 2 (two-row window), a 1x1 conv
+    with padding (rows that only hold the bias, below the window), and C / T attention streamed through
+    its statistics and its weighting."""
+    b = Builder(rng, T=4, c=1, h=16, w=16, static=True, density=0.7)
+    x = b.lif(b.conv(0, 8, 3))
+    x = b.lif(b.conv(x, 8, 5), state_bits=16)
+    x = b.lif(b.conv(x, 8, 3), state_bits=16)
+    x = b.lif(b.conv(x, 16, 3, stride=2), state_bits=16)
+    x = b.lif(b.conv(x, 16, 1, pad=1), state_bits=16)
+    x = b.lif(b.attn(b.conv(x, 16, 3), AttnDim.C, AttnKind.IA), state_bits=16)
+    x = b.lif(b.attn(b.conv(x, 16, 3, stride=2), AttnDim.T, AttnKind.MA), state_bits=16)
     return b.readout(x)
 
 
@@ -265,6 +282,7 @@ VECTORS: dict[str, tuple[str, Callable[[np.random.Generator], Builder]]] = {
         "two ATTN layers: the lean schedule recomputes one input conv and stores the other",
         _attn_recompute_and_store,
     ),
+    "row_streams": ("spike convs streaming their currents row by row, every window shape", _row_streams),
     "t1_int8": ("a single time step", _chain(1, 8)),
     "t16_int8_frames": ("16 steps of changing frames (time-major schedule)", _chain(16, 8, static=False)),
     "int4_weights": ("int4 weights (packed nibbles) in convs and readout", _chain(4, 4)),
@@ -309,6 +327,7 @@ def build_vector(name: str) -> Vector:
         "fused_static": sorted(fused_static(parse(blob))),
         "attn_recomputed": sorted(choose_segments(parse(blob)).recompute),
         "attn_stored": sorted(choose_segments(parse(blob)).solo),
+        "streamed_convs": sorted(plan_arena(parse(blob)).streams.convs),
     }
     files = {
         "model.esnn": blob,

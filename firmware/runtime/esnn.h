@@ -218,6 +218,7 @@ const esnn_error_t *esnn_error(const esnn_ctx_t *ctx);
     X(ESNN_KERNEL_ATTN_IN16)       /* ATTN reading an int16 plane (in16) */                             \
     X(ESNN_KERNEL_ATTN_I64)        /* ATTN, int64 arithmetic */                                         \
     X(ESNN_KERNEL_ATTN_RECOMPUTE)  /* ATTN whose input conv runs twice per step */                      \
+    X(ESNN_KERNEL_CONV_STREAM)     /* spike conv whose current keeps a window of rows (stream.c) */     \
     X(ESNN_KERNEL_OTHER)           /* MAXPOOL, LOGIC, READOUT fast kernels */
 #define ESNN_KERNEL_ENUM_(name) name,
 typedef enum { ESNN_KERNEL_LIST(ESNN_KERNEL_ENUM_) ESNN_KERNEL_COUNT } esnn_kernel_t;

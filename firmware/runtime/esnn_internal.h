@@ -27,6 +27,10 @@
 #define ESNN_SCHED_FUSED 1u
 #define ESNN_SCHED_FIRST 2u
 #define ESNN_SCHED_RECOMPUTE 4u
+/* STREAM: a CONV whose int16 current lives in a window of rows (stream.c, plan.c "row streams"); INSTREAM: an
+ * op (the LIF, or the recomputed ATTN and its LIF) that runs inside that conv, row by row. */
+#define ESNN_SCHED_STREAM 8u
+#define ESNN_SCHED_INSTREAM 16u
 
 struct esnn_buffer {
     uint8_t kind;
@@ -99,6 +103,15 @@ typedef char esnn_trace_kernels_fit[(ESNN_KERNEL_COUNT <= 16) ? 1 : -1];
 #else
 #define ESNN_NOINLINE
 #endif
+
+/* Step t's slot of a buffer (one slot when it holds one step). */
+static inline uint32_t *esnn_slot(const esnn_buffer_t *b, uint32_t t) { return b->data + (b->steps > 1 ? t * b->stride : 0); }
+/* Output rows a streamed conv keeps (plan.c "row streams"): every output row one input row reaches, at most
+ * (kh - 1) / stride + 1, and no more than the map has. */
+static inline uint32_t esnn_stream_rows(uint32_t kh, uint32_t stride, uint32_t oh) {
+    const uint32_t r = (kh - 1u) / stride + 1u;
+    return r < oh ? r : oh;
+}
 
 /* Little-endian readers (esnn_rd16/32/64): esnn_bytes.h. */
 /* Two's complement reinterpretation without implementation-defined conversions. */

@@ -55,6 +55,13 @@ typedef struct {
      * right after it (src[] = that output); the decision for the conv outputs and the LIF outputs */
     uint32_t static_lif[(ESNN_MAX_BUFFERS + 31) / 32];
     uint32_t fused[(ESNN_MAX_BUFFERS + 31) / 32], fused_out[(ESNN_MAX_BUFFERS + 31) / 32];
+    /* row streams (plan.c "row streams"): per CONV output the rows of its window (esnn_stream_rows; an ATTN
+     * output: its input's), CONV outputs that a stream may write over its input row by row (stride 1, same
+     * size, no wider spike words), S-attention outputs; the decision: convs that stream and the ops that run
+     * inside them (op bitsets), the buffers kept as windows, convs the greedy pass keeps whole */
+    uint8_t wrows[ESNN_MAX_BUFFERS];
+    uint32_t rowsafe[(ESNN_MAX_BUFFERS + 31) / 32], attn_pix[(ESNN_MAX_BUFFERS + 31) / 32];
+    uint32_t stream[8], instream[8], nostream[8], sbuf[(ESNN_MAX_BUFFERS + 31) / 32];
     uint16_t num_lif;
     uint64_t scratch;    /* int64 values */
     uint32_t kscratch;   /* kernel scratch bytes: max over ops (esnn_conv_scratch_bytes, a STATIC conv's

@@ -77,17 +77,22 @@ void esnn_plan_note_op(loader_t *L, const esnn_op_t *o) {
     if (o->opcode == ESNN_OP_CONV) {
         const uint32_t bound = o->in0 != 0 && o->bits == 8 && o->cout % 8u == 0 ? conv_bound(o) : 0xFFFFFFFFu;
         set_bit(L->conv_out, o->out);
+        L->wrows[o->out] = (uint8_t)esnn_stream_rows(o->kh, o->stride, buf_dim(L, o->out, 1));
+        if (o->stride == 1 && buf_dim(L, o->out, 1) == buf_dim(L, o->in0, 1) &&
+            buf_dim(L, o->out, 2) == buf_dim(L, o->in0, 2) && 2u * o->pad + 1u == o->kh && o->cout <= 32u * ((o->cin + 31u) / 32u))
+            set_bit(L->rowsafe, o->out);
         if (bound <= 32767u) L->bnd[o->out] = (uint16_t)bound;
     } else if (o->opcode == ESNN_OP_LIF) {
         if (lif_takes16(o, buf_dim(L, o->in0, 0))) set_bit(L->lif16, o->in0);
-        if (bit_set(L->pinned, o->in0) && L->def[o->in0] + 1u == L->def[o->out]) { /* right after its conv */
+        L->src[o->out] = (uint8_t)o->in0;
+        if (bit_set(L->pinned, o->in0) && L->def[o->in0] + 1u == L->def[o->out]) /* right after its conv */
             set_bit(L->static_lif, o->out);
-            L->src[o->out] = (uint8_t)o->in0;
-        }
     } else if (o->opcode == ESNN_OP_ATTN) {
         esnn_buffer_t shape;
         set_bit(L->attn_out, o->out);
         L->src[o->out] = (uint8_t)o->in0;
+        L->wrows[o->out] = L->wrows[o->in0];
+        if (o->dim == ESNN_ATTN_S) set_bit(L->attn_pix, o->out);
         shape.c = (uint16_t)buf_dim(L, o->in0, 0);
         shape.h = (uint16_t)buf_dim(L, o->in0, 1);
         shape.w = (uint16_t)buf_dim(L, o->in0, 2);
@@ -155,13 +160,69 @@ static uint16_t buf_steps(const loader_t *L, uint32_t b) {
 }
 /* Bytes of one step: int16 for a compact plane, else uint32 words. */
 static uint64_t step_bytes(const loader_t *L, uint32_t b) {
+    if (bit_set(L->sbuf, b)) return 2u * (uint64_t)L->wrows[b] * buf_dim(L, b, 2) * buf_dim(L, b, 0);
     return (bit_set(L->half, b) ? 2u : 4u) * (uint64_t)buffer_words(L, b);
+}
+
+/* ---- row streams ------------------------------------------------------------------------------------
+ * A CONV whose output is an int16 plane of one step read by the LIF right after it streams (stream.c): its
+ * buffer holds esnn_stream_rows() rows, and the LIF runs inside it row by row. So does one read by a
+ * recomputed T or C ATTN right after it whose int16 output is read by the LIF right after the ATTN (the
+ * statistics, then the weighting and the LIF, row by row; the ATTN output shares the window). What the ops
+ * inside a stream write is live from the conv on (their rows are written while the conv still reads its
+ * input); a LIF's T-step output may take over the storage of the conv's own input only where rows are
+ * written behind the rows still to be read (rowsafe). The greedy pass of choose_segments keeps a conv whole
+ * (nostream) wherever streaming it does not make the arena smaller: a stream costs calls per row. */
+static void decide_streams(loader_t *L) {
+    uint8_t outof[256]; /* buffer written by op k (0: none) */
+    uint32_t b, i;
+    for (i = 0; i < 8; i++) L->stream[i] = L->instream[i] = 0;
+    for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++) L->sbuf[i] = 0;
+    if (L->int32_planes || L->no_reuse) return;
+    for (i = 0; i < L->nops; i++) outof[i] = 0;
+    for (b = 1; b < L->nb; b++) outof[L->def[b]] = (uint8_t)b;
+    for (b = 1; b < L->nb; b++) {
+        const uint32_t k = L->def[b];
+        uint32_t o, a;
+        if (!bit_set(L->conv_out, b) || !bit_set(L->half, b) || bit_set(L->fused, b) || bit_set(L->pinned, b) ||
+            bit_set(L->nostream, k) || k + 1u >= L->nops || buf_steps(L, b) != 1)
+            continue;
+        o = outof[k + 1u];
+        if (o && bit_set(L->lif_out, o) && L->src[o] == b) {
+            set_bit(L->stream, k);
+            set_bit(L->instream, k + 1u);
+            set_bit(L->sbuf, b);
+            continue;
+        }
+        a = o;
+        if (!a || !bit_set(L->attn_out, a) || L->src[a] != b || !bit_set(L->recomp, k + 1u) ||
+            bit_set(L->attn_pix, a) || !bit_set(L->half, a) || k + 2u >= L->nops)
+            continue;
+        o = outof[k + 2u];
+        if (o && bit_set(L->lif_out, o) && L->src[o] == a) {
+            set_bit(L->stream, k);
+            set_bit(L->instream, k + 1u);
+            set_bit(L->instream, k + 2u);
+            set_bit(L->sbuf, b);
+            set_bit(L->sbuf, a);
+        }
+    }
+}
+/* The op a stream's inner op k runs inside (k itself otherwise). */
+static uint32_t run_start(const loader_t *L, uint32_t k) {
+    while (k > 0 && bit_set(L->instream, k)) k--;
+    return k;
+}
+/* The conv heading the stream whose LIF writes buffer b. */
+static uint32_t stream_conv_out(const loader_t *L, uint32_t b) {
+    const uint32_t c = L->src[b];
+    return bit_set(L->attn_out, c) ? L->src[c] : c;
 }
 static uint64_t buf_bytes(const loader_t *L, uint32_t b) { return align8(step_bytes(L, b) * buf_steps(L, b)); }
 
 /* Storage groups of T-step buffers (root[], hi[], cur[]), in op order. */
 static void group_buffers(loader_t *L) {
-    uint32_t b, k, r;
+    uint32_t b, k, r, h0;
     for (b = 0; b < L->nb; b++) {
         L->root[b] = (uint8_t)b;
         L->hi[b] = L->last[b];
@@ -182,10 +243,12 @@ static void group_buffers(loader_t *L) {
             continue;
         }
         if (buf_steps(L, b) == 1 || bit_set(L->fused_out, b)) continue; /* written whole: a group of its own */
+        h0 = run_start(L, k0);
         for (r = 1; r < L->nb; r++) {
             k = L->hi[r];
             if (L->root[r] != r || r == b || buf_steps(L, r) == 1 || k >= k0 || bit_set(L->solo, k) ||
-                seg_start(L, k) != seg_start(L, k0) || step_bytes(L, b) > step_bytes(L, L->cur[r]))
+                seg_start(L, k) != seg_start(L, k0) || step_bytes(L, b) > step_bytes(L, L->cur[r]) ||
+                (k >= h0 && !(k == h0 && bit_set(L->rowsafe, stream_conv_out(L, b)))))
                 continue;
             L->root[b] = (uint8_t)r;
             L->hi[r] = L->last[b];
@@ -213,7 +276,7 @@ static void live_range(const loader_t *L, uint32_t i, uint32_t *lo, uint32_t *hi
         *lo = seg_start(L, L->def[i]);
         *hi = seg_end(L, L->hi[i]);
     } else {
-        *lo = L->def[i];
+        *lo = run_start(L, L->def[i]);
         *hi = L->hi[i];
     }
 }
@@ -223,6 +286,7 @@ static uint64_t plan_buffers(loader_t *L) {
     const uint32_t n_items = 2u * L->nb;
     uint64_t total = 0;
     uint32_t b, j;
+    decide_streams(L);
     group_buffers(L);
     for (b = 0; b < (2 * ESNN_MAX_BUFFERS + 31) / 32; b++) placed[b] = 0;
     if (L->no_reuse) {
@@ -282,12 +346,30 @@ static void set_solo(loader_t *L, uint32_t k) {
     set_bit(L->first, k);
     if (k + 1u < L->nops) set_bit(L->first, k + 1u);
 }
+/* Then (every schedule), deepest first, each streamed conv back to a whole plane wherever that leaves the
+ * arena no larger. */
+static void choose_streams(loader_t *L) {
+    uint32_t k;
+    uint64_t best;
+#ifdef ESNN_TEST_STREAM_ALL /* test builds (make streams, qemu-test-streams): every stream the rules allow */
+    return;
+#endif
+    best = plan_buffers(L);
+    for (k = L->nops; k-- > 0;) {
+        if (!bit_set(L->stream, k)) continue;
+        set_bit(L->nostream, k);
+        if (plan_buffers(L) > best) L->nostream[k >> 5] &= ~(1u << (k & 31u));
+    }
+}
 static void choose_segments(loader_t *L) {
     uint32_t i, k, b;
     uint64_t best;
-    for (i = 0; i < 8; i++) L->first[i] = L->solo[i] = L->recomp[i] = 0;
+    for (i = 0; i < 8; i++) L->first[i] = L->solo[i] = L->recomp[i] = L->nostream[i] = 0;
     set_bit(L->first, 0);
-    if (!(L->flags & ESNN_FLAG_LAYER_MAJOR)) return;
+    if (!(L->flags & ESNN_FLAG_LAYER_MAJOR)) {
+        choose_streams(L);
+        return;
+    }
     if (L->int32_planes) {
         for (k = 0; k < L->nops; k++)
             if (bit_set(L->attn_ops, k)) set_solo(L, k);
@@ -312,7 +394,12 @@ static void choose_segments(loader_t *L) {
         }
     }
     best = plan_buffers(L);
-    for (k = L->nops; k-- > 1;) {
+#ifdef ESNN_TEST_STREAM_ALL /* and every eligible ATTN recomputed */
+    k = 0;
+#else
+    k = L->nops;
+#endif
+    for (; k-- > 1;) {
         uint32_t first[8], i2;
         if (!bit_set(L->recomp, k)) continue;
         for (i2 = 0; i2 < 8; i2++) first[i2] = L->first[i2];
@@ -324,6 +411,7 @@ static void choose_segments(loader_t *L) {
             set_bit(L->recomp, k);
         }
     }
+    choose_streams(L);
 }
 
 /* Fixed part of the arena (before the buffer data). */
@@ -436,6 +524,8 @@ esnn_status_t esnn_plan_place(loader_t *L, esnn_ctx_t *ctx, uint8_t *base) {
                                  : 0u);
         if (bit_set(L->first, i)) o->sched |= ESNN_SCHED_FIRST;
         if (bit_set(L->recomp, i)) o->sched |= ESNN_SCHED_RECOMPUTE;
+        if (bit_set(L->stream, i)) o->sched |= ESNN_SCHED_STREAM;
+        if (bit_set(L->instream, i)) o->sched |= ESNN_SCHED_INSTREAM;
     }
     ctx->flags = L->flags;
     ctx->T = L->T;

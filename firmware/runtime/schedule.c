@@ -8,6 +8,7 @@
 #include "kernels/maxpool.h"
 #include "kernels/readout.h"
 #include "kernels/static_lif.h"
+#include "stream.h"
 
 /* Bench builds only (-DESNN_PROFILE, firmware/bench/bench_main.c): called before (end 0) and after (end 1)
  * each op with its opcode (7: the first-layer u8 conv) | op index << 8; the library never defines it, so
@@ -65,7 +66,7 @@ esnn_status_t esnn_reset(esnn_ctx_t *ctx) {
     return ESNN_OK;
 }
 
-static uint32_t *slot(const esnn_buffer_t *b, uint32_t t) { return b->data + (b->steps > 1 ? t * b->stride : 0); }
+#define slot esnn_slot
 
 static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *frame, const esnn_buffer_t *in,
                      int ref);
@@ -96,6 +97,10 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
             if (t == 0) ctx->spike_counts[lif->lif_index] += esnn_static_conv_lif(op, lif, in, s, frame, ctx->T, s->data, s->stride, ctx->kscratch);
             return;
         }
+        if (op->sched & ESNN_SCHED_STREAM) { /* with its LIF, row by row (stream.c) */
+            esnn_stream_conv(ctx, op, t, ESNN_STREAM_LIF);
+            return;
+        }
         if ((op->flags & ESNN_CONV_STATIC) && t > 0) { /* same output at every step: computed at step 0 */
             if (out->steps > 1)
                 for (k = 0; k < out->words; k++) y[k] = out->data[k];
@@ -114,7 +119,7 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
         break;
     }
     case ESNN_OP_LIF:
-        if (op->sched & ESNN_SCHED_FUSED) return; /* ran with its conv */
+        if (op->sched & (ESNN_SCHED_FUSED | ESNN_SCHED_INSTREAM)) return; /* ran with its conv */
         if (ref) ESNN_TRACE_RAN(op, ESNN_KERNEL_REFERENCE);
         ctx->spike_counts[op->lif_index] +=
             (ref ? esnn_lif_ref : esnn_lif)(op, in, slot(in, t), slot(&ctx->buffers[op->out], t));
@@ -204,6 +209,12 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
             const esnn_buffer_t *x = &ctx->buffers[a->in0];
             ESNN_TRACE_RAN(a, ESNN_KERNEL_ATTN_RECOMPUTE);
             for (t = 0; t < ctx->T; t++) {
+                if (op->sched & ESNN_SCHED_STREAM) { /* the statistics row by row */
+                    ESNN_PROF(op->opcode | i << 8, 0);
+                    esnn_stream_conv(ctx, op, t, ESNN_STREAM_STATS);
+                    ESNN_PROF(op->opcode | i << 8, 1);
+                    continue;
+                }
                 exec_op(ctx, op, t, (ctx->flags & ESNN_FLAG_STATIC_INPUT) ? input : input + t * frame);
                 ESNN_PROF(a->opcode | (i + 1u) << 8, 0);
                 esnn_attn_stats_step(a, x, t, slot(x, t), ctx->scratch);
@@ -214,6 +225,13 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
         for (t = 0; t < ctx->T; t++)
             for (k = i; k <= e; k++) {
                 const esnn_op_t *o = &ctx->ops[k];
+                if (rec && k == i && (o->sched & ESNN_SCHED_STREAM)) { /* weighting and LIF row by row */
+                    ESNN_PROF(o->opcode | k << 8, 0);
+                    esnn_stream_conv(ctx, o, t, ESNN_STREAM_APPLY);
+                    ESNN_PROF(o->opcode | k << 8, 1);
+                    continue;
+                }
+                if (o->sched & ESNN_SCHED_INSTREAM) continue;
                 if (rec && k == i + 1u) {
                     ESNN_PROF(o->opcode | k << 8, 0);
                     esnn_attn_apply_step(o, &ctx->buffers[o->in0], t, slot(&ctx->buffers[o->in0], t),

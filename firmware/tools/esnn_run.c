@@ -2,6 +2,7 @@
  *
  *   esnn_run [--ref] [--step] [-o DIR] MODEL INPUT   run one sample; print predicted, logits, spike counts;
  *                                                   -o writes logits.bin, spike_counts.bin, final_state.bin
+ *                                                   (and, built with -DESNN_TRACE, kernels.bin)
  *   esnn_run --validate FILE...                      one line per blob: FILE STATUS op buffer field
  *
  * Exit status: 0 ok, 1 usage or I/O error, 2 the runtime returned an error status.
@@ -168,6 +169,12 @@ int main(int argc, char **argv) {
         }
         rc |= write_file(outdir, "final_state.bin", buf, 4 * n);
         free(buf);
+#ifdef ESNN_TRACE /* trace builds: the kernel variants each op ran (esnn_trace_kernels), uint32 per op */
+        buf = (unsigned char *)malloc(4 * (size_t)ctx.num_ops + 4);
+        for (i = 0; i < ctx.num_ops; i++) put_le32(buf + 4 * i, esnn_trace_kernels(&ctx, (uint16_t)i));
+        rc |= write_file(outdir, "kernels.bin", buf, 4 * (size_t)ctx.num_ops);
+        free(buf);
+#endif
     }
     free(arena);
     free(blob);

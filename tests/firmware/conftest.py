@@ -82,7 +82,8 @@ def assert_asan_clean(asan_cli: Path, tmp: Path, blob: bytes, x: np.ndarray, lab
 # esnn.h ESNN_KERNEL_LIST, in order: bit k of esnn_trace_kernels is KERNEL_NAMES[k].
 KERNEL_NAMES = (
     "REFERENCE", "CONV_U8", "CONV_SPIKE32", "CONV_ACC16", "CONV_K3_M4", "CONV_SO_M4", "STATIC_FUSED",
-    "LIF_CUR16", "LIF_SMALL", "LIF_LOOP", "ATTN_FAST32", "ATTN_IN16", "ATTN_I64", "ATTN_RECOMPUTE", "OTHER",
+    "LIF_CUR16", "LIF_SMALL", "LIF_LOOP", "ATTN_FAST32", "ATTN_IN16", "ATTN_I64", "ATTN_RECOMPUTE",
+    "CONV_STREAM", "OTHER",
 )  # fmt: skip
 
 

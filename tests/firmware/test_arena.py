@@ -158,7 +158,11 @@ def test_schedule_choices_as_the_vector_records(rt: CRuntime, vector):
     assert (seg.recompute, seg.solo) == (set(m["attn_recomputed"]), set(m["attn_stored"]))
     if vector.name == "attn_recompute_and_store":
         assert m["attn_recomputed"] and m["attn_stored"]
-    assert plan_arena(model).total_bytes == rt.arena_bytes(blob)
+    plan = plan_arena(model)
+    assert plan.streams.convs == set(m["streamed_convs"])
+    if vector.name == "row_streams":  # made for it: convs streamed into a LIF, a 5x5 and a stride-2 window
+        assert len(m["streamed_convs"]) >= 3
+    assert plan.total_bytes == rt.arena_bytes(blob)
     if vector.name.startswith("int16_planes_"):  # the vectors made for it: conv->LIF and conv->ATTN->LIF
         assert len(m["int16_planes"]) >= 4 and m["fused_static"]
     if m["int16_planes"] or m["fused_static"]:

@@ -28,7 +28,7 @@ the model file plus the runtime's .py sources in 4 KiB filesystem blocks), named
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -92,6 +92,7 @@ class ArenaPlan:
     items: tuple[ArenaItem, ...]
     buffer_bytes: dict[int, int]  # buffer id -> planned bytes (one step or T), for every buffer but 0
     segments: Segments | None = None
+    streams: Streams | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -213,11 +214,68 @@ def fused_static(model: Model) -> set[int]:
 @dataclass(frozen=True)
 class Segments:
     """The schedule of a LAYER_MAJOR graph (plan.c "segments"): the ops that begin a segment, the ATTN ops
-    run alone over all T steps (input stored), and the ATTN ops whose input conv is recomputed."""
+    run alone over all T steps (input stored), and the ATTN ops whose input conv is recomputed; `whole`: the
+    convs the greedy pass keeps as whole planes although they could stream (plan.c "row streams")."""
 
     first: frozenset[int]
     solo: frozenset[int]
     recompute: frozenset[int]
+    whole: frozenset[int] = frozenset()
+
+
+def stream_rows(op: Conv, out_height: int) -> int:
+    """Output rows a streamed conv keeps (esnn_internal.h esnn_stream_rows): all one input row reaches."""
+    return min((op.weights.shape[1] - 1) // op.stride + 1, out_height)
+
+
+@dataclass(frozen=True)
+class Streams:
+    """plan.c decide_streams: the convs that stream (op indices), the ops that run inside them, and the
+    buffers kept as windows of rows."""
+
+    convs: frozenset[int]
+    inner: frozenset[int]
+    windows: frozenset[int]
+
+
+def decide_streams(model: Model, seg: Segments, half: set[int], fused_in: set[int], steps) -> Streams:
+    """A CONV whose int16 plane of one step is read by the LIF right after it streams; so does one read by a
+    recomputed T or C ATTN right after it whose int16 output is read by the LIF right after the ATTN."""
+    ops, convs, inner, windows = model.ops, set(), set(), set()
+    for k, op in enumerate(ops):
+        b = getattr(op, "out", None)
+        if not (isinstance(op, Conv) and b in half) or b in fused_in or op.static or k in seg.whole:
+            continue
+        if k + 1 >= len(ops) or steps(b) != 1:
+            continue
+        nxt = ops[k + 1]
+        if isinstance(nxt, Lif) and nxt.in0 == b:
+            convs.add(k)
+            inner.add(k + 1)
+            windows.add(b)
+            continue
+        if not (
+            isinstance(nxt, Attn) and nxt.in0 == b and k + 1 in seg.recompute and nxt.dim != AttnDim.S
+            and nxt.out in half and k + 2 < len(ops)
+        ):  # fmt: skip
+            continue
+        lif = ops[k + 2]
+        if isinstance(lif, Lif) and lif.in0 == nxt.out:
+            convs.add(k)
+            inner.update((k + 1, k + 2))
+            windows.update((b, nxt.out))
+    return Streams(frozenset(convs), frozenset(inner), frozenset(windows))
+
+
+def _rowsafe(model: Model, op: Conv) -> bool:
+    """plan.c esnn_plan_note_op: a stream may write its LIF's spikes over its own input row by row (stride 1,
+    same size, no wider spike words)."""
+    cin, kh, _, cout = op.weights.shape
+    i, o = model.buffers[op.in0], model.buffers[op.out]
+    return (
+        op.stride == 1 and (o.height, o.width) == (i.height, i.width) and 2 * op.pad + 1 == kh
+        and -(-cout // 32) <= -(-cin // 32)
+    )  # fmt: skip
 
 
 def _reads(model: Model) -> dict[int, int]:
@@ -229,10 +287,14 @@ def _reads(model: Model) -> dict[int, int]:
     return reads
 
 
-def choose_segments(model: Model, final_state: bool = False, reference: bool = False) -> Segments:
+def choose_segments(
+    model: Model, final_state: bool = False, reference: bool = False, every_stream: bool = False
+) -> Segments:
     """plan.c choose_segments: one segment without LAYER_MAJOR; the plain schedule (every ATTN alone) with
     `reference`; else splits after LIFs whose T steps of spikes take no more than state + one step, every
-    eligible ATTN recomputed, then (deepest first) stored again wherever the arena does not grow."""
+    eligible ATTN recomputed, then (deepest first) stored again wherever the arena does not grow.
+    `every_stream`: the test builds' plan (plan.c ESNN_TEST_STREAM_ALL): no greedy pass, every eligible ATTN
+    recomputed and every eligible conv streamed."""
     nops = len(model.ops)
     first, solo, recompute = {0}, set(), set()
     attn = [k for k, op in enumerate(model.ops) if isinstance(op, Attn)]
@@ -242,7 +304,8 @@ def choose_segments(model: Model, final_state: bool = False, reference: bool = F
         first.update(j for j in (k, k + 1) if j < nops)
 
     if not model.layer_major:
-        return Segments(frozenset(first), frozenset(), frozenset())
+        seg = Segments(frozenset(first), frozenset(), frozenset())
+        return seg if every_stream else _choose_streams(model, seg, final_state)
     if reference:
         for k in attn:
             set_solo(k)
@@ -265,6 +328,8 @@ def choose_segments(model: Model, final_state: bool = False, reference: bool = F
                 first.add(k - 1)
             else:
                 set_solo(k)
+    if every_stream:
+        return Segments(frozenset(first), frozenset(solo), frozenset(recompute))
     best = _plan(
         model, Segments(frozenset(first), frozenset(solo), frozenset(recompute)), final_state, False
     )[1]
@@ -278,19 +343,34 @@ def choose_segments(model: Model, final_state: bool = False, reference: bool = F
             first.update(keep)
             solo.discard(k)
             recompute.add(k)
-    return Segments(frozenset(first), frozenset(solo), frozenset(recompute))
+    return _choose_streams(
+        model, Segments(frozenset(first), frozenset(solo), frozenset(recompute)), final_state
+    )
 
 
-def plan_arena(model: Model, final_state: bool = False, reference: bool = False) -> ArenaPlan:
+def _choose_streams(model: Model, seg: Segments, final_state: bool) -> Segments:
+    """plan.c choose_streams: deepest first, each streamed conv back to a whole plane wherever that leaves
+    the arena no larger."""
+    best, whole = _plan(model, seg, final_state, False)[1], set()
+    for k in sorted(_plan(model, seg, final_state, False)[5].convs, reverse=True):
+        whole.add(k)
+        if _plan(model, replace(seg, whole=frozenset(whole)), final_state, False)[1] > best:
+            whole.discard(k)
+    return replace(seg, whole=frozenset(whole))
+
+
+def plan_arena(
+    model: Model, final_state: bool = False, reference: bool = False, every_stream: bool = False
+) -> ArenaPlan:
     """The C runtime's arena plan for `model` (plan.c plan_buffers, same order and tie-breaks): the lean plan
     of `esnn_arena_required`, or with `final_state` / `reference` the plan of ESNN_OPT_FINAL_STATE /
     ESNN_OPT_REFERENCE (every current int32, as the reference kernels need)."""
-    seg = choose_segments(model, final_state, reference)
-    fixed, total, items, offsets, sizes = _plan(model, seg, final_state, reference)
+    seg = choose_segments(model, final_state, reference, every_stream)
+    fixed, total, items, offsets, sizes, streams = _plan(model, seg, final_state, reference)
     arena_items = tuple(
         ArenaItem(name, size, lo, up, offsets[i]) for i, (name, size, lo, up) in sorted(items.items())
     )
-    return ArenaPlan(fixed, total, arena_items, sizes, seg)
+    return ArenaPlan(fixed, total, arena_items, sizes, seg, streams)
 
 
 def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
@@ -334,8 +414,28 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
             return 1
         return T if define[b] in seg.solo or seg_start(define[b]) != seg_start(last[b]) else 1
 
-    def step_bytes(b: int) -> int:  # int16 for a compact plane, else uint32 words
+    streams = decide_streams(model, seg, half, fused_in, steps)
+    window_rows = {}
+    for k in streams.convs:
+        op = model.ops[k]
+        window_rows[op.out] = stream_rows(op, model.buffers[op.out].height)
+        if isinstance(nxt := model.ops[k + 1], Attn):
+            window_rows[nxt.out] = window_rows[op.out]
+
+    def step_bytes(b: int) -> int:  # int16 for a compact plane, else uint32 words; a window: its rows
+        if b in window_rows:
+            buf = model.buffers[b]
+            return 2 * window_rows[b] * buf.width * buf.channels
         return (2 if b in half else 4) * _words(model, b)
+
+    def run_start(k: int) -> int:  # the op a stream's inner op runs inside
+        while k > 0 and k in streams.inner:
+            k -= 1
+        return k
+
+    def stream_conv_out(b: int) -> int:  # the conv heading the stream whose LIF writes b
+        c = model.ops[define[b]].in0
+        return model.ops[define[c]].in0 if isinstance(model.ops[define[c]], Attn) else c
 
     def buf_bytes(b: int) -> int:
         return _align8(step_bytes(b) * steps(b))
@@ -353,11 +453,13 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
             continue
         if steps(b) == 1 or b in fused:  # a fused output is written whole: a group of its own
             continue
+        h0 = run_start(k0)
         for r in range(1, nb):
             k = hi[r]
             if (
                 root[r] != r or r == b or steps(r) == 1 or k >= k0 or k in seg.solo
                 or seg_start(k) != seg_start(k0) or step_bytes(b) > step_bytes(cur[r])
+                or (k >= h0 and not (k == h0 and _rowsafe(model, model.ops[define[stream_conv_out(b)]])))
             ):  # fmt: skip
                 continue
             root[b], hi[r], cur[r] = r, last[b], b
@@ -371,7 +473,7 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
         if steps(b) > 1 or b in pinned:
             lo, up = seg_start(define[b]), seg_end(hi[b])
         else:
-            lo, up = define[b], hi[b]
+            lo, up = run_start(define[b]), hi[b]
         items[b] = (f"buffer {b}", buf_bytes(b), lo, up)
     for b, op in lif_of.items():
         if b in fused and not final_state:  # its membranes stay in registers
@@ -413,7 +515,7 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
         + _align8(4 * len(lif_of)) + 8 * scratch + _align8(kscratch)
     )  # fmt: skip
     sizes = {b: 0 if b in fused_in else buf_bytes(b) for b in range(1, nb)}
-    return fixed, total, items, offsets, sizes
+    return fixed, total, items, offsets, sizes, streams
 
 
 def plan_memory(graph: ir.Graph, blob_size: int) -> MemoryPlan:

@@ -698,15 +698,25 @@ static inline int32_t step_val(const uint32_t *x, int in16, uint32_t i) {
 
 void esnn_attn_stats_step(const esnn_op_t *op, const esnn_buffer_t *buf, uint32_t t, const uint32_t *x,
                           int64_t *scratch) {
+    if (t == 0) esnn_attn_stats_start(op, buf, scratch);
+    esnn_attn_stats_add(op, buf, t, x, scratch);
+}
+
+void esnn_attn_stats_start(const esnn_op_t *op, const esnn_buffer_t *buf, int64_t *scratch) {
+    const uint32_t groups = op->dim == ESNN_ATTN_S ? (uint32_t)buf->h * buf->w : op->n;
+    uint32_t g;
+    for (g = 0; g < groups; g++) {
+        scratch[g] = 0;
+        scratch[groups + g] = -0x7FFFFFFFFFFFFFFFll - 1; /* every value is larger: the max is the largest value */
+    }
+}
+
+void esnn_attn_stats_add(const esnn_op_t *op, const esnn_buffer_t *buf, uint32_t t, const uint32_t *x,
+                         int64_t *scratch) {
     const uint32_t C = buf->c, HW = (uint32_t)buf->h * buf->w, groups = op->dim == ESNN_ATTN_S ? HW : op->n;
     int64_t *sum = scratch, *mx = scratch + groups;
     const int in16 = op->in16;
     uint32_t p, k, g;
-    if (t == 0)
-        for (g = 0; g < groups; g++) {
-            sum[g] = 0;
-            mx[g] = -0x7FFFFFFFFFFFFFFFll - 1; /* every value is larger: the max is the largest value */
-        }
     if (!op->a32) { /* int64 sums, as the spec writes them */
         for (p = 0; p < HW; p++)
             for (k = 0; k < C; k++) {

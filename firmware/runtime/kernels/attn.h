@@ -21,6 +21,11 @@ void esnn_attn(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, const 
  * the same both times (its conv recomputed from the same spikes). Bit-exact with esnn_attn. */
 void esnn_attn_stats_step(const esnn_op_t *op, const esnn_buffer_t *buf, uint32_t t, const uint32_t *x,
                           int64_t *scratch);
+/* The same in parts (row streaming, plan.c "row streams"; T and C attention only, whose groups do not depend
+ * on the pixel): start once, then add any run of whole pixels of step t (buf: a shape of those pixels). */
+void esnn_attn_stats_start(const esnn_op_t *op, const esnn_buffer_t *buf, int64_t *scratch);
+void esnn_attn_stats_add(const esnn_op_t *op, const esnn_buffer_t *buf, uint32_t t, const uint32_t *x,
+                         int64_t *scratch);
 void esnn_attn_finish(const esnn_op_t *op, const esnn_buffer_t *buf, uint16_t T, int64_t *scratch);
 void esnn_attn_apply_step(const esnn_op_t *op, const esnn_buffer_t *buf, uint32_t t, const uint32_t *x,
                           uint32_t *y, const int64_t *scratch);

@@ -426,10 +426,9 @@ ESNN_NOINLINE static void conv_pixels(const pix_ctx_t *k, int16_t *base, const u
  * its row's class table, built once per input row with offsets from the pixel's first output column; only
  * edge pixels build their own table. */
 static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint32_t *x,
-                         uint32_t *y, const conv_scratch_t *sc) {
+                         int16_t *y16, uint32_t row0, uint32_t iy0, uint32_t iy1, const conv_scratch_t *sc) {
     const uint32_t cout = op->cout, s = op->stride, kh = op->kh, kw = op->kw, pad = op->pad, ow = out->w;
-    const uint32_t wrow = kh * kw * cout, npix = (uint32_t)out->h * ow;
-    int16_t *y16 = (int16_t *)(void *)y;
+    const uint32_t wrow = kh * kw * cout, rowoff = row0 * ow * cout; /* y16 holds output rows from row0 on */
     const uint32_t cw = in->cw;
     uint32_t *const rw = sc->rw, *const ro = sc->ro, *const cwo = sc->cwo, *const coo = sc->coo;
     uint32_t *const cls = sc->cls, *const et = sc->et, *const cstart = sc->cstart, *const cm = sc->cm;
@@ -444,7 +443,6 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
     k.cw = cw;
     k.pstep = s * cw;
     k.sp = sc->sp;
-    fill_bias16(op, npix, y);
     for (i = 0; i < s; i++) cm[i] = i < kw ? (kw - i + s - 1u) / s : 0u; /* column taps of class i */
     k.t16 = ESNN_SIMD32 && cout == 16u;
 #if ESNN_SIMD32
@@ -459,24 +457,25 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
     /* 3x3 / stride 1 / pad 1 "same" convs with one spike word per pixel: every row by the unrolled kernels */
     k3 = kh == 3u && kw == 3u && s == 1u && pad == 1u && cw == 1u && out->h == in->h && ow == in->w &&
          in->h >= 2u && in->w >= 3u &&
-         (cout == 8u || cout == 16u || cout == 32u) && ((uintptr_t)op->w & 3u) == 0 && ((uintptr_t)y & 3u) == 0;
+         (cout == 8u || cout == 16u || cout == 32u) && ((uintptr_t)op->w & 3u) == 0 && ((uintptr_t)y16 & 3u) == 0;
     ESNN_TRACE_RAN(op, k3 ? ESNN_KERNEL_CONV_K3_M4 : k.so ? ESNN_KERNEL_CONV_SO_M4 : ESNN_KERNEL_CONV_ACC16);
 #else
     ESNN_TRACE_RAN(op, ESNN_KERNEL_CONV_ACC16);
 #endif
-    for (iy = 0; iy < in->h; iy++) {
+    for (iy = iy0; iy < iy1; iy++) {
         const uint32_t *prow = x + iy * in->w * cw;
         uint32_t q, n = 0, r, m, nr;
 #if ESNN_SIMD32
         if (k3) { /* the row's interior pixels, then its two edge pixels; no tap tables */
-            esnn_k3_run(op->w, y16, cout, ow, in->h, iy, prow, 1, in->w - 1u, ESNN_K3_INTERIOR);
-            esnn_k3_run(op->w, y16, cout, ow, in->h, iy, prow, 0, 1, ESNN_K3_LEFT);
-            esnn_k3_run(op->w, y16, cout, ow, in->h, iy, prow, in->w - 1u, in->w, ESNN_K3_RIGHT);
+            esnn_k3_run(op->w, y16, row0, cout, ow, in->h, iy, prow, 1, in->w - 1u, ESNN_K3_INTERIOR);
+            esnn_k3_run(op->w, y16, row0, cout, ow, in->h, iy, prow, 0, 1, ESNN_K3_LEFT);
+            esnn_k3_run(op->w, y16, row0, cout, ow, in->h, iy, prow, in->w - 1u, in->w, ESNN_K3_RIGHT);
             continue;
         }
 #endif
         nr = axis_taps(iy, kh, s, pad, out->h, kw * cout, ow * cout, rw, ro);
         if (nr == 0) continue;
+        for (r = 0; r < nr; r++) ro[r] -= rowoff; /* every output row this input row reaches is held */
         for (q = 0; q < s && q < kw; q++) { /* class tables: tap (r, m) at column o0 - m of the pixel */
             uint32_t *t = cls + n;
             cstart[q] = n;
@@ -546,6 +545,15 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
             }
         }
     }
+}
+
+/* The whole plane: bias, every input row, then (unless op->cur16) widened to int32 in place. */
+static void conv_spike16_plane(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out,
+                               const uint32_t *x, uint32_t *y, const conv_scratch_t *sc) {
+    const uint32_t cout = op->cout, npix = (uint32_t)out->h * out->w;
+    uint32_t i;
+    fill_bias16(op, npix, y);
+    conv_spike16(op, in, out, x, (int16_t *)(void *)y, 0, 0, in->h, sc);
     if (op->cur16) return;
     /* widen backwards: element i (bytes 4i..) is written after every int16 slot at or past 2i is read */
 #if ESNN_SIMD32
@@ -558,10 +566,22 @@ static void conv_spike16(const esnn_op_t *op, const esnn_buffer_t *in, const esn
     }
 #else
     for (i = npix * cout; i-- > 0;) {
-        const int32_t v = y16[i];
+        const int32_t v = ((const int16_t *)(const void *)y)[i];
         memcpy(y + i, &v, 4);
     }
 #endif
+}
+
+void esnn_conv_spike16_rows(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out,
+                            const uint32_t *x, int16_t *y16, uint32_t row0, uint32_t iy0, uint32_t iy1,
+                            uint32_t *scratch) {
+    conv_scratch_t sc;
+    conv_scratch_words(op, scratch, &sc);
+    conv_spike16(op, in, out, x, y16, row0, iy0, iy1, &sc);
+}
+
+void esnn_conv_fill_bias16(const esnn_op_t *op, uint32_t npix, int16_t *y16) {
+    fill_bias16(op, npix, (uint32_t *)(void *)y16);
 }
 
 void esnn_conv_spike(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint32_t *x,
@@ -574,7 +594,7 @@ void esnn_conv_spike(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_bu
     uint32_t iy, ix, g;
     conv_scratch_words(op, scratch, &sc);
     if (op->acc16) {
-        conv_spike16(op, in, out, x, y, &sc);
+        conv_spike16_plane(op, in, out, x, y, &sc);
         return;
     }
     ESNN_TRACE_RAN(op, ESNN_KERNEL_CONV_SPIKE32);

@@ -17,6 +17,13 @@ void esnn_conv_u8(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffe
  * 4-aligned (the arena's kernel scratch): spike lists, axis taps and tap tables, nothing kept between calls. */
 void esnn_conv_spike(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint32_t *x,
                      uint32_t *y, uint32_t *scratch);
+/* Row streaming (plan.c "row streams"), acc16 convs only: input rows [iy0, iy1) scatter-added onto the int16
+ * rows at y16, which hold output rows row0 .. (every output row those input rows reach must be held);
+ * esnn_conv_fill_bias16 writes the bias into npix pixels of such rows. */
+void esnn_conv_spike16_rows(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out,
+                            const uint32_t *x, int16_t *y16, uint32_t row0, uint32_t iy0, uint32_t iy1,
+                            uint32_t *scratch);
+void esnn_conv_fill_bias16(const esnn_op_t *op, uint32_t npix, int16_t *y16);
 /* Scratch bytes esnn_conv_spike / esnn_conv_u8 need for this op, from its geometry only (kh, kw, stride, cin,
  * cout, weight bits), the same on every target (u8 input: the interior kernel's tap offsets, 8 bytes per tap
  * for 8-bit weights, cout % 4 == 0 and at most 64 taps, else 0): edgesnn/export/passes/memory.py

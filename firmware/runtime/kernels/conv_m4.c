@@ -498,7 +498,7 @@ static void (*const k3_kernels[3][3][3])(const k3_args_t *) = {
     {{k3_32_ff, k3_32_fl, k3_32_fr}, {k3_32_tf, k3_32_tl, k3_32_tr}, {k3_32_bf, k3_32_bl, k3_32_br}}};
 
 /* Pixels ix0 .. ix1 - 1 of input row iy (spike words prow) with one row and column case. */
-void esnn_k3_run(const uint8_t *w, int16_t *y16, uint32_t cout, uint32_t ow, uint32_t h, uint32_t iy,
+void esnn_k3_run(const uint8_t *w, int16_t *y16, uint32_t row0, uint32_t cout, uint32_t ow, uint32_t h, uint32_t iy,
                    const uint32_t *prow, uint32_t ix0, uint32_t ix1, int cols) {
     const int rows = iy == 0 ? K3_TOP : iy + 1u == h ? K3_BOTTOM : K3_FULL;
     const uint32_t oy0 = iy == 0 ? 0u : iy - 1u, ox0 = cols == K3_LEFT ? ix0 : ix0 - 1u; /* first output */
@@ -508,7 +508,7 @@ void esnn_k3_run(const uint8_t *w, int16_t *y16, uint32_t cout, uint32_t ow, uin
     a.rstep = cout == 8u ? 2u * ow * cout : 2u * (ow - ncols) * cout;
     a.px = (uint32_t)(uintptr_t)(prow + ix0);
     a.pxend = (uint32_t)(uintptr_t)(prow + ix1);
-    a.accbase = (uint32_t)(uintptr_t)(y16 + (oy0 * ow + ox0) * cout) - (a.px + 4u) * (cout / 2u);
+    a.accbase = (uint32_t)(uintptr_t)(y16 + ((oy0 - row0) * ow + ox0) * cout) - (a.px + 4u) * (cout / 2u);
     k3_kernels[cout == 8u ? 0 : cout == 16u ? 1 : 2][rows][cols](&a);
 }
 
@@ -529,5 +529,29 @@ void esnn_fill8_m4(uint32_t *p, const uint32_t *pattern, uint32_t n, uint32_t st
                      :
                      : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "cc", "memory");
 }
-#endif
 
+/* Copies n4 groups of 4 words from src to dst <= src (regions may overlap): 8 words per ldm / stm, then one
+ * group of 4 when n4 is odd. A forward copy is safe for dst <= src: every word is read before it is
+ * overwritten. (newlib-nano's memmove copies bytes.) */
+void esnn_copy_down_m4(uint32_t *dst, const uint32_t *src, uint32_t n4) {
+    register uint32_t *r0 __asm__("r0") = dst;
+    register const uint32_t *r1 __asm__("r1") = src;
+    register uint32_t r2 __asm__("r2") = n4 >> 1;
+    if (r2)
+        __asm__ volatile("1:\n\t"
+                         "ldm r1!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+                         "stm r0!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+                         "subs r2, r2, #1\n\t"
+                         "bne 1b\n"
+                         : "+r"(r0), "+r"(r1), "+r"(r2)
+                         :
+                         : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "cc", "memory");
+    if (n4 & 1u) {
+        const uint32_t a = r1[0], b = r1[1], c = r1[2], d = r1[3];
+        r0[0] = a;
+        r0[1] = b;
+        r0[2] = c;
+        r0[3] = d;
+    }
+}
+#endif

@@ -33,11 +33,13 @@ void esnn_so32_m4(const uint32_t *taps, int16_t *base, const uint32_t *spk, cons
 void esnn_so64_m4(const uint32_t *taps, int16_t *base, const uint32_t *spk, const uint32_t *end);
 /* 3x3 / stride 1 / pad 1 "same" convs, cout 8 / 16 / 32, one spike word per pixel, 4-aligned weights: the
  * pixels ix0 .. ix1 - 1 of input row iy (spike words prow) of a map h high and ow wide, all of one column case
- * (interior, or the left / right edge pixel), with the 9 taps unrolled. */
+ * (interior, or the left / right edge pixel), with the 9 taps unrolled; y16 holds output rows row0 ... */
 enum { ESNN_K3_INTERIOR = 0, ESNN_K3_LEFT = 1, ESNN_K3_RIGHT = 2 };
-void esnn_k3_run(const uint8_t *w, int16_t *y16, uint32_t cout, uint32_t ow, uint32_t h, uint32_t iy,
+void esnn_k3_run(const uint8_t *w, int16_t *y16, uint32_t row0, uint32_t cout, uint32_t ow, uint32_t h, uint32_t iy,
                  const uint32_t *prow, uint32_t ix0, uint32_t ix1, int cols);
 /* n stores (n may be 0) of the 8 words at pattern, step bytes apart from p, one stm each. */
 void esnn_fill8_m4(uint32_t *p, const uint32_t *pattern, uint32_t n, uint32_t step);
+/* n4 groups of 4 words from src down to dst <= src (overlap allowed). */
+void esnn_copy_down_m4(uint32_t *dst, const uint32_t *src, uint32_t n4);
 #endif
 #endif

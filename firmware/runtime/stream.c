@@ -1,0 +1,101 @@
+/* stream.c - row streaming (plan.c "row streams"). A spike conv scatters each input row onto the output rows
+ * it reaches; once an output row has received every input row that reaches it, it is final. A streamed conv
+ * keeps only a window of esnn_stream_rows() int16 output rows (its buffer's storage): after each input row the
+ * final rows go through their readers (the LIF; or the ATTN statistics; or the ATTN weighting and its LIF), then
+ * leave the window, and fresh rows (the bias) enter at its end. Bit-exact with the whole plane: every output
+ * value receives the same additions, and the readers are elementwise over pixels (T / C attention groups do not
+ * depend on the pixel). */
+#include "stream.h"
+#include "kernels/attn.h"
+#include "kernels/conv.h"
+#include "kernels/conv_m4.h"
+#include "kernels/lif.h"
+
+/* Output rows final once input rows 0..iy - 1 are scattered (iy = 0: before any; iy = ih: all of them):
+ * those with oy * stride - pad + kh - 1 < iy. */
+static uint32_t rows_final(const esnn_op_t *op, uint32_t oh, uint32_t ih, uint32_t iy) {
+    const int32_t n = (int32_t)iy + (int32_t)op->pad - (int32_t)op->kh;
+    uint32_t f;
+    if (iy >= ih) return oh;
+    if (n < 0) return 0;
+    f = (uint32_t)n / op->stride + 1u;
+    return f < oh ? f : oh;
+}
+
+/* Buffer b's shape n rows high (field by field: a struct copy may become a byte-wise memcpy call). */
+static void rows_of(esnn_buffer_t *r, const esnn_buffer_t *b, uint32_t n) {
+    r->kind = b->kind;
+    r->c = b->c;
+    r->w = b->w;
+    r->cw = b->cw;
+    r->h = (uint16_t)n;
+    r->words = n * b->w * (b->kind == ESNN_BUF_SPIKES ? b->cw : b->c);
+    r->steps = 1;
+    r->stride = b->stride;
+    r->data = b->data;
+}
+
+/* The LIF over rows [a, a + n) of its int16 input at cur (step t). The kernels take the state from the op
+ * record, which lives in the caller's arena: pointed at the rows' first state for the call, then back. */
+static void lif_rows(esnn_ctx_t *ctx, const esnn_op_t *lif, uint32_t t, const int16_t *cur, uint32_t a,
+                     uint32_t n) {
+    const esnn_buffer_t *in = &ctx->buffers[lif->in0], *out = &ctx->buffers[lif->out];
+    const uint32_t p0 = a * in->w;
+    esnn_op_t *o = (esnn_op_t *)lif;
+    void *state = o->state;
+    esnn_buffer_t b;
+    rows_of(&b, in, n);
+    o->state = (int16_t *)state + p0 * in->c; /* int16 states [pixel][C], as the plane */
+    ctx->spike_counts[lif->lif_index] +=
+        esnn_lif(o, &b, (const uint32_t *)(const void *)cur, esnn_slot(out, t) + p0 * out->cw);
+    o->state = state;
+}
+
+static void consume(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, int mode, int16_t *rows, uint32_t a,
+                    uint32_t n) {
+    const esnn_op_t *next = op + 1;
+    if (mode == ESNN_STREAM_LIF) {
+        lif_rows(ctx, next, t, rows, a, n);
+    } else {
+        esnn_buffer_t b;
+        uint32_t *x = (uint32_t *)(void *)rows;
+        rows_of(&b, &ctx->buffers[next->in0], n);
+        if (mode == ESNN_STREAM_STATS) {
+            esnn_attn_stats_add(next, &b, t, x, ctx->scratch);
+        } else { /* the weighting in place, then the LIF after the ATTN */
+            esnn_attn_apply_step(next, &b, t, x, x, ctx->scratch);
+            lif_rows(ctx, next + 1, t, rows, a, n);
+        }
+    }
+}
+
+void esnn_stream_conv(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, int mode) {
+    const esnn_buffer_t *in = &ctx->buffers[op->in0], *out = &ctx->buffers[op->out];
+    const uint32_t oh = out->h, ow = out->w, pitch = ow * op->cout; /* int16 per row */
+    const uint32_t wr = esnn_stream_rows(op->kh, op->stride, oh);
+    const uint32_t *x = esnn_slot(in, t);
+    int16_t *win = (int16_t *)(void *)out->data;
+    uint32_t iy, row0 = 0;
+    ESNN_TRACE_RAN(op, ESNN_KERNEL_CONV_STREAM);
+    if (mode == ESNN_STREAM_STATS && t == 0) esnn_attn_stats_start(op + 1, &ctx->buffers[op->out], ctx->scratch);
+    esnn_conv_fill_bias16(op, wr * ow, win);
+    for (iy = 0; iy <= in->h; iy++) {
+        /* the rows no input row from iy on reaches leave first (at iy = 0: rows of padding alone), so that
+         * every row input row iy reaches is in the window */
+        const uint32_t fin = rows_final(op, oh, in->h, iy);
+        while (row0 < fin) { /* rows below the window (reached by no input row) hold their bias: in chunks */
+            const uint32_t n = fin - row0 < wr ? fin - row0 : wr;
+            consume(ctx, op, t, mode, win, row0, n);
+            if (n < wr) /* the rows still receiving input move to the window's start (pitch % 8 == 0) */
+#if ESNN_CONV_ASM
+                esnn_copy_down_m4((uint32_t *)(void *)win, (const uint32_t *)(const void *)(win + n * pitch),
+                                  (wr - n) * pitch / 8u);
+#else
+                memmove(win, win + n * pitch, 2u * (wr - n) * pitch);
+#endif
+            esnn_conv_fill_bias16(op, n * ow, win + (wr - n) * pitch);
+            row0 += n;
+        }
+        if (iy < in->h) esnn_conv_spike16_rows(op, in, out, x, win, row0, iy, iy + 1u, ctx->kscratch);
+    }
+}
