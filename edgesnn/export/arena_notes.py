@@ -1,9 +1,9 @@
 """The C runtime's arena plan (edgesnn.export.passes.memory.plan_arena) described by layer, in words: what
 lives at the peak (for a fit error) and what the lean plan chose per layer (for the report).
 
-Items of the plan are named "buffer <id>" (a buffer, or the storage group it heads) and "state <op>" (a LIF's
-membranes); each is attributed to the op that writes it, named by the caller (graph node names, or "op k"
-for a bare blob).
+Items of the plan are named "buffer <id>" (a buffer, or the storage group it heads), "state <op>" (a LIF's
+membranes) and "scratch <op>" (a conv's tap tables, an attention's statistics); each is attributed to the op
+that writes it, named by the caller (graph node names, or "op k" for a bare blob).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from edgesnn.export.passes.memory import ArenaPlan, fused_static, half_planes, plan_arena
+from edgesnn.export.passes.memory import ArenaPlan, fused_static, half_planes, plan_arena, stream_rows
 from edgesnn.format.layout import BufferKind
 from edgesnn.format.model import Conv, Lif, Model, Readout
 
@@ -26,7 +26,7 @@ class LiveItem:
 @dataclass(frozen=True)
 class Peak:
     op: int  # the op at which the most planned bytes are live
-    fixed_bytes: int  # op/buffer records, counters, attention scratch: live throughout
+    fixed_bytes: int  # op/buffer records, logits, spike counters: live throughout
     items: tuple[LiveItem, ...]  # live at `op`, largest first
 
 
@@ -51,12 +51,21 @@ def _step_bytes(model: Model, b: int, half: set[int]) -> int:
     return (2 if b in half else 4) * hw * buf.channels
 
 
-def _describe(model: Model, name: str, size: int, half: set[int], writers: dict[int, int]) -> LiveItem:
+def _describe(
+    model: Model, name: str, size: int, half: set[int], writers: dict[int, int], arena: ArenaPlan
+) -> LiveItem:
     kind, num = name.split()
     if kind == "state":
         k = int(num)
         return LiveItem(k, f"int{model.ops[k].state_bits} LIF state", size)
+    if kind == "scratch":
+        k = int(num)
+        what = "kernel scratch" if isinstance(model.ops[k], Conv) else "attention statistics"
+        return LiveItem(k, what, size)
     b = int(num)
+    if arena.streams is not None and b in arena.streams.windows:
+        rows = size // max(1, 2 * model.buffers[b].width * model.buffers[b].channels)
+        return LiveItem(writers[b], f"current rows ({rows} of {model.buffers[b].height}) int16", size)
     n = max(1, round(size / max(1, _step_bytes(model, b, half))))
     steps = f"{n} step{'s' if n > 1 else ''}"
     if model.buffers[b].kind == BufferKind.SPIKES:
@@ -72,7 +81,7 @@ def peak(model: Model, arena: ArenaPlan | None = None, reference: bool = False) 
     k = max(range(len(live)), key=live.__getitem__) if live else 0
     writers = _writers(model)
     items = [
-        _describe(model, it.name, it.bytes, half, writers)
+        _describe(model, it.name, it.bytes, half, writers, arena)
         for it in sorted(arena.items, key=lambda it: -it.bytes)
         if it.first <= k <= it.last
     ]
@@ -85,7 +94,7 @@ def describe_peak(p: Peak, names: Sequence[str], top: int = 4) -> str:
     rest = p.items[top:]
     if rest:
         parts.append(f"{len(rest)} more {sum(it.bytes for it in rest)} B")
-    parts.append(f"op/buffer records and scratch {p.fixed_bytes} B")
+    parts.append(f"op/buffer records {p.fixed_bytes} B")
     return f"live at the peak ({names[p.op]}): " + ", ".join(parts)
 
 
@@ -110,6 +119,9 @@ def layer_choices(model: Model, arena: ArenaPlan | None = None) -> list[str]:
             notes.append("fused first layer")
         if k + 1 in arena.segments.recompute:  # the conv feeding a recomputed ATTN
             notes.append("recomputed by its attention (one step of current)")
+        if arena.streams is not None and k in arena.streams.convs:
+            rows = stream_rows(op, model.buffers[op.out].height)
+            notes.append(f"streamed: {rows} of {model.buffers[op.out].height} rows of current")
         if k in arena.segments.recompute:
             notes.append("input recomputed: statistics pass, then weighting pass")
         elif k in arena.segments.solo:
@@ -121,7 +133,8 @@ def layer_choices(model: Model, arena: ArenaPlan | None = None) -> list[str]:
 
 
 def layer_bytes(model: Model, arena: ArenaPlan) -> list[int]:
-    """Per op, the planned bytes it owns in `arena`: its output buffer (as planned) + its LIF state."""
+    """Per op, the planned bytes it owns in `arena`: its output buffer (as planned) + its LIF state (kernel
+    scratch, a few hundred bytes, is not counted)."""
     states = {it.name: it.bytes for it in arena.items}
     return [
         (0 if isinstance(op, Readout) else arena.buffer_bytes.get(op.out, 0)) + states.get(f"state {k}", 0)

@@ -118,8 +118,6 @@ esnn_status_t esnn_init_ex(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, voi
     ctx->buffers = (esnn_buffer_t *)bump(&p, (uint64_t)ESNN_BUFFER_SLOT * L.nb);
     ctx->logits = (int32_t *)bump(&p, 4u * (uint64_t)L.classes);
     ctx->spike_counts = (uint32_t *)bump(&p, 4u * (uint64_t)L.num_lif);
-    ctx->scratch = (int64_t *)bump(&p, 8u * L.scratch);
-    ctx->kscratch = (uint32_t *)bump(&p, L.kscratch);
     /* second pass: fills the op records. The blob is the one just validated (CRC and all) and planned: the plan
      * in L stays, only the records are read again */
     L.validated = 1;

@@ -21,21 +21,19 @@
  *
  *     arena (8-aligned)
  *     +--------------------------------------+
- *     | esnn_op_t      [num_ops]  80 B each  |  validated op records (pointers into the blob)
+ *     | esnn_op_t      [num_ops]  72 B each  |  validated op records (pointers into the blob)
  *     | esnn_buffer_t  [num_buffers] 32 B    |  shapes + data pointers
  *     | int32 logits   [num_classes]         |  READOUT accumulators (start at the bias)
  *     | uint32 spikes  [num_lif]             |  spike count per LIF op
- *     | int64 scratch  [max over ATTN ops]   |  pooled sums/max and scores (T/C: 3n+hidden, S: 3HW)
- *     | kernel scratch [max over ops]        |  tap tables, spike lists, fused-layer blocks (bytes: max
- *     |                                      |  of esnn_conv_scratch_bytes and, for a STATIC conv,
- *     |                                      |  esnn_static_conv_lif_scratch_bytes), reused by each op
  *     +--------------------------------------+
  *     | planned region                       |  CURRENT: uint32 [steps][H][W][C] (two's complement), or
- *     |                                      |           int16 [steps][H][W][C] when planned as a plane
- *     |  buffers 1.. and LIF membrane states |  SPIKES:  uint32 [steps][H][W][ceil(C/32)] bit-packed,
- *     |  (int16/int32 [H][W][C]) at planned  |           channel c = bit c%32 of word c/32
- *     |  offsets; items whose live ranges do |  steps = 1, except T for a buffer that crosses an ATTN
- *     |  not intersect share storage         |  op (LAYER_MAJOR); ATTN runs in place when it can
+ *     |                                      |           int16 [steps][H][W][C] when planned as a plane,
+ *     |  buffers 1.., LIF membrane states    |           or int16 [rows][W][C]: a streamed conv's window
+ *     |  (int16/int32 [H][W][C]) and each    |  SPIKES:  uint32 [steps][H][W][ceil(C/32)] bit-packed,
+ *     |  CONV's / ATTN's scratch (tap tables,|           channel c = bit c%32 of word c/32
+ *     |  pooled sums, scores) at planned     |  steps = 1, except T for a buffer that crosses a segment
+ *     |  offsets; items whose live ranges do |  (LAYER_MAJOR); ATTN runs in place when it can
+ *     |  not intersect share storage         |
  *     +--------------------------------------+  (plan in plan.c "arena plan"; the exporter's RAM figure,
  *                                               edgesnn/export/passes/memory.py, is this same number)
  *
@@ -122,8 +120,6 @@ typedef struct {
     esnn_buffer_t *buffers;
     int32_t *logits;
     uint32_t *spike_counts;
-    int64_t *scratch;
-    uint32_t *kscratch; /* kernel scratch (esnn_conv_scratch_bytes), reused by every op */
     size_t arena_used;
     uint32_t flags;
     uint16_t T, num_classes, num_buffers, num_ops, num_lif;

@@ -51,10 +51,8 @@ struct esnn_op {
     uint8_t kh, kw, stride, pad, bits;
     /* LIF */
     uint8_t state_bits;
-    /* ATTN */
+    /* ATTN (kind: also the LOGIC mode); MAXPOOL: kh = kernel */
     uint8_t dim, kind, shift;
-    /* MAXPOOL: kh = kernel; LOGIC: mode */
-    uint8_t mode;
     /* Fast paths chosen at load time from exact bounds (plan.c "fast paths"); the reference kernels ignore
      * them. CONV: acc16 = every accumulator provably fits int16 (|bias| + sum |w| <= 32767): accumulate in
      * int16; cur16 = the output stays an int16 plane (ESNN_CUR16 layout) for its one reader, a LIF.
@@ -71,10 +69,10 @@ struct esnn_op {
     uint16_t ran; /* kernel variants that ran since the last reset, bit set over esnn_kernel_t (in padding) */
 #endif
     uint32_t bound; /* CONV/ATTN: bound on |output|, LIF: on |input| (0xFFFFFFFF: none known) */
+    int32_t w2off;  /* ATTN T/C: w2 at w + w2off (an offset, not a pointer: the record fits ESNN_OP_SLOT) */
     const uint8_t *w;    /* weights (CONV/READOUT), w1 (ATTN) */
-    const uint8_t *w2;   /* ATTN T/C */
     const uint8_t *bias; /* CONV/READOUT bias (i32 LE), LIF thresholds, ATTN table */
-    void *state;
+    void *state; /* LIF: membranes; CONV / ATTN: the op's scratch (arena items, plan.c); NULL when none */
 };
 
 /* Record that kernel variant k (esnn_kernel_t) ran for op o: ESNN_TRACE builds only, else nothing. The op

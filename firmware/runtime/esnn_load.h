@@ -12,7 +12,7 @@
 #define MAX_STEP_WORDS_TOTAL (1UL << 28) /* per buffer, all steps: keeps every uint32 index in range */
 /* Arena bytes reserved per op record and per buffer record, the same on every target so that the arena size
  * is a property of the model alone (edgesnn/export/passes/memory.py uses the same numbers). */
-#define ESNN_OP_SLOT 80u
+#define ESNN_OP_SLOT 72u
 #define ESNN_BUFFER_SLOT 32u
 typedef char esnn_op_slot_fits[(sizeof(esnn_op_t) <= ESNN_OP_SLOT) ? 1 : -1];
 typedef char esnn_buffer_slot_fits[(sizeof(esnn_buffer_t) <= ESNN_BUFFER_SLOT) ? 1 : -1];
@@ -28,7 +28,7 @@ typedef struct {
      * ATTN ops, STATIC conv outputs, LIF outputs and 16-bit LIF states as bitsets. The plan (plan.c "arena
      * plan") adds root[] (the buffer whose storage a buffer shares), hi[] / cur[] (last op and live member of
      * a storage group) and off[] (byte offsets: item b < nb is buffer b, item nb + b the state of the LIF
-     * writing buffer b). */
+     * writing buffer b, or the scratch of the CONV / ATTN writing it). */
     uint8_t def[ESNN_MAX_BUFFERS], last[ESNN_MAX_BUFFERS];
     uint8_t root[ESNN_MAX_BUFFERS], hi[ESNN_MAX_BUFFERS], cur[ESNN_MAX_BUFFERS];
     uint32_t attn_ops[8], pinned[(ESNN_MAX_BUFFERS + 31) / 32];
@@ -63,9 +63,9 @@ typedef struct {
     uint32_t rowsafe[(ESNN_MAX_BUFFERS + 31) / 32], attn_pix[(ESNN_MAX_BUFFERS + 31) / 32];
     uint32_t stream[8], instream[8], nostream[8], sbuf[(ESNN_MAX_BUFFERS + 31) / 32];
     uint16_t num_lif;
-    uint64_t scratch;    /* int64 values */
-    uint32_t kscratch;   /* kernel scratch bytes: max over ops (esnn_conv_scratch_bytes, a STATIC conv's
-                          * esnn_static_conv_lif_scratch_bytes) */
+    /* per output buffer, the scratch bytes of the CONV or ATTN op writing it (esnn_conv_scratch_bytes, a STATIC
+     * conv's esnn_static_conv_lif_scratch_bytes, 8 esnn_attn_scratch): an arena item of its own (plan.c) */
+    uint32_t oscr[ESNN_MAX_BUFFERS];
     uint64_t buf_bytes;  /* planned region: buffers + LIF states */
 } loader_t;
 

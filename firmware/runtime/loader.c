@@ -166,9 +166,9 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
         count = (uint64_t)o->cin * o->kh * o->kw * o->cout;
         if (!(o->w = array(L, woff, weight_bytes(count, o->bits)))) FAIL(L, op_i, -1, ESNN_ERR_DATA, "weight_offset");
         if (!(o->bias = array(L, boff, 4u * (uint64_t)o->cout))) FAIL(L, op_i, -1, ESNN_ERR_DATA, "bias_offset");
-        if (esnn_conv_scratch_bytes(o) > L->kscratch) L->kscratch = esnn_conv_scratch_bytes(o);
-        if ((o->flags & ESNN_CONV_STATIC) && esnn_static_conv_lif_scratch_bytes(o, L->T) > L->kscratch)
-            L->kscratch = esnn_static_conv_lif_scratch_bytes(o, L->T); /* it may run fused with its LIF */
+        L->oscr[out] = esnn_conv_scratch_bytes(o);
+        if ((o->flags & ESNN_CONV_STATIC) && esnn_static_conv_lif_scratch_bytes(o) > L->oscr[out])
+            L->oscr[out] = esnn_static_conv_lif_scratch_bytes(o); /* it may run fused with its LIF */
         break;
     }
     case ESNN_OP_LIF: {
@@ -212,14 +212,16 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
             if (o->n % 2u == 0) FAIL(L, op_i, -1, ESNN_ERR_OP, "n: kernel size must be odd");
             if (o->hidden || o->shift || w2off) FAIL(L, op_i, -1, ESNN_ERR_OP, "hidden/shift/w2_offset must be 0 for dim S");
             if (!(o->w = array(L, w1off, 2u * o->n * o->n))) FAIL(L, op_i, -1, ESNN_ERR_DATA, "w1_offset");
-            o->w2 = NULL;
+            o->w2off = 0;
             groups = 1;
         } else {
             if (o->n != (o->dim == ESNN_ATTN_T ? L->T : buf_dim(L, in0, 0))) FAIL(L, op_i, -1, ESNN_ERR_GRAPH, "n");
             RANGE(L, op_i, -1, o->hidden, 1, o->n, ESNN_ERR_OP, "hidden");
             RANGE(L, op_i, -1, o->shift, 0, 62, ESNN_ERR_OP, "shift");
             if (!(o->w = array(L, w1off, (uint64_t)o->hidden * o->n))) FAIL(L, op_i, -1, ESNN_ERR_DATA, "w1_offset");
-            if (!(o->w2 = array(L, w2off, (uint64_t)o->hidden * o->n))) FAIL(L, op_i, -1, ESNN_ERR_DATA, "w2_offset");
+            if (!array(L, w2off, (uint64_t)o->hidden * o->n)) FAIL(L, op_i, -1, ESNN_ERR_DATA, "w2_offset");
+            RANGE(L, op_i, -1, (int64_t)w2off - (int64_t)w1off, -0x7FFFFFFF, 0x7FFFFFFF, ESNN_ERR_LIMIT, "w2_offset: over 2 GiB from w1");
+            o->w2off = (int32_t)((int64_t)w2off - (int64_t)w1off);
             groups = o->n;
         }
         if (o->kind == ESNN_ATTN_MA) {
@@ -235,7 +237,8 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
         shape.h = (uint16_t)buf_dim(L, in0, 1);
         shape.w = (uint16_t)buf_dim(L, in0, 2);
         scratch = esnn_attn_scratch(o->dim, o->n, o->hidden, &shape);
-        if (scratch > L->scratch) L->scratch = scratch;
+        if (scratch > 0xFFFFFFFFu / 8u) FAIL(L, op_i, -1, ESNN_ERR_LIMIT, "attention scratch: over 4 GiB");
+        L->oscr[out] = (uint32_t)(8u * scratch);
         break;
     }
     case ESNN_OP_MAXPOOL:
@@ -257,8 +260,8 @@ static esnn_status_t parse_op(loader_t *L, int32_t op_i, uint32_t *pos, uint32_t
         TRY(check_read(L, op_i, in0, ESNN_BUF_SPIKES, ESNN_BUF_SPIKES));
         TRY(check_read(L, op_i, in1, ESNN_BUF_SPIKES, ESNN_BUF_SPIKES));
         TRY(check_write(L, op_i, out, ESNN_BUF_SPIKES));
-        o->mode = r[ESNN_LOGIC_MODE_AT];
-        if (o->mode > ESNN_LOGIC_IAND) FAIL(L, op_i, -1, ESNN_ERR_OP, "mode");
+        o->kind = r[ESNN_LOGIC_MODE_AT]; /* the mode */
+        if (o->kind > ESNN_LOGIC_IAND) FAIL(L, op_i, -1, ESNN_ERR_OP, "mode");
         if (r[ESNN_LOGIC_RESERVED_AT] | r[ESNN_LOGIC_RESERVED_AT + 1] | r[ESNN_LOGIC_RESERVED_AT + 2]) FAIL(L, op_i, -1, ESNN_ERR_OP, "reserved");
         if (!same_shape(L, in0, in1) || !same_shape(L, in0, out)) FAIL(L, op_i, -1, ESNN_ERR_GRAPH, "shapes must be equal");
         break;
@@ -289,8 +292,6 @@ esnn_status_t esnn_load(loader_t *L, esnn_op_t *ops) {
     TRY(parse_buffers(L));
     steps = (L->flags & ESNN_FLAG_LAYER_MAJOR) ? L->T : 1;
     L->num_lif = 0;
-    L->scratch = 0;
-    L->kscratch = 0;
     if (L->nb > ESNN_MAX_BUFFERS) FAIL(L, -1, -1, ESNN_ERR_LIMIT, "num_buffers: over ESNN_MAX_BUFFERS");
     { /* one sample's input (frame bytes x frames) must stay far inside a 32-bit size_t: every caller and the
        * protocol multiply these (a product of 2^32 would wrap to 0 on a 32-bit MCU) */

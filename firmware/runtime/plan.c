@@ -174,38 +174,32 @@ static uint64_t step_bytes(const loader_t *L, uint32_t b) {
  * written behind the rows still to be read (rowsafe). The greedy pass of choose_segments keeps a conv whole
  * (nostream) wherever streaming it does not make the arena smaller: a stream costs calls per row. */
 static void decide_streams(loader_t *L) {
-    uint8_t outof[256]; /* buffer written by op k (0: none) */
     uint32_t b, i;
     for (i = 0; i < 8; i++) L->stream[i] = L->instream[i] = 0;
     for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++) L->sbuf[i] = 0;
     if (L->int32_planes || L->no_reuse) return;
-    for (i = 0; i < L->nops; i++) outof[i] = 0;
-    for (b = 1; b < L->nb; b++) outof[L->def[b]] = (uint8_t)b;
-    for (b = 1; b < L->nb; b++) {
-        const uint32_t k = L->def[b];
-        uint32_t o, a;
-        if (!bit_set(L->conv_out, b) || !bit_set(L->half, b) || bit_set(L->fused, b) || bit_set(L->pinned, b) ||
-            bit_set(L->nostream, k) || k + 1u >= L->nops || buf_steps(L, b) != 1)
+    for (b = 1; b < L->nb; b++) { /* b: a LIF's output; a: what it reads; c: the conv */
+        uint32_t a, c, k;
+        if (!bit_set(L->lif_out, b)) continue;
+        a = L->src[b];
+        c = bit_set(L->attn_out, a) ? L->src[a] : a;
+        k = L->def[c];
+        if (!bit_set(L->conv_out, c) || !bit_set(L->half, c) || bit_set(L->fused, c) || bit_set(L->pinned, c) ||
+            bit_set(L->nostream, k) || buf_steps(L, c) != 1)
             continue;
-        o = outof[k + 1u];
-        if (o && bit_set(L->lif_out, o) && L->src[o] == b) {
-            set_bit(L->stream, k);
+        if (a == c) { /* conv -> LIF */
+            if (L->def[b] != k + 1u) continue;
             set_bit(L->instream, k + 1u);
-            set_bit(L->sbuf, b);
-            continue;
-        }
-        a = o;
-        if (!a || !bit_set(L->attn_out, a) || L->src[a] != b || !bit_set(L->recomp, k + 1u) ||
-            bit_set(L->attn_pix, a) || !bit_set(L->half, a) || k + 2u >= L->nops)
-            continue;
-        o = outof[k + 2u];
-        if (o && bit_set(L->lif_out, o) && L->src[o] == a) {
-            set_bit(L->stream, k);
+        } else { /* conv -> recomputed T / C ATTN -> LIF, each right after the other */
+            if (L->def[a] != k + 1u || L->def[b] != k + 2u || !bit_set(L->recomp, k + 1u) ||
+                bit_set(L->attn_pix, a) || !bit_set(L->half, a))
+                continue;
             set_bit(L->instream, k + 1u);
             set_bit(L->instream, k + 2u);
-            set_bit(L->sbuf, b);
             set_bit(L->sbuf, a);
         }
+        set_bit(L->stream, k);
+        set_bit(L->sbuf, c);
     }
 }
 /* The op a stream's inner op k runs inside (k itself otherwise). */
@@ -258,18 +252,29 @@ static void group_buffers(loader_t *L) {
     }
 }
 
-/* Item i: buffer i (i < nb; only group roots, never buffer 0) or the state of the LIF writing buffer i - nb. */
+/* Item i: buffer i (i < nb; only group roots, never buffer 0), or for the op writing buffer i - nb: a LIF's
+ * membranes, a CONV's or an ATTN's scratch (the kernels' tap tables, the attention statistics). */
 static int item_used(const loader_t *L, uint32_t i) {
     if (i < L->nb) return i > 0 && L->root[i] == i && !bit_set(L->fused, i);
-    return bit_set(L->lif_out, i - L->nb) && (L->keep_states || !bit_set(L->fused_out, i - L->nb));
+    i -= L->nb;
+    if (bit_set(L->lif_out, i)) return L->keep_states || !bit_set(L->fused_out, i);
+    return (bit_set(L->conv_out, i) || bit_set(L->attn_out, i)) && L->oscr[i] > 0;
 }
 static uint64_t item_bytes(const loader_t *L, uint32_t i) {
     if (i < L->nb) return buf_bytes(L, i);
-    i -= L->nb; /* one membrane per neuron of the LIF's output shape */
+    i -= L->nb;
+    if (!bit_set(L->lif_out, i)) return align8(L->oscr[i]);
+    /* one membrane per neuron of the LIF's output shape */
     return align8((uint64_t)buf_dim(L, i, 0) * buf_dim(L, i, 1) * buf_dim(L, i, 2) * (bit_set(L->state16, i) ? 2u : 4u));
 }
 static void live_range(const loader_t *L, uint32_t i, uint32_t *lo, uint32_t *hi) {
-    if (i >= L->nb) {
+    if (i >= L->nb && bit_set(L->conv_out, i - L->nb)) { /* a conv's scratch: while it runs */
+        *lo = *hi = L->def[i - L->nb];
+    } else if (i >= L->nb && bit_set(L->attn_out, i - L->nb)) {
+        /* ATTN statistics: over its segment (a recomputed conv runs between its two passes) */
+        *lo = seg_start(L, L->def[i - L->nb]);
+        *hi = seg_end(L, L->def[i - L->nb]);
+    } else if (i >= L->nb) {
         *lo = seg_start(L, L->def[i - L->nb]);
         *hi = L->keep_states ? L->nops - 1u : seg_end(L, L->def[i - L->nb]);
     } else if (buf_steps(L, i) > 1 || bit_set(L->pinned, i)) {
@@ -417,8 +422,7 @@ static void choose_segments(loader_t *L) {
 /* Fixed part of the arena (before the buffer data). */
 uint64_t esnn_plan_fixed_bytes(const loader_t *L) {
     return align8((uint64_t)ESNN_OP_SLOT * L->nops) + align8((uint64_t)ESNN_BUFFER_SLOT * L->nb) +
-           align8(4u * (uint64_t)L->classes) + align8(4u * (uint64_t)L->num_lif) + 8u * L->scratch +
-           align8(L->kscratch);
+           align8(4u * (uint64_t)L->classes) + align8(4u * (uint64_t)L->num_lif);
 }
 
 uint64_t esnn_plan_arena(loader_t *L) {
@@ -516,8 +520,9 @@ esnn_status_t esnn_plan_place(loader_t *L, esnn_ctx_t *ctx, uint8_t *base) {
     }
     for (i = 0; i < L->nops; i++) {
         esnn_op_t *o = &ctx->ops[i];
-        o->state = o->opcode == ESNN_OP_LIF && item_used(L, L->nb + o->out) ? (void *)(base + L->off[L->nb + o->out])
-                                                                                : NULL;
+        /* a LIF's membranes, a CONV's or an ATTN's scratch */
+        o->state = o->opcode != ESNN_OP_READOUT && item_used(L, L->nb + o->out) ? (void *)(base + L->off[L->nb + o->out])
+                                                                                  : NULL;
         o->sched = (uint8_t)(((o->opcode == ESNN_OP_CONV && bit_set(L->fused, o->out)) ||
                               (o->opcode == ESNN_OP_LIF && bit_set(L->fused_out, o->out)))
                                  ? ESNN_SCHED_FUSED

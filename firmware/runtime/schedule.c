@@ -94,7 +94,7 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
             const esnn_buffer_t *s = &ctx->buffers[lif->out];
             ESNN_TRACE_RAN(op, ESNN_KERNEL_STATIC_FUSED);
             ESNN_TRACE_RAN(lif, ESNN_KERNEL_STATIC_FUSED);
-            if (t == 0) ctx->spike_counts[lif->lif_index] += esnn_static_conv_lif(op, lif, in, s, frame, ctx->T, s->data, s->stride, ctx->kscratch);
+            if (t == 0) ctx->spike_counts[lif->lif_index] += esnn_static_conv_lif(op, lif, in, s, frame, ctx->T, s->data, s->stride, (uint32_t *)op->state);
             return;
         }
         if (op->sched & ESNN_SCHED_STREAM) { /* with its LIF, row by row (stream.c) */
@@ -111,11 +111,11 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
         if (op->in0 == 0 && ref)
             esnn_conv_u8_ref(op, in, out, frame, y);
         else if (op->in0 == 0)
-            esnn_conv_u8(op, in, out, frame, y, ctx->kscratch);
+            esnn_conv_u8(op, in, out, frame, y, (uint32_t *)op->state);
         else if (ref)
             esnn_conv_spike_ref(op, in, out, slot(in, t), y);
         else
-            esnn_conv_spike(op, in, out, slot(in, t), y, ctx->kscratch);
+            esnn_conv_spike(op, in, out, slot(in, t), y, (uint32_t *)op->state);
         break;
     }
     case ESNN_OP_LIF:
@@ -131,7 +131,7 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
         break;
     case ESNN_OP_LOGIC:
         ESNN_TRACE_RAN(op, ref ? ESNN_KERNEL_REFERENCE : ESNN_KERNEL_OTHER);
-        (ref ? esnn_logic_ref : esnn_logic)(op->mode, in, slot(in, t), slot(&ctx->buffers[op->in1], t),
+        (ref ? esnn_logic_ref : esnn_logic)(op->kind, in, slot(in, t), slot(&ctx->buffers[op->in1], t),
                                              slot(&ctx->buffers[op->out], t));
         break;
     case ESNN_OP_READOUT:
@@ -195,7 +195,7 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
             if (ctx->kernels == ESNN_KERNELS_REFERENCE) ESNN_TRACE_RAN(op, ESNN_KERNEL_REFERENCE);
             (ctx->kernels == ESNN_KERNELS_REFERENCE ? esnn_attn_ref : esnn_attn)(
                 op, &ctx->buffers[op->in0], ctx->T, ctx->buffers[op->in0].data, ctx->buffers[op->out].data,
-                ctx->scratch);
+                (int64_t *)op->state);
             ESNN_PROF(op->opcode | i << 8, 1);
             i = e + 1u;
             continue;
@@ -217,10 +217,10 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
                 }
                 exec_op(ctx, op, t, (ctx->flags & ESNN_FLAG_STATIC_INPUT) ? input : input + t * frame);
                 ESNN_PROF(a->opcode | (i + 1u) << 8, 0);
-                esnn_attn_stats_step(a, x, t, slot(x, t), ctx->scratch);
+                esnn_attn_stats_step(a, x, t, slot(x, t), (int64_t *)a->state);
                 ESNN_PROF(a->opcode | (i + 1u) << 8, 1);
             }
-            esnn_attn_finish(a, x, ctx->T, ctx->scratch);
+            esnn_attn_finish(a, x, ctx->T, (int64_t *)a->state);
         }
         for (t = 0; t < ctx->T; t++)
             for (k = i; k <= e; k++) {
@@ -235,7 +235,7 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
                 if (rec && k == i + 1u) {
                     ESNN_PROF(o->opcode | k << 8, 0);
                     esnn_attn_apply_step(o, &ctx->buffers[o->in0], t, slot(&ctx->buffers[o->in0], t),
-                                         slot(&ctx->buffers[o->out], t), ctx->scratch);
+                                         slot(&ctx->buffers[o->out], t), (int64_t *)o->state);
                     ESNN_PROF(o->opcode | k << 8, 1);
                     continue;
                 }

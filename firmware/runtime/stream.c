@@ -61,9 +61,9 @@ static void consume(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, int mode, 
         uint32_t *x = (uint32_t *)(void *)rows;
         rows_of(&b, &ctx->buffers[next->in0], n);
         if (mode == ESNN_STREAM_STATS) {
-            esnn_attn_stats_add(next, &b, t, x, ctx->scratch);
+            esnn_attn_stats_add(next, &b, t, x, (int64_t *)next->state);
         } else { /* the weighting in place, then the LIF after the ATTN */
-            esnn_attn_apply_step(next, &b, t, x, x, ctx->scratch);
+            esnn_attn_apply_step(next, &b, t, x, x, (const int64_t *)next->state);
             lif_rows(ctx, next + 1, t, rows, a, n);
         }
     }
@@ -77,7 +77,7 @@ void esnn_stream_conv(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, int mode
     int16_t *win = (int16_t *)(void *)out->data;
     uint32_t iy, row0 = 0;
     ESNN_TRACE_RAN(op, ESNN_KERNEL_CONV_STREAM);
-    if (mode == ESNN_STREAM_STATS && t == 0) esnn_attn_stats_start(op + 1, &ctx->buffers[op->out], ctx->scratch);
+    if (mode == ESNN_STREAM_STATS && t == 0) esnn_attn_stats_start(op + 1, &ctx->buffers[op->out], (int64_t *)op[1].state);
     esnn_conv_fill_bias16(op, wr * ow, win);
     for (iy = 0; iy <= in->h; iy++) {
         /* the rows no input row from iy on reaches leave first (at iy = 0: rows of padding alone), so that
@@ -96,6 +96,6 @@ void esnn_stream_conv(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, int mode
             esnn_conv_fill_bias16(op, n * ow, win + (wr - n) * pitch);
             row0 += n;
         }
-        if (iy < in->h) esnn_conv_spike16_rows(op, in, out, x, win, row0, iy, iy + 1u, ctx->kscratch);
+        if (iy < in->h) esnn_conv_spike16_rows(op, in, out, x, win, row0, iy, iy + 1u, (uint32_t *)op->state);
     }
 }

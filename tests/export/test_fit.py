@@ -117,7 +117,8 @@ def test_flash_names_the_peak_and_the_budget(tmp_path) -> None:
     msg = str(exc.value)
     assert msg.startswith(f"m.esnn does not fit tiny32: RAM {ram} B required, 32768 B available; live at")
     assert re.search(
-        r"peak \(op 3 \(LIF\)\): op 2 \(CONV\) current of 1 step int32 \d+ B, op 1 \(LIF\) spikes of 2 steps",
+        r"peak \(op 4 \(CONV\)\): op 4 \(CONV\) current of 1 step int32 \d+ B, "
+        r"op 1 \(LIF\) spikes of 2 steps",
         msg,
     ), msg
     assert re.search(r"re-export with T 1 instead of 2 \(RAM \d+ B, saves \d+ B", msg), msg

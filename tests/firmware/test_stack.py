@@ -14,11 +14,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "firmware" / "tools" / "stack_usage.py"
 
-# Bytes below the caller's sp, Cortex-M4 -O2 (arm-none-eabi-gcc 12.2: inference 712 B, load 5,168 B at the
-# default ESNN_MAX_BUFFERS=256 and 1,224 B at 32; the loader's tables are about 19 B per buffer).
+# Bytes below the caller's sp, Cortex-M4 -O2 (arm-none-eabi-gcc 12.2: inference 952 B, load 6,640 B at the
+# default ESNN_MAX_BUFFERS=256 and 1,472 B at 32; the loader's tables are about 24 B per buffer, 4 of them
+# the per-op scratch sizes that took the kernels' scratch out of the arena's fixed part: load-time stack,
+# which inference reuses, for arena bytes that stay).
 INFERENCE_BUDGET = 1024
-LOAD_BUDGET = 5 * 1024 + 256
-LOAD_BUDGET_32_BUFFERS = 1280
+LOAD_BUDGET = 7 * 1024
+LOAD_BUDGET_32_BUFFERS = 1536
 
 
 def _tool():

@@ -39,7 +39,7 @@ from edgesnn.export.errors import ExportError
 from edgesnn.format.layout import AttnDim, AttnKind, BufferKind
 from edgesnn.format.model import Attn, Conv, Lif, Model, Readout
 
-OP_SLOT = 80  # esnn_load.h ESNN_OP_SLOT: arena bytes per op record
+OP_SLOT = 72  # esnn_load.h ESNN_OP_SLOT: arena bytes per op record
 BUFFER_SLOT = 32  # esnn_load.h ESNN_BUFFER_SLOT: arena bytes per buffer record
 
 
@@ -111,6 +111,22 @@ def conv_scratch_bytes(op: Conv) -> int:
     if s == 1 and kw >= 2 and cout == 8 and cin <= 32:
         ncls = max(ncls, 32 + 2 * nr * (kw // 2))
     return 4 * (min(64, cin) + 2 * nr + 2 * nc + 2 * s + ncls + 1 + 2 * nr * nc)
+
+
+def op_scratch_bytes(model: Model, op) -> int:
+    """Scratch of a CONV (conv_scratch_bytes; a STATIC one may run fused with its LIF: kernels/static_lif.c)
+    or an ATTN (int64 statistics and multipliers, kernels/attn.c esnn_attn_scratch); 0 for other ops. Each
+    is an arena item of its own (loader.c L->oscr)."""
+    if isinstance(op, Conv):
+        size = conv_scratch_bytes(op)
+        return max(size, 12 * min(32, op.weights.shape[3])) if op.static else size
+    if isinstance(op, Attn):
+        buf = model.buffers[op.in0]
+        if op.dim == AttnDim.S:
+            return 8 * 3 * buf.height * buf.width
+        n = model.T if op.dim == AttnDim.T else buf.channels
+        return 8 * (3 * n + int(op.w1.shape[0]))
+    return 0
 
 
 def _align8(n: int) -> int:
@@ -482,6 +498,11 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
         size = _align8(neurons * op.state_bits // 8)
         up = nops - 1 if final_state else seg_end(define[b])
         items[nb + b] = (f"state {define[b]}", size, seg_start(define[b]), up)
+    for k, op in enumerate(model.ops):  # kernel scratch: a conv's while it runs, an ATTN's over its segment
+        if (size := op_scratch_bytes(model, op)) == 0:
+            continue
+        lo, up = (k, k) if isinstance(op, Conv) else (seg_start(k), seg_end(k))
+        items[nb + op.out] = (f"scratch {k}", _align8(size), lo, up)
 
     offsets: dict[int, int] = {}
     total = 0
@@ -497,22 +518,9 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
         offsets[i] = off
         total = max(total, off + size)
 
-    scratch = 0
-    for op in model.ops:
-        if isinstance(op, Attn):
-            buf = model.buffers[op.in0]
-            if op.dim == AttnDim.S:
-                scratch = max(scratch, 3 * buf.height * buf.width)
-            else:
-                n = T if op.dim == AttnDim.T else buf.channels
-                scratch = max(scratch, 3 * n + int(op.w1.shape[0]))
-    kscratch = max((conv_scratch_bytes(op) for op in model.ops if isinstance(op, Conv)), default=0)
-    for op in model.ops:  # a STATIC conv may run fused with its LIF (kernels/static_lif.c scratch)
-        if isinstance(op, Conv) and op.static:
-            kscratch = max(kscratch, 4 * 2 * min(32, op.weights.shape[3]))
     fixed = (
         _align8(OP_SLOT * nops) + _align8(BUFFER_SLOT * nb) + _align8(4 * model.num_classes)
-        + _align8(4 * len(lif_of)) + 8 * scratch + _align8(kscratch)
+        + _align8(4 * len(lif_of))
     )  # fmt: skip
     sizes = {b: 0 if b in fused_in else buf_bytes(b) for b in range(1, nb)}
     return fixed, total, items, offsets, sizes, streams

@@ -45,6 +45,11 @@ $(B)/obj/%.o: $(FW)/%.c $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(ARM_CC) $(CFLAGS_ARM) $(INC) -c -o $@ $<
 
+# Code that runs once per model (validation, the arena plan, init): optimised for size, not speed; the
+# kernels and the scheduler keep -O2.
+LOAD_OBJ    := $(patsubst $(FW)/%.c,$(B)/obj/%.o,$(FW)/runtime/esnn.c $(FW)/runtime/loader.c $(FW)/runtime/plan.c)
+$(LOAD_OBJ): CFLAGS_ARM := $(STD) $(CPU_FLAGS) -Os -ffunction-sections -fdata-sections
+
 $(B)/obj/port/%.o: %.c $(wildcard $(COMMON)/*.h) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(ARM_CC) $(CFLAGS_ARM) $(INC) -c -o $@ $<

@@ -18,7 +18,7 @@ uint64_t esnn_attn_scratch(uint8_t dim, uint16_t n, uint16_t hidden, const esnn_
 
 /* z(v)[i] = sum_j w2[i][j] * max(0, (sum_k w1[j][k] v[k]) >> shift), written over z[n]. */
 static void bottleneck(const esnn_op_t *op, const int64_t *v, int64_t *hid, int64_t *z) {
-    const int8_t *w1 = (const int8_t *)op->w, *w2 = (const int8_t *)op->w2;
+    const int8_t *w1 = (const int8_t *)op->w, *w2 = (const int8_t *)op->w + op->w2off;
     uint32_t i, j, k;
     for (j = 0; j < op->hidden; j++) {
         uint64_t a = 0;
@@ -41,7 +41,7 @@ static void bottleneck(const esnn_op_t *op, const int64_t *v, int64_t *hid, int6
  * w * h = w * lo + 2^32 * (w * hi) modulo 2^64: one 32 x 32 -> 64 MAC and one 32-bit MAC per weight. */
 static void bottleneck32(const esnn_op_t *op, const int64_t *sum, const int64_t *mx, uint64_t N, uint32_t *h,
                          int64_t *z) {
-    const int8_t *w1 = (const int8_t *)op->w, *w2 = (const int8_t *)op->w2;
+    const int8_t *w1 = (const int8_t *)op->w, *w2 = (const int8_t *)op->w + op->w2off;
     const uint32_t n = op->n, hidden = op->hidden;
     uint32_t i, j, k;
     for (j = 0; j < hidden; j++) {

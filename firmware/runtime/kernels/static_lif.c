@@ -76,49 +76,68 @@ static void pixel_currents8(const esnn_op_t *o, const esnn_buffer_t *in, const u
     acc[7] = a7;
 }
 
-uint32_t esnn_static_conv_lif_scratch_bytes(const esnn_op_t *conv, uint16_t T) {
-    (void)T;
-    return 4u * 2u * (conv->cout < 32u ? conv->cout : 32u); /* one spike word's currents and membranes */
+uint32_t esnn_static_conv_lif_scratch_bytes(const esnn_op_t *conv) {
+    /* one spike word's currents, membranes and thresholds */
+    return 4u * 3u * (conv->cout < 32u ? conv->cout : 32u);
+}
+
+/* T steps of the LIF for n <= 32 channels of constant currents acc, from membranes h = 0; spike word of step t
+ * to word[t * stride]; with `state`, the final membranes in h. Returns the spikes. From 0, a constant current I
+ * keeps the membrane between 0 and I (U = H + (I - H) m / 2^16 with 0 < m <= 2^16 moves H toward I, floor
+ * included), so a channel with I below its threshold never fires: only the others are stepped (and, for the
+ * final membranes, all). */
+static uint32_t lif_steps(const esnn_op_t *lif, const int32_t *acc, int32_t *h, const int32_t *th, uint32_t n,
+                          uint16_t T, uint32_t *word, uint32_t stride, int state) {
+    const uint32_t m = lif->leak_mul;
+    const int pow2 = (m & (m - 1u)) == 0, bits16 = lif->state_bits == 16;
+    unsigned s = 0;
+    uint32_t j, t, count = 0;
+    while (pow2 && (1u << (16 - s)) != m) s++; /* m = 2^(16 - s): the leak is a shift */
+    for (t = 0; t < T; t++) word[t * stride] = 0;
+    for (j = 0; j < n; j++) {
+        const int32_t I = acc[j], theta = th[j];
+        int32_t v = 0;
+        if (I < theta && !state) continue;
+        for (t = 0; t < T; t++) {
+            int32_t u = pow2 ? v + esnn_asr32(I - v, s) : (int32_t)(v + esnn_asr64(((int64_t)I - v) * (int64_t)m, 16));
+            if (u >= theta) {
+                word[t * stride] |= 1u << j;
+                count++;
+                u = 0;
+            }
+            v = bits16 ? (u > 32767 ? 32767 : u < -32768 ? -32768 : u) : u;
+        }
+        h[j] = v;
+    }
+    return count;
 }
 
 uint32_t esnn_static_conv_lif(const esnn_op_t *conv, const esnn_op_t *lif, const esnn_buffer_t *in,
                               const esnn_buffer_t *out, const uint8_t *x, uint16_t T, uint32_t *spikes,
                               uint32_t stride, uint32_t *scratch) {
-    const uint32_t C = out->c, npix = (uint32_t)out->h * out->w, m = lif->leak_mul;
-    const int pow2 = (m & (m - 1u)) == 0, bits16 = lif->state_bits == 16;
-    unsigned s = 0;
-    uint32_t p, c0, j, t, count = 0;
+    const uint32_t C = out->c, cw = out->cw;
+    const int bits16 = lif->state_bits == 16;
+    uint32_t oy, ox, c0, j, count = 0;
     const uint32_t nc = C < 32u ? C : 32u;
-    int32_t *const acc = (int32_t *)(void *)scratch, *const h = acc + nc;
-    while (pow2 && (1u << (16 - s)) != m) s++; /* m = 2^(16 - s): the leak is a shift */
-    for (p = 0; p < npix; p++)
-        for (c0 = 0; c0 < C; c0 += 32u) { /* one spike word: 32 channels */
-            const uint32_t n = C - c0 < 32u ? C - c0 : 32u;
-            uint32_t *word = spikes + p * out->cw + (c0 >> 5), k;
-            if (conv->bits == 8 && n % 8u == 0)
-                for (k = 0; k < n; k += 8u) pixel_currents8(conv, in, x, p / out->w, p % out->w, c0 + k, acc + k);
-            else
-                pixel_currents(conv, in, x, p / out->w, p % out->w, c0, n, acc);
-            for (j = 0; j < n; j++) h[j] = 0;
-            for (t = 0; t < T; t++) { /* step-major: the step's 32 spikes are one word */
-                uint32_t bits = 0;
-                for (j = 0; j < n; j++) {
-                    const int32_t I = acc[j], v = h[j];
-                    int32_t u = pow2 ? v + esnn_asr32(I - v, s) : (int32_t)(v + esnn_asr64(((int64_t)I - v) * (int64_t)m, 16));
-                    if (u >= esnn_ld32(lif->bias + 4u * (c0 + j))) {
-                        bits |= 1u << j;
-                        u = 0;
+    int32_t *const acc = (int32_t *)(void *)scratch, *const h = acc + nc, *const th = h + nc;
+    for (c0 = 0; c0 < C; c0 += 32u) { /* one spike word: 32 channels */
+        const uint32_t n = C - c0 < 32u ? C - c0 : 32u;
+        for (j = 0; j < n; j++) th[j] = esnn_ld32(lif->bias + 4u * (c0 + j));
+        for (oy = 0; oy < out->h; oy++)
+            for (ox = 0; ox < out->w; ox++) {
+                const uint32_t p = oy * out->w + ox;
+                uint32_t *word = spikes + p * cw + (c0 >> 5), k;
+                if (conv->bits == 8 && n % 8u == 0)
+                    for (k = 0; k < n; k += 8u) pixel_currents8(conv, in, x, oy, ox, c0 + k, acc + k);
+                else
+                    pixel_currents(conv, in, x, oy, ox, c0, n, acc);
+                count += lif_steps(lif, acc, h, th, n, T, word, stride, lif->state != NULL);
+                if (lif->state)
+                    for (j = 0; j < n; j++) {
+                        if (bits16) ((int16_t *)lif->state)[p * C + c0 + j] = (int16_t)h[j];
+                        else ((int32_t *)lif->state)[p * C + c0 + j] = h[j];
                     }
-                    h[j] = bits16 ? (u > 32767 ? 32767 : u < -32768 ? -32768 : u) : u;
-                }
-                word[t * stride] = bits;
-                count += esnn_popcount32(bits);
             }
-            if (lif->state)
-                for (j = 0; j < n; j++) {
-                    if (bits16) ((int16_t *)lif->state)[p * C + c0 + j] = (int16_t)h[j];
-                    else ((int32_t *)lif->state)[p * C + c0 + j] = h[j];
-                }
-        }
+    }
     return count;
 }

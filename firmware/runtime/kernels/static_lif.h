@@ -12,7 +12,7 @@
 uint32_t esnn_static_conv_lif(const esnn_op_t *conv, const esnn_op_t *lif, const esnn_buffer_t *in,
                               const esnn_buffer_t *out, const uint8_t *x, uint16_t T, uint32_t *spikes,
                               uint32_t stride, uint32_t *scratch);
-/* Scratch bytes of esnn_static_conv_lif (4-aligned): the currents and membranes of one 32-channel block and
- * one spike word per step of a 32-step block, 4 (2 min(32, cout) + min(32, T)). */
-uint32_t esnn_static_conv_lif_scratch_bytes(const esnn_op_t *conv, uint16_t T);
+/* Scratch bytes of esnn_static_conv_lif (4-aligned): the currents, membranes and thresholds of one 32-channel
+ * block, 12 min(32, cout). */
+uint32_t esnn_static_conv_lif_scratch_bytes(const esnn_op_t *conv);
 #endif
