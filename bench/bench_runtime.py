@@ -194,8 +194,8 @@ def breakdown(tmp: Path, mode: str, n: int, top: int = 12) -> list[tuple[str, fl
     ]
 
 
-def run_qemu(elf: Path, mode: str, model: Path, inputs: Path, n: int) -> str:
-    args = ",".join(f"arg={a}" for a in ("bench", mode, model, inputs, n))
+def run_qemu(elf: Path, mode: str, model: Path, inputs: Path, n: int, budget: int | None = None) -> str:
+    args = ",".join(f"arg={a}" for a in ("bench", mode, model, inputs, n, *([budget] if budget else [])))
     cmd = [
         "qemu-system-arm", "-M", "mps2-an386", "-icount", "shift=7", "-display", "none", "-monitor", "none",
         "-nographic", "-serial", "null", "-semihosting-config", f"enable=on,target=native,{args}",
@@ -207,10 +207,21 @@ def run_qemu(elf: Path, mode: str, model: Path, inputs: Path, n: int) -> str:
     return proc.stdout
 
 
-def qemu(elf: Path, mode: str, model: Path, inputs: Path, n: int) -> tuple[float, list[int], list[float]]:
-    calib, predicted, ticks = parse_lines(run_qemu(elf, mode, model, inputs, n), mode)
+def qemu(
+    elf: Path, mode: str, model: Path, inputs: Path, n: int, budget: int | None = None
+) -> tuple[float, list[int], list[float]]:
+    out = run_qemu(elf, mode, model, inputs, n, budget)
+    calib, predicted, ticks = parse_lines(out, mode)
     insns = [(t - calib) * NS_PER_TICK / NS_PER_INSN for t in ticks]
     return float(np.mean(insns)), predicted, insns
+
+
+def qemu_arena(elf: Path, model: Path, inputs: Path, n: int, budget: int) -> tuple[float, list[int], int]:
+    """Instructions per inference and the arena the plan uses with an arena budget (ESNN_OPT_FAST)."""
+    out = run_qemu(elf, "esnn", model, inputs, n, budget)
+    calib, predicted, ticks = parse_lines(out, "esnn")
+    used = int(re.search(r"^arena (\d+)$", out, re.M).group(1))  # type: ignore[union-attr]
+    return float(np.mean([(t - calib) * NS_PER_TICK / NS_PER_INSN for t in ticks])), predicted, used
 
 
 def profile(elf: Path, model: Model, blob: Path, inputs: Path, n: int, op_sops: dict[int, int]) -> None:
@@ -321,6 +332,10 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=20, help="latency repetitions")
     ap.add_argument("--runs", type=int, default=5, help="latency runs (the median is reported)")
     ap.add_argument("--profile", action="store_true", help="per-kernel Cortex-M4 instruction counts")
+    ap.add_argument(
+        "--budgets", type=int, nargs="*", default=[49152, 65536, 131072], metavar="BYTES",
+        help="arena budgets for the plan that spends RAM on speed (ESNN_OPT_FAST): instructions per budget",
+    )  # fmt: skip
     ap.add_argument("--firmware", type=Path, default=FIRMWARE, help="the firmware/ tree to measure")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -378,6 +393,12 @@ def main() -> None:
             )
             ram = f"{planned + stack['inference']}" if stack is not None else f"{planned} + ?"
             rows.append(("Cortex-M4 -O2 (QEMU icount)", ev, dn, ram))
+            for budget in args.budgets:  # the same model and inputs, the plan given more arena
+                model_path, inputs_path = tmp / "model.esnn", tmp / "inputs.bin"
+                ev_b, pred_b, used = qemu_arena(elf, model_path, inputs_path, args.samples, budget)
+                assert pred_b == ref_pred, f"budget {budget}: predictions differ from the reference"
+                ram_b = f"{used + stack['inference']}" if stack is not None else f"{used} + ?"
+                rows.append((f"  arena budget {budget} B", ev_b, dn, ram_b))
             if args.profile:
                 _, prof_elf = build(tmp, args.firmware, profile=True)
                 assert prof_elf is not None

@@ -80,9 +80,9 @@ class Validation:
         return self.status == "ESNN_OK"
 
 
-def _options(final_state: bool, reference: bool) -> int:
-    """esnn_init_ex options: ESNN_OPT_FINAL_STATE (1), ESNN_OPT_REFERENCE (2)."""
-    return int(final_state) | 2 * int(reference)
+def _options(final_state: bool, reference: bool, budget: int | None = None) -> int:
+    """esnn_init_ex options: ESNN_OPT_FINAL_STATE (1), ESNN_OPT_REFERENCE (2), ESNN_OPT_FAST (4: a budget)."""
+    return int(final_state) | 2 * int(reference) | 4 * int(budget is not None)
 
 
 class CRuntime:
@@ -151,12 +151,15 @@ class CRuntime:
         code = self.lib.esnn_validate(buf, len(blob), ctypes.byref(need), ctypes.byref(err))
         return Validation(self.status_name(code), need.value, (err.field or b"").decode(), err.op, err.buffer)
 
-    def arena_bytes(self, blob: bytes, final_state: bool = False, reference: bool = False) -> int:
+    def arena_bytes(
+        self, blob: bytes, final_state: bool = False, reference: bool = False, budget: int | None = None
+    ) -> int:
         """The arena of esnn_init_ex for this blob: the lean plan, with ESNN_OPT_FINAL_STATE (final states
-        kept) and/or ESNN_OPT_REFERENCE (int32 currents, so the reference kernels can run)."""
+        kept) and/or ESNN_OPT_REFERENCE (int32 currents, so the reference kernels can run); with a `budget`
+        (ESNN_OPT_FAST) the fastest plan within those bytes."""
         buf = (ctypes.c_uint8 * max(1, len(blob))).from_buffer_copy(blob or b"\0")
-        need = ctypes.c_size_t(0)
-        options = _options(final_state, reference)
+        need = ctypes.c_size_t(budget or 0)
+        options = _options(final_state, reference, budget)
         code = self.lib.esnn_arena_required_ex(buf, len(blob), options, ctypes.byref(need))
         if code != 0:
             self._raise(code)
@@ -169,10 +172,12 @@ class CRuntime:
         kernels: str = "fast",
         time_major: bool = False,
         final_state: bool = True,
+        budget: int | None = None,
     ) -> Result:
         """One sample: `input_u8` is u8 [frames, C, H, W] (frames = 1 with STATIC_INPUT, else T).
         `time_major` drives `esnn_step` T times instead of `esnn_run` (refused for LAYER_MAJOR graphs).
-        `final_state=False` runs the lean plan a board runs (exactly its arena; no final states returned)."""
+        `final_state=False` runs the lean plan a board runs (exactly its arena; no final states returned).
+        `budget`: an arena of that many bytes with ESNN_OPT_FAST (the fastest plan within it)."""
         blob_buf = (ctypes.c_uint8 * max(1, len(blob))).from_buffer_copy(blob or b"\0")
         v = self.validate(blob)
         if not v.ok:
@@ -180,9 +185,14 @@ class CRuntime:
         reference = kernels == "reference"
         need = self.arena_bytes(blob, final_state, reference)
         ctx = ctypes.create_string_buffer(self.lib.esnn_ctx_size())
-        arena = ctypes.create_string_buffer(need + 8)
+        size = need + 8 if budget is None else max(budget, need) + 8  # + 8: room to align the start
+        arena = ctypes.create_string_buffer(size)
         lib = self.lib
-        code = lib.esnn_init_ex(ctx, blob_buf, len(blob), arena, need + 8, _options(final_state, reference))
+        offset = -ctypes.addressof(arena) % 8  # an 8-aligned start: the budget is exactly `budget` bytes
+        start = ctypes.cast(ctypes.addressof(arena) + offset, ctypes.c_void_p)
+        length = size - offset if budget is None else max(budget, need)
+        options = _options(final_state, reference, budget)
+        code = lib.esnn_init_ex(ctx, blob_buf, len(blob), start, length, options)
         if code == 0:
             code = lib.esnn_set_kernels(ctx, KERNELS[kernels])
         if code != 0:

@@ -201,13 +201,13 @@ static int dense_setup(const esnn_ctx_t *ctx) {
 
 int main(int argc, char **argv) {
     long blob_len, in_len;
-    size_t need, sample;
+    size_t need, sample, budget;
     esnn_ctx_t ctx;
     unsigned long n, i;
     int dense;
     uint32_t t0, t1;
-    if (argc != 5 || (strcmp(argv[1], "esnn") != 0 && strcmp(argv[1], "dense") != 0)) {
-        printf("usage: bench_main esnn|dense MODEL INPUTS N\n");
+    if ((argc != 5 && argc != 6) || (strcmp(argv[1], "esnn") != 0 && strcmp(argv[1], "dense") != 0)) {
+        printf("usage: bench_main esnn|dense MODEL INPUTS N [ARENA_BUDGET]\n");
         return 1;
     }
     dense = strcmp(argv[1], "dense") == 0;
@@ -218,11 +218,17 @@ int main(int argc, char **argv) {
         printf("cannot read %s / %s\n", argv[2], argv[3]);
         return 1;
     }
-    if (esnn_arena_required(blob, (size_t)blob_len, &need) != ESNN_OK || need > sizeof arena ||
-        esnn_init(&ctx, blob, (size_t)blob_len, arena, need) != ESNN_OK) {
+    /* ARENA_BUDGET: the plan of ESNN_OPT_FAST, the fastest within that many bytes; else the leanest */
+    budget = argc == 6 ? (size_t)strtoul(argv[5], NULL, 10) : 0u;
+    need = budget;
+    if (esnn_arena_required_ex(blob, (size_t)blob_len, budget ? ESNN_OPT_FAST : 0u, &need) != ESNN_OK ||
+        need > sizeof arena || budget > sizeof arena ||
+        esnn_init_ex(&ctx, blob, (size_t)blob_len, arena, budget ? budget : need, budget ? ESNN_OPT_FAST : 0u) !=
+            ESNN_OK) {
         printf("esnn_init failed (arena need %lu)\n", (unsigned long)need);
         return 1;
     }
+    need = esnn_arena_used(&ctx);
     sample = esnn_frame_size(&ctx) * esnn_input_frames(&ctx);
     if ((size_t)in_len != sample * n) {
         printf("inputs: %ld bytes, expected %lu samples of %lu\n", in_len, n, (unsigned long)sample);

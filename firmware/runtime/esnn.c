@@ -49,6 +49,7 @@ static esnn_status_t validate(const uint8_t *blob, size_t len, size_t *bytes, es
     L.validated = 0;
     L.keep_states = (uint8_t)(options & ESNN_OPT_FINAL_STATE);
     L.int32_planes = (uint8_t)(no_reuse || (options & ESNN_OPT_REFERENCE));
+    L.budget = (options & ESNN_OPT_FAST) && bytes ? (uint64_t)*bytes : 0u; /* in: the budget */
     st = load(&L, NULL, &need);
     if (bytes) *bytes = st == ESNN_OK ? (size_t)need : 0;
     if (error) *error = local;
@@ -107,11 +108,12 @@ esnn_status_t esnn_init_ex(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, voi
     L.validated = 0;
     L.keep_states = (uint8_t)(options & ESNN_OPT_FINAL_STATE);
     L.int32_planes = (uint8_t)((options & ESNN_OPT_REFERENCE) != 0);
+    adjust = (size_t)((8u - ((uintptr_t)arena & 7u)) & 7u);
+    L.budget = (options & ESNN_OPT_FAST) && arena_len > adjust ? (uint64_t)(arena_len - adjust) : 0u;
     if (options & ~ESNN_OPT_ALL) return esnn_load_fail(&L, ESNN_ERR_ARG, ESNN_MSG("options: unknown bits"), -1, -1);
     st = load(&L, NULL, &need);
     if (st != ESNN_OK) return st;
     if (!arena) return esnn_load_fail(&L, ESNN_ERR_ARG, ESNN_MSG("arena: NULL"), -1, -1);
-    adjust = (size_t)((8u - ((uintptr_t)arena & 7u)) & 7u);
     if (arena_len < adjust || arena_len - adjust < need) return esnn_load_fail(&L, ESNN_ERR_ARENA, ESNN_MSG("arena_len"), -1, -1);
     p = (uint8_t *)arena + adjust;
     ctx->ops = (esnn_op_t *)bump(&p, (uint64_t)ESNN_OP_SLOT * L.nops);

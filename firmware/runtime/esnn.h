@@ -150,12 +150,20 @@ const char *esnn_status_str(esnn_status_t st);  /* "CRC32 mismatch (corrupted bl
  * with its LIF over all T (no current plane); the plain reference kernels read int32 currents op by op, so
  * esnn_set_kernels(ESNN_KERNELS_REFERENCE) needs a context made with this option. */
 #define ESNN_OPT_REFERENCE 2u
-#define ESNN_OPT_ALL 3u
+/* Without ESNN_OPT_FAST the plan is the leanest (the least arena; instructions only break ties). With it the
+ * plan spends the arena it is given on speed: an attention's input conv stored for all T steps instead of run
+ * twice, a conv's whole current plane instead of a window of rows, deepest layers first, while the arena
+ * stays within the budget: esnn_init_ex's arena_len, or for esnn_arena_required_ex the *bytes passed in (out:
+ * the bytes the plan uses, never more than the budget unless the lean plan alone needs more). Pass the same
+ * budget to both: the plan is a function of the blob, the options and the budget. */
+#define ESNN_OPT_FAST 4u
+#define ESNN_OPT_ALL 7u
 
 /* Validate the whole blob and report the arena bytes esnn_init needs (from an 8-aligned start): the lean plan
  * (options 0), what a device needs to run the model. */
 esnn_status_t esnn_arena_required(const uint8_t *blob, size_t len, size_t *bytes);
-/* The same for esnn_init_ex with these options (ESNN_ERR_ARG for unknown bits). */
+/* The same for esnn_init_ex with these options (ESNN_ERR_ARG for unknown bits; with ESNN_OPT_FAST, *bytes is
+ * also the budget on entry). */
 esnn_status_t esnn_arena_required_ex(const uint8_t *blob, size_t len, uint32_t options, size_t *bytes);
 /* The arena bytes the same model would need without buffer reuse (every buffer its own storage, all T steps
  * with LAYER_MAJOR): what the plan saves, for reports and tests. */

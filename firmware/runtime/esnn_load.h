@@ -41,6 +41,8 @@ typedef struct {
     uint8_t keep_states; /* ESNN_OPT_FINAL_STATE: LIF states live to the last op, not to their segment's end */
     uint8_t validated;   /* esnn_init's second pass over a blob the first pass validated: no CRC again */
     uint8_t int32_planes; /* ESNN_OPT_REFERENCE (and the unplanned size): no compact int16 planes */
+    uint64_t budget;      /* ESNN_OPT_FAST: arena bytes the plan may spend on speed (0: the leanest plan) */
+    uint64_t region_budget; /* the same for the planned region (budget less the fixed part) */
     /* compact int16 planes (plan.c "int16 planes"): per buffer the |value| bound of an acc16 CONV's (or its
      * ATTN's) output when it fits int16, else 0xFFFF; the ATTN's input; readers seen once / more than once;
      * read (in0) by a LIF that takes int16 planes / by an ATTN with 32-bit statistics; written by CONV / ATTN;

@@ -345,14 +345,14 @@ static uint64_t plan_buffers(loader_t *L) {
  *   input is a non-STATIC conv read by it alone is recomputed: its segment starts at that conv, which runs
  *   twice per step, for the statistics and then for the weighting (no current is kept beyond one step).
  *   Then, deepest first, each recomputed ATTN goes back to storing its input wherever that leaves the arena
- *   no larger (it saves the conv's second run). */
+ *   no larger (it saves the conv's second run), or with ESNN_OPT_FAST within the budget. */
 static void set_solo(loader_t *L, uint32_t k) {
     set_bit(L->solo, k);
     set_bit(L->first, k);
     if (k + 1u < L->nops) set_bit(L->first, k + 1u);
 }
 /* Then (every schedule), deepest first, each streamed conv back to a whole plane wherever that leaves the
- * arena no larger. */
+ * arena no larger (ESNN_OPT_FAST: within the budget). */
 static void choose_streams(loader_t *L) {
     uint32_t k;
     uint64_t best;
@@ -360,6 +360,7 @@ static void choose_streams(loader_t *L) {
     return;
 #endif
     best = plan_buffers(L);
+    if (L->region_budget > best) best = L->region_budget; /* ESNN_OPT_FAST: spend the budget */
     for (k = L->nops; k-- > 0;) {
         if (!bit_set(L->stream, k)) continue;
         set_bit(L->nostream, k);
@@ -399,6 +400,7 @@ static void choose_segments(loader_t *L) {
         }
     }
     best = plan_buffers(L);
+    if (L->region_budget > best) best = L->region_budget; /* ESNN_OPT_FAST: spend the budget */
 #ifdef ESNN_TEST_STREAM_ALL /* and every eligible ATTN recomputed */
     k = 0;
 #else
@@ -426,6 +428,8 @@ uint64_t esnn_plan_fixed_bytes(const loader_t *L) {
 }
 
 uint64_t esnn_plan_arena(loader_t *L) {
+    const uint64_t fixed = esnn_plan_fixed_bytes(L);
+    L->region_budget = L->budget > fixed ? L->budget - fixed : 0;
     decide_planes(L);
     decide_fused(L);
     choose_segments(L);

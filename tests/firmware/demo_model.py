@@ -30,8 +30,11 @@ def calibration_images(n: int, seed: int = 0) -> tuple[torch.Tensor, str]:
     return torch.from_numpy(ds.images[idx].astype(np.float32) / 255.0), "fashion-mnist test images"
 
 
-def demo_blob(attention: str = "none", calib: int = 32, seed: int = 0) -> tuple[bytes, str]:
-    """Export the width-1/8 Fashion-MNIST topology; returns the blob and a description of its origin."""
+def demo_blob(
+    attention: str = "none", calib: int = 32, seed: int = 0, prune: bool = False
+) -> tuple[bytes, str]:
+    """Export the width-1/8 Fashion-MNIST topology (`prune`: as `edgesnn export --prune`); returns the blob
+    and a description of its origin."""
     torch.manual_seed(seed)
     if attention == "C" and DEMO_CHECKPOINT.is_file():
         from edgesnn import checkpoint
@@ -42,5 +45,5 @@ def demo_blob(attention: str = "none", calib: int = 32, seed: int = 0) -> tuple[
         net, origin = build_model(cfg), f"random init, width 1/8, T 4, attention {attention}"
     x, src = calibration_images(calib, seed)
     y = torch.zeros(calib, dtype=torch.long)
-    result = export_model(net, [(x, y)], load_profile("host"), 8, prune=False)
+    result = export_model(net, [(x, y)], load_profile("host"), 8, prune=prune)
     return result.blob, f"{origin}; calibrated on {calib} {src}"

@@ -138,7 +138,7 @@ def test_lean_plan_saves_the_states_of_finished_segments(rt: CRuntime, demo: tup
     # time-major ("none"): one segment, so only the fused first layer's state is saved; with ATTN every
     # finished segment's states too
     assert lean < (keep if attention == "none" else 0.9 * keep)
-    code = rt.lib.esnn_arena_required_ex(_u8(blob), len(blob), 4, ctypes.byref(ctypes.c_size_t()))
+    code = rt.lib.esnn_arena_required_ex(_u8(blob), len(blob), 8, ctypes.byref(ctypes.c_size_t()))
     assert rt.status_name(code) == "ESNN_ERR_ARG"  # unknown option bits
 
 
@@ -199,3 +199,40 @@ def test_fused_first_layer_any_number_of_steps(rt: CRuntime, T: int):
         np.testing.assert_array_equal(got.spike_counts, want.spike_counts)
         for a, s in zip(got.final_state, want.final_state if final_state else (), strict=True):
             np.testing.assert_array_equal(a, s.reshape(-1))
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=IDS)
+def test_a_budget_buys_speed_within_it(rt: CRuntime, vector):
+    """ESNN_OPT_FAST: the plan spends the arena it is given on speed (attention inputs stored, whole current
+    planes) and never more than it: C and the Python mirror agree at every budget, the results stay bit-exact,
+    and with room for everything nothing is recomputed or streamed."""
+    from edgesnn.export.passes.memory import plan_arena
+
+    blob, model = _blob(vector), parse(_blob(vector))
+    x = np.fromfile(vector / "input.bin", dtype=np.uint8)
+    want = np.fromfile(vector / "logits.bin", dtype="<i4")
+    lean = rt.arena_bytes(blob)
+    for budget in (lean, lean + 2048, 2 * lean, 1 << 24):
+        plan = plan_arena(model, budget=budget)
+        assert rt.arena_bytes(blob, budget=budget) == plan.total_bytes <= budget
+        np.testing.assert_array_equal(rt.run(blob, x, final_state=False, budget=budget).logits, want)
+    roomy = plan_arena(model, budget=1 << 24)
+    assert not roomy.segments.recompute and not roomy.streams.convs
+    assert plan_arena(model, budget=lean).total_bytes == lean  # the lean plan's own size buys nothing
+
+
+def test_the_demo_model_trades_arena_for_instructions(rt: CRuntime):
+    """The shipped SynA-C model exported as `edgesnn export --prune` does: its lean plan fits 32 KiB; a bigger
+    budget stores attention inputs and keeps whole current planes (fewer instructions; python
+    bench/bench_runtime.py measures them)."""
+    from edgesnn.export.passes.memory import plan_arena
+
+    blob, origin = demo_blob("C", calib=32, prune=True)
+    assert origin.startswith("trained checkpoint")
+    model = parse(blob)
+    lean = plan_arena(model)
+    assert lean.total_bytes == rt.arena_bytes(blob) <= 32 * 1024
+    assert lean.streams.convs and lean.segments.recompute
+    roomy = plan_arena(model, budget=64 * 1024)
+    assert roomy.total_bytes == rt.arena_bytes(blob, budget=64 * 1024) <= 64 * 1024
+    assert len(roomy.segments.recompute) < len(lean.segments.recompute) and not roomy.streams.convs

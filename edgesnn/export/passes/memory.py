@@ -304,13 +304,18 @@ def _reads(model: Model) -> dict[int, int]:
 
 
 def choose_segments(
-    model: Model, final_state: bool = False, reference: bool = False, every_stream: bool = False
+    model: Model,
+    final_state: bool = False,
+    reference: bool = False,
+    every_stream: bool = False,
+    budget: int | None = None,
 ) -> Segments:
     """plan.c choose_segments: one segment without LAYER_MAJOR; the plain schedule (every ATTN alone) with
     `reference`; else splits after LIFs whose T steps of spikes take no more than state + one step, every
     eligible ATTN recomputed, then (deepest first) stored again wherever the arena does not grow.
     `every_stream`: the test builds' plan (plan.c ESNN_TEST_STREAM_ALL): no greedy pass, every eligible ATTN
-    recomputed and every eligible conv streamed."""
+    recomputed and every eligible conv streamed. `budget` (arena bytes, ESNN_OPT_FAST): the greedy passes
+    accept any step that keeps the arena within it (the fastest plan that fits)."""
     nops = len(model.ops)
     first, solo, recompute = {0}, set(), set()
     attn = [k for k, op in enumerate(model.ops) if isinstance(op, Attn)]
@@ -321,7 +326,7 @@ def choose_segments(
 
     if not model.layer_major:
         seg = Segments(frozenset(first), frozenset(), frozenset())
-        return seg if every_stream else _choose_streams(model, seg, final_state)
+        return seg if every_stream else _choose_streams(model, seg, final_state, budget)
     if reference:
         for k in attn:
             set_solo(k)
@@ -346,9 +351,10 @@ def choose_segments(
                 set_solo(k)
     if every_stream:
         return Segments(frozenset(first), frozenset(solo), frozenset(recompute))
-    best = _plan(
-        model, Segments(frozenset(first), frozenset(solo), frozenset(recompute)), final_state, False
-    )[1]
+    best = _budgeted(
+        _plan(model, Segments(frozenset(first), frozenset(solo), frozenset(recompute)), final_state, False),
+        budget,
+    )
     for k in sorted(recompute, reverse=True):
         keep = set(first)
         recompute.discard(k)
@@ -360,14 +366,20 @@ def choose_segments(
             solo.discard(k)
             recompute.add(k)
     return _choose_streams(
-        model, Segments(frozenset(first), frozenset(solo), frozenset(recompute)), final_state
+        model, Segments(frozenset(first), frozenset(solo), frozenset(recompute)), final_state, budget
     )
 
 
-def _choose_streams(model: Model, seg: Segments, final_state: bool) -> Segments:
+def _budgeted(planned: tuple, budget: int | None) -> int:
+    """The region bytes a greedy step may reach: the plan's own, or the budget less the fixed part."""
+    fixed, region = planned[0], planned[1]
+    return max(region, budget - fixed) if budget else region
+
+
+def _choose_streams(model: Model, seg: Segments, final_state: bool, budget: int | None = None) -> Segments:
     """plan.c choose_streams: deepest first, each streamed conv back to a whole plane wherever that leaves
-    the arena no larger."""
-    best, whole = _plan(model, seg, final_state, False)[1], set()
+    the arena no larger (or within the budget)."""
+    best, whole = _budgeted(_plan(model, seg, final_state, False), budget), set()
     for k in sorted(_plan(model, seg, final_state, False)[5].convs, reverse=True):
         whole.add(k)
         if _plan(model, replace(seg, whole=frozenset(whole)), final_state, False)[1] > best:
@@ -376,12 +388,17 @@ def _choose_streams(model: Model, seg: Segments, final_state: bool) -> Segments:
 
 
 def plan_arena(
-    model: Model, final_state: bool = False, reference: bool = False, every_stream: bool = False
+    model: Model,
+    final_state: bool = False,
+    reference: bool = False,
+    every_stream: bool = False,
+    budget: int | None = None,
 ) -> ArenaPlan:
     """The C runtime's arena plan for `model` (plan.c plan_buffers, same order and tie-breaks): the lean plan
     of `esnn_arena_required`, or with `final_state` / `reference` the plan of ESNN_OPT_FINAL_STATE /
-    ESNN_OPT_REFERENCE (every current int32, as the reference kernels need)."""
-    seg = choose_segments(model, final_state, reference, every_stream)
+    ESNN_OPT_REFERENCE (every current int32, as the reference kernels need); with a `budget` (arena bytes)
+    the plan of ESNN_OPT_FAST, the fastest within it."""
+    seg = choose_segments(model, final_state, reference, every_stream, budget)
     fixed, total, items, offsets, sizes, streams = _plan(model, seg, final_state, reference)
     arena_items = tuple(
         ArenaItem(name, size, lo, up, offsets[i]) for i, (name, size, lo, up) in sorted(items.items())
