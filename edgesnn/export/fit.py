@@ -30,7 +30,7 @@ from edgesnn.export.emit import to_blob, to_model
 from edgesnn.export.errors import ExportError
 from edgesnn.export.passes.bounds import analyse_bounds
 from edgesnn.export.passes.fold_bn import fold_batchnorm
-from edgesnn.export.passes.memory import MemoryPlan, check_fit, plan_memory
+from edgesnn.export.passes.memory import MemoryPlan, check_fit, micropython_ram, plan_memory
 from edgesnn.export.passes.quantize import quantize
 
 PRUNE_NOTE = "even with every shortcut removed (the most --prune can do)"
@@ -71,7 +71,7 @@ def plan_net(net: nn.Module, chain: Chain, removed: Sequence[str] = ()) -> Plann
 
 def ram_of(plan: MemoryPlan, device: DeviceProfile) -> int:
     """The RAM figure check_fit compares for this device's runtime."""
-    return plan.micropython_heap_bytes if device.runtime == "micropython" else plan.peak_ram_bytes
+    return micropython_ram(plan, device)[0] if device.runtime == "micropython" else plan.peak_ram_bytes
 
 
 def _failure(plan: MemoryPlan, device: DeviceProfile) -> str | None:

@@ -31,6 +31,7 @@ the plain kernels' per-step long ints (bits 30/31 of a spike word, freed at once
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from edgesnn import resources
@@ -229,10 +230,62 @@ def model_heap_bytes(model: Model, blob_size: int, board: bool = False, word: in
         result += h.array(4 * buf.channels * buf.height * buf.width)
     total = kept + result + transient
     if board:
-        c, hh, ww = model.input.shape
-        sample = (1 if model.static_input else model.T) * c * hh * ww
-        payload = min(0xFFFF, 4 + sample)
-        total += h.bytes(blob_size) + h.array(sample) + h.array(8 + payload + payload // 254 + 8)
-        total += h.instance(_BOARD_ATTRS) + h.instance(8) + 4 * h.array(64)  # Board, Receiver, views
-        total += 2 * h.array(16 + 4 * (model.num_classes + len(lifs)) + 64)  # a reply and its COBS
+        total += _board_bytes(h, model, blob_size)
     return total
+
+
+def _board_bytes(h: _Heap, model: Model, blob_size: int) -> int:
+    """esnn_board.py around a model: the model file read into a bytes, the sample bytearray, the receive
+    buffer of a whole sample, the board and receiver objects, their views, a reply and its COBS encoding."""
+    nl = sum(isinstance(op, Lif) for op in model.ops)
+    c, hh, ww = model.input.shape
+    sample = (1 if model.static_input else model.T) * c * hh * ww
+    payload = min(0xFFFF, 4 + sample)
+    total = h.bytes(blob_size) + h.array(sample) + h.array(8 + payload + payload // 254 + 8)
+    total += h.instance(_BOARD_ATTRS) + h.instance(8) + 4 * h.array(64)  # Board, Receiver, views
+    return total + 2 * h.array(16 + 4 * (model.num_classes + nl) + 64)  # a reply and its COBS
+
+
+# sizeof(esnn_ctx_t) on a port with `word`-byte pointers (firmware/runtime/esnn.h: 4 pointers, a size_t, the
+# counters and the error record), rounded up; the esnn_native object adds its header, the blob and arena
+# references and the arena length
+_CTX_WORDS = 20
+
+
+def native_heap_bytes(
+    model: Model, arena_bytes: int, blob_size: int, board: bool = False, word: int = 4
+) -> int:
+    """Heap bytes of `esnn_model.Model(blob, final_state=False)` on the C runtime (the native module
+    esnn_native) plus one `run`: the native object with its esnn_ctx_t, the arena (`arena_bytes`, the C plan's
+    lean arena, + 7 to align it) and its bytearray, the NativeModel instance, the logits and counts arrays,
+    one run's result lists and tuple. Not counted: the module's machine code (copied into RAM when imported on
+    a bare-metal port: `native_code_bytes`), and the blob, read in place (`board=True` adds esnn_board.py,
+    which reads the model file into a bytes, and its buffers)."""
+    h = _Heap(word)
+    nl = sum(isinstance(op, Lif) for op in model.ops)
+    # the native object, the arena, its bytearray view
+    total = h.raw(word * (1 + 3 + _CTX_WORDS)) + h.raw(arena_bytes + 7) + h.array(0)
+    total += h.instance(14) + h.tuple(7)  # NativeModel and its info() tuple
+    total += h.array(4 * model.num_classes) + h.array(4 * nl)
+    total += h.list(model.num_classes, grown=True) + h.list(nl, grown=True) + h.tuple(4)  # one run's results
+    if board:
+        total += _board_bytes(h, model, blob_size)
+    return total
+
+
+# a profile's [device] core -> the esnn_native architecture its MicroPython loads (sys.implementation._mpy);
+# no module for the others (xtensa: no compiler from the registries), which run the viper kernels
+NATIVE_ARCH = {
+    "cortex-m0": "armv6m", "cortex-m0plus": "armv6m", "cortex-m3": "armv7m", "cortex-m4": "armv7emsp",
+    "cortex-m4f": "armv7emsp", "cortex-m7": "armv7emsp", "x86_64": "x64",
+}  # fmt: skip
+
+
+def native_code_bytes(core: str) -> int:
+    """Bytes of the shipped esnn_native.mpy for `core` (its machine code is copied into RAM on import on a
+    bare-metal port; the file is an upper bound), 0 when none is shipped for it."""
+    manifest = RUNTIME_DIR / "native" / "prebuilt" / "manifest.json"  # edgesnn.runtime.micropython_native's
+    arch = NATIVE_ARCH.get(core)
+    if not arch or not manifest.is_file():
+        return 0
+    return int(json.loads(manifest.read_text()).get("archs", {}).get(arch, 0))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgesnn import __version__
-from edgesnn.export import ir
+from edgesnn.export import ir, micropython_memory
 from edgesnn.export.arena_notes import layer_bytes, layer_choices
 from edgesnn.export.emit import to_model
 from edgesnn.export.passes.memory import plan_arena
@@ -112,9 +112,15 @@ def _memory_line(mem: dict[str, Any], dev: Any) -> str:
     """Flash and RAM against the device: the C runtime's blob and arena, or on a MicroPython profile the
     MicroPython runtime's heap bound and files (edgesnn.export.micropython_memory)."""
     if dev.runtime == "micropython" and "micropython_heap_bytes" in mem:
+        code = micropython_memory.native_code_bytes(dev.core)
+        heap, how = mem["micropython_heap_bytes"], ""
+        if code and mem.get("micropython_native_heap_bytes"):  # the C runtime as esnn_native
+            heap = mem["micropython_native_heap_bytes"] + code
+            arch = micropython_memory.NATIVE_ARCH[dev.core]
+            how = f", C runtime as esnn_native {arch} with {code} B of code"
         return (
             f"flash (model + runtime files) {mem['micropython_flash_bytes']} B of {dev.model_flash_bytes} B; "
-            f"MicroPython heap {mem['micropython_heap_bytes']} B of {dev.model_ram_bytes} B ({dev.name})"
+            f"MicroPython heap {heap} B of {dev.model_ram_bytes} B ({dev.name}{how})"
         )
     budget = " set by --ram-budget" if mem.get("ram_budget_bytes") is not None else ""
     return (

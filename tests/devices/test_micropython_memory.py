@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from edgesnn.export.micropython_memory import heap_bytes
+from edgesnn.reference import parse
 from edgesnn.reference.layout import AttnDim, AttnKind, BufferKind
 from edgesnn.reference.model import Buffer, Conv, Lif, Model, Readout
 from edgesnn.reference.writer import to_bytes
@@ -108,3 +109,57 @@ MODELS = {
 def test_models(micropython: str, name: str, tmp_path):
     model = MODELS[name]()
     check(micropython, to_bytes(model), _input(model, 7), tmp_path)
+
+
+NATIVE_MEASURE = """
+import gc, sys
+import esnn_model
+blob = open(sys.argv[1], "rb").read()
+x = open(sys.argv[2], "rb").read()
+gc.collect()
+before = gc.mem_alloc()
+m = esnn_model.Model(blob, final_state=False)
+assert m.kernels == "native"
+r = m.run(x)
+gc.collect()
+print("heap", gc.mem_alloc() - before, m.arena_bytes)
+"""
+
+
+def native_models() -> dict[str, tuple[bytes, bytes]]:
+    out = {v: tuple((VECTOR_ROOT / v / f).read_bytes() for f in ("model.esnn", "input.bin")) for v in VECTORS}
+    for name, make in MODELS.items():
+        model = make()
+        out[name] = (to_bytes(model), _input(model, 7))
+    return out
+
+
+def test_native_heap_bound(micropython: str, tmp_path):
+    """The C runtime inside MicroPython (esnn_native, x64 on the unix port): the heap `Model(blob,
+    final_state=False)` plus one run keep is within `native_heap_bytes` and close to it, over every vector
+    and the test models, and on a 32-bit port the bound is the C plan's arena + at most 24 KiB (the blob is
+    read in place; the module's code is counted apart)."""
+    from edgesnn.export.micropython_memory import native_heap_bytes
+    from edgesnn.export.passes.memory import plan_arena
+    from edgesnn.runtime import micropython_native as nat
+
+    try:
+        native = nat.module("x64")
+    except nat.NativeBuildUnavailable as exc:
+        pytest.skip(str(exc))
+    script = tmp_path / "measure.py"
+    script.write_text(NATIVE_MEASURE)
+    env = {**os.environ, "MICROPYPATH": f"{native.parent}:{RUNTIME_DIR}"}
+    for name, (blob, x) in native_models().items():
+        (tmp_path / "m.esnn").write_bytes(blob)
+        (tmp_path / "x.bin").write_bytes(x)
+        argv = [micropython, str(script), str(tmp_path / "m.esnn"), str(tmp_path / "x.bin")]
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        measured, arena_len = (int(v) for v in proc.stdout.split()[-2:])
+        model = parse(blob)
+        arena = plan_arena(model).total_bytes
+        assert arena_len == arena + 7, name  # the lean plan, 7 bytes to align its start
+        bound = native_heap_bytes(model, arena, len(blob), word=8)
+        assert measured <= bound <= measured + 1024, (name, measured, bound)
+        assert native_heap_bytes(model, arena, len(blob)) <= arena + 24 * 1024, name

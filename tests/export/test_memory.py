@@ -20,6 +20,7 @@ from edgesnn.export.passes.memory import (
     OP_SLOT,
     check_fit,
     fused_static,
+    micropython_ram,
     plan_arena,
     plan_memory,
 )
@@ -142,16 +143,42 @@ def test_micropython_profile_is_checked_with_the_micropython_heap() -> None:
     plan = plan_memory(g, len(blob))
     assert plan.micropython_heap_bytes == heap_bytes(blob, board=True)
     assert plan.micropython_flash_bytes == flash_bytes(len(blob))
-    pico = load_profile("rp2040-pico")  # 28x28 net: one buffer per tensor in MicroPython, ~4x the C arena
+    # a core without a shipped esnn_native (xtensa): the viper kernels' heap, one buffer per tensor
+    pico = replace(load_profile("rp2040-pico"), core="xtensa-lx7")
     heap, avail = plan.micropython_heap_bytes, pico.model_ram_bytes
+    assert micropython_ram(plan, pico) == (heap, "MicroPython heap (viper kernels)")
     assert plan.peak_ram_bytes < avail < heap
-    with pytest.raises(ExportError, match=rf"MicroPython heap {heap} B required, {avail} B available$"):
+    viper = r"MicroPython heap \(viper kernels\)"
+    with pytest.raises(ExportError, match=rf"{viper} {heap} B required, {avail} B"):
         check_fit(plan, pico)
     check_fit(plan, replace(pico, ram_bytes=heap, reserved_ram_bytes=0))
     tight = replace(pico, ram_bytes=heap - 1, reserved_ram_bytes=0)
-    msg = rf"^the model does not fit rp2040-pico: MicroPython heap {heap} B required, {heap - 1} B available$"
+    msg = rf"^the model does not fit rp2040-pico: {viper} {heap} B required, {heap - 1}"
     with pytest.raises(ExportError, match=msg):
         check_fit(plan, tight)
     roomy_c = replace(tight, runtime="c")  # the C arena is far smaller: C profiles keep their own figures
     assert plan.peak_ram_bytes < heap - 1
     check_fit(plan, roomy_c)
+
+
+def test_micropython_profile_with_esnn_native_is_checked_with_the_c_arena() -> None:
+    """The Pico's MicroPython loads the shipped armv6m esnn_native: its heap is the C runtime's lean arena,
+    the blob, the board's buffers and the module's code, far below the viper kernels' figure."""
+    from edgesnn.export.micropython_memory import native_code_bytes, native_heap_bytes
+
+    g = _graph()
+    blob = to_blob(g)
+    plan = plan_memory(g, len(blob))
+    model = parse(blob)
+    native = native_heap_bytes(model, plan.peak_ram_bytes, len(blob), board=True)
+    assert plan.micropython_native_heap_bytes == native
+    pico = load_profile("rp2040-pico")
+    code = native_code_bytes(pico.core)
+    assert code > 10_000  # the shipped armv6m module
+    heap, what = micropython_ram(plan, pico)
+    assert heap == plan.micropython_native_heap_bytes + code and "esnn_native armv6m" in what
+    assert heap < plan.micropython_heap_bytes
+    assert plan.micropython_native_heap_bytes < plan.peak_ram_bytes + len(blob) + 24 * 1024
+    check_fit(plan, replace(pico, ram_bytes=heap, reserved_ram_bytes=0))
+    with pytest.raises(ExportError, match=r"MicroPython heap \(esnn_native armv6m, \d+ B code\)"):
+        check_fit(plan, replace(pico, ram_bytes=heap - 1, reserved_ram_bytes=0))

@@ -66,6 +66,9 @@ class MemoryPlan:
     # protocol board's buffers on a 32-bit port, and the model file + runtime sources on the board's fs
     micropython_heap_bytes: int = 0
     micropython_flash_bytes: int = 0
+    # the same with the C runtime inside MicroPython (esnn_native): its lean arena, the blob read into RAM and
+    # the board's buffers, the module's code not included (micropython_memory.native_code_bytes per core)
+    micropython_native_heap_bytes: int = 0
 
     def to_dict(self) -> dict:
         d = {"schedule": self.schedule, "peak_ram_bytes": self.peak_ram_bytes,
@@ -73,6 +76,7 @@ class MemoryPlan:
         if self.micropython_heap_bytes:
             d["micropython_heap_bytes"] = self.micropython_heap_bytes
             d["micropython_flash_bytes"] = self.micropython_flash_bytes
+            d["micropython_native_heap_bytes"] = self.micropython_native_heap_bytes
         return d
 
 
@@ -562,7 +566,19 @@ def plan_memory(graph: ir.Graph, blob_size: int) -> MemoryPlan:
     schedule = "layer-major" if model.layer_major else "time-major"
     heap = micropython_memory.model_heap_bytes(model, blob_size, board=True)
     mp_flash = micropython_memory.flash_bytes(blob_size)
-    return MemoryPlan(schedule, tuple(rows), arena.total_bytes, blob_size, heap, mp_flash)
+    native = micropython_memory.native_heap_bytes(model, arena.total_bytes, blob_size, board=True)
+    return MemoryPlan(schedule, tuple(rows), arena.total_bytes, blob_size, heap, mp_flash, native)
+
+
+def micropython_ram(plan: MemoryPlan, device: DeviceProfile) -> tuple[int, str]:
+    """The heap a MicroPython profile needs for the model and what it is: the C runtime as esnn_native when a
+    module is shipped for the profile's core (its code copied into RAM on import), else the viper kernels."""
+    code = micropython_memory.native_code_bytes(device.core)
+    if code and plan.micropython_native_heap_bytes:
+        arch = micropython_memory.NATIVE_ARCH[device.core]
+        what = f"MicroPython heap (esnn_native {arch}, {code} B code)"
+        return plan.micropython_native_heap_bytes + code, what
+    return plan.micropython_heap_bytes, "MicroPython heap (viper kernels)"
 
 
 def check_fit(plan: MemoryPlan, device: DeviceProfile) -> None:
@@ -571,8 +587,8 @@ def check_fit(plan: MemoryPlan, device: DeviceProfile) -> None:
     runtime sources); the others with the C runtime's arena and the blob."""
     problems = []
     if device.runtime == "micropython":
-        ram, flash = plan.micropython_heap_bytes, plan.micropython_flash_bytes
-        ram_what, flash_what = "MicroPython heap", "flash (model + runtime files)"
+        (ram, ram_what), flash = micropython_ram(plan, device), plan.micropython_flash_bytes
+        flash_what = "flash (model + runtime files)"
     else:
         ram, flash = plan.peak_ram_bytes, plan.flash_bytes
         ram_what, flash_what = "RAM", "flash"
