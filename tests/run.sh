@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README quick start, and what .ci/run calls). On a fresh Debian machine as root it
 # installs what the tests need — apt packages, a virtual environment with the pip packages, offline data —
-# then runs ruff and pytest. Extra arguments go to pytest, e.g.  bash tests/run.sh tests/models -x
+# then runs ruff, mypy and pytest. Extra arguments go to pytest, e.g.  bash tests/run.sh tests/models -x
 #
 # Python: the active virtual environment ($VIRTUAL_ENV) if there is one, else .venv in the repository
 # (created here). Stock Debian's python3 refuses pip installs into the system (externally managed).
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=(dataset-fashion-mnist build-essential gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
-  python3-venv python3-pip)
+  python3-venv python3-pip clang)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -52,6 +52,9 @@ fi
 echo "== ruff"
 "$py" -m ruff check .
 "$py" -m ruff format --check .
+
+echo "== mypy"
+"$py" -m mypy
 
 echo "== pytest"
 "$py" -m pytest "$@"

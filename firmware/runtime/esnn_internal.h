@@ -102,8 +102,11 @@ typedef char esnn_trace_kernels_fit[(ESNN_KERNEL_COUNT <= 16) ? 1 : -1];
 #define ESNN_NOINLINE
 #endif
 
-/* Step t's slot of a buffer (one slot when it holds one step). */
-static inline uint32_t *esnn_slot(const esnn_buffer_t *b, uint32_t t) { return b->data + (b->steps > 1 ? t * b->stride : 0); }
+/* Step t's slot of a buffer (one slot when it holds one step); NULL for a buffer without storage (the input,
+ * a fused layer's current: pointer arithmetic on NULL, even + 0, is undefined). */
+static inline uint32_t *esnn_slot(const esnn_buffer_t *b, uint32_t t) {
+    return b->data ? b->data + (b->steps > 1 ? t * b->stride : 0) : NULL;
+}
 /* Output rows a streamed conv keeps (plan.c "row streams"): every output row one input row reaches, at most
  * (kh - 1) / stride + 1, and no more than the map has. */
 static inline uint32_t esnn_stream_rows(uint32_t kh, uint32_t stride, uint32_t oh) {

@@ -1,7 +1,8 @@
 #include "static_lif.h"
 
-/* Currents of channels c0 .. c0 + n - 1 (n <= 32) at output pixel (oy, ox): bias + sum of w * x. Exact: the
- * exporter proves every accumulator fits int32, so the order of the additions does not matter. */
+/* Currents of channels c0 .. c0 + n - 1 (n <= 32) at output pixel (oy, ox): bias + sum of w * x, wrapping in
+ * 32 bits as every conv kernel (the exporter proves the sums fit int32; a crafted blob may not: unsigned
+ * additions keep that defined), so the order of the additions does not matter. */
 static void pixel_currents(const esnn_op_t *o, const esnn_buffer_t *in, const uint8_t *x, uint32_t oy,
                            uint32_t ox, uint32_t c0, uint32_t n, int32_t *acc) {
     uint32_t ci, ky, kx, j;
@@ -19,9 +20,10 @@ static void pixel_currents(const esnn_op_t *o, const esnn_buffer_t *in, const ui
                 if (!v) continue; /* zero pixels (most of an image's background) add nothing */
                 if (o->bits == 8) {
                     const int8_t *w = (const int8_t *)o->w + wi;
-                    for (j = 0; j < n; j++) acc[j] += v * w[j];
+                    for (j = 0; j < n; j++) acc[j] = esnn_s32((uint32_t)acc[j] + (uint32_t)(v * w[j]));
                 } else {
-                    for (j = 0; j < n; j++) acc[j] += v * esnn_weight(o->w, wi + j, o->bits);
+                    for (j = 0; j < n; j++)
+                        acc[j] = esnn_s32((uint32_t)acc[j] + (uint32_t)(v * esnn_weight(o->w, wi + j, o->bits)));
                 }
             }
         }
@@ -33,10 +35,11 @@ static void pixel_currents8(const esnn_op_t *o, const esnn_buffer_t *in, const u
                             uint32_t ox, uint32_t c0, int32_t *acc) {
     const int8_t *w0 = (const int8_t *)o->w + c0;
     const uint32_t kw = o->kw, cout = o->cout;
-    int32_t a0 = esnn_ld32(o->bias + 4u * c0), a1 = esnn_ld32(o->bias + 4u * c0 + 4u);
-    int32_t a2 = esnn_ld32(o->bias + 4u * c0 + 8u), a3 = esnn_ld32(o->bias + 4u * c0 + 12u);
-    int32_t a4 = esnn_ld32(o->bias + 4u * c0 + 16u), a5 = esnn_ld32(o->bias + 4u * c0 + 20u);
-    int32_t a6 = esnn_ld32(o->bias + 4u * c0 + 24u), a7 = esnn_ld32(o->bias + 4u * c0 + 28u);
+    /* unsigned: wrapping sums, as in pixel_currents */
+    uint32_t a0 = (uint32_t)esnn_ld32(o->bias + 4u * c0), a1 = (uint32_t)esnn_ld32(o->bias + 4u * c0 + 4u);
+    uint32_t a2 = (uint32_t)esnn_ld32(o->bias + 4u * c0 + 8u), a3 = (uint32_t)esnn_ld32(o->bias + 4u * c0 + 12u);
+    uint32_t a4 = (uint32_t)esnn_ld32(o->bias + 4u * c0 + 16u), a5 = (uint32_t)esnn_ld32(o->bias + 4u * c0 + 20u);
+    uint32_t a6 = (uint32_t)esnn_ld32(o->bias + 4u * c0 + 24u), a7 = (uint32_t)esnn_ld32(o->bias + 4u * c0 + 28u);
     uint8_t vals[15];
     uint32_t ci, ky, kx;
     for (ci = 0; ci < o->cin; ci++)
@@ -56,24 +59,24 @@ static void pixel_currents8(const esnn_op_t *o, const esnn_buffer_t *in, const u
             for (kx = 0; kx < kw; kx++, w += cout) {
                 const int32_t v = vals[kx];
                 if (!v) continue;
-                a0 += v * w[0];
-                a1 += v * w[1];
-                a2 += v * w[2];
-                a3 += v * w[3];
-                a4 += v * w[4];
-                a5 += v * w[5];
-                a6 += v * w[6];
-                a7 += v * w[7];
+                a0 += (uint32_t)(v * w[0]);
+                a1 += (uint32_t)(v * w[1]);
+                a2 += (uint32_t)(v * w[2]);
+                a3 += (uint32_t)(v * w[3]);
+                a4 += (uint32_t)(v * w[4]);
+                a5 += (uint32_t)(v * w[5]);
+                a6 += (uint32_t)(v * w[6]);
+                a7 += (uint32_t)(v * w[7]);
             }
         }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-    acc[4] = a4;
-    acc[5] = a5;
-    acc[6] = a6;
-    acc[7] = a7;
+    acc[0] = esnn_s32(a0);
+    acc[1] = esnn_s32(a1);
+    acc[2] = esnn_s32(a2);
+    acc[3] = esnn_s32(a3);
+    acc[4] = esnn_s32(a4);
+    acc[5] = esnn_s32(a5);
+    acc[6] = esnn_s32(a6);
+    acc[7] = esnn_s32(a7);
 }
 
 uint32_t esnn_static_conv_lif_scratch_bytes(const esnn_op_t *conv) {
@@ -99,7 +102,8 @@ static uint32_t lif_steps(const esnn_op_t *lif, const int32_t *acc, int32_t *h, 
         int32_t v = 0;
         if (I < theta && !state) continue;
         for (t = 0; t < T; t++) {
-            int32_t u = pow2 ? v + esnn_asr32(I - v, s) : (int32_t)(v + esnn_asr64(((int64_t)I - v) * (int64_t)m, 16));
+            /* in 64 bits: I - v may pass int32 (U itself lies between v and I) */
+            int32_t u = (int32_t)(v + (pow2 ? esnn_asr64((int64_t)I - v, s) : esnn_asr64(((int64_t)I - v) * (int64_t)m, 16)));
             if (u >= theta) {
                 word[t * stride] |= 1u << j;
                 count++;
