@@ -31,7 +31,7 @@ def calibration_batches(
     if root is not None and not Path(root).is_dir():
         raise AnalysisError(f"--data-dir {root}: no such folder")
     training = (payload or {}).get("training") or {}
-    if "input" in training and "binning" in training:
+    if payload is not None and "input" in training and "binning" in training:  # training came from payload
         return _contract_batches(name, split, root, n, batch_size, config, payload)
     spec = dataset_spec(name)
     ds = open_dataset(name, split, root, n, T=config.T if spec.frames else None)
@@ -61,6 +61,7 @@ def _contract_batches(
     import numpy as np
 
     from edgesnn.data.emulator import EmulatorParams, emulate_batch
+    from edgesnn.data.events.types import size_wh
     from edgesnn.data.images import load_fashion_mnist
     from edgesnn.data.input_contract import InputContractError, contract_of
 
@@ -80,7 +81,7 @@ def _contract_batches(
         imgs = images.images[lo : lo + batch_size, 0]
         evs = emulate_batch(imgs, emu, 0, lo)
         what = f"{name} {split}"
-        canvas = tuple(emu.canvas)
+        canvas = size_wh(emu.canvas)
         u8 = np.stack([contract.frames(ev, canvas, f"{what} #{lo + i}") for i, ev in enumerate(evs)])
         x = torch.from_numpy(contract.float_input(u8)).transpose(0, 1).contiguous()  # [T, B, C, H, W]
         y = torch.as_tensor(np.asarray(images.labels[lo : lo + batch_size]), dtype=torch.int64)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -137,7 +137,7 @@ def _dense_macs(module: nn.Module, out: torch.Tensor) -> float:
     if isinstance(module, nn.Conv2d):
         kh, kw = module.kernel_size
         return float(out.numel()) * (module.in_channels // module.groups) * kh * kw
-    return float(out.numel()) * module.in_features  # nn.Linear
+    return float(out.numel()) * cast(nn.Linear, module).in_features  # hooked: Conv2d and Linear only
 
 
 def _count_input(t: _Tally, x: torch.Tensor) -> None:

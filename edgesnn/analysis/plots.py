@@ -7,10 +7,13 @@ matplotlib is the optional ``plots`` extra; it is imported only when a plot is m
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgesnn.analysis.errors import AnalysisError
 from edgesnn.analysis.monitor import FiringMonitor, layer_role
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
 
 ROLE_COLORS = {"backbone": "tab:blue", "shortcut": "tab:red", "gate": "tab:orange"}
 
@@ -79,7 +82,7 @@ def _layer_bars(mon: FiringMonitor, values: list[float], ylabel: str, title: str
     _color_ticks(ax, [s.name for s in stats], {stats[i].name for i in dead})
     ax.set_ylabel(ylabel)
     ax.set_title(title + (f"; {len(dead)} dead (x): no spike on any sample" if dead else ""), fontsize=10)
-    handles = [Patch(color=c, label=r) for r, c in ROLE_COLORS.items()]
+    handles: list[Artist] = [Patch(color=c, label=r) for r, c in ROLE_COLORS.items()]
     handles.append(Line2D([], [], marker="x", ls="", color=DEAD_COLOR, mew=2.5, label="dead (0 spikes)"))
     ax.legend(handles=handles, fontsize=8)
     fig.tight_layout()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -54,7 +54,7 @@ class ShortcutInfo:
 
 def list_shortcuts(model: nn.Module) -> list[ShortcutInfo]:
     """Every spiking shortcut of the model (SEW blocks), in forward order; pruned ones are left out."""
-    out = []
+    out: list[ShortcutInfo] = []
     for path, m in model.named_modules():
         if isinstance(m, SEWBlock):
             name = f"{path}.shortcut"
@@ -171,7 +171,8 @@ class PrunedSEWBlock(nn.Module):
         self.removed = name
         conv = block.shortcut.conv_bn.conv
         self._out_channels = conv.out_channels
-        self._geometry = (conv.kernel_size, conv.stride, conv.padding)
+        # ConvBN pads by an int (kernel // 2), never by "same"/"valid"
+        self._geometry = (conv.kernel_size, conv.stride, cast(tuple[int, ...], conv.padding))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.effect == "identity":

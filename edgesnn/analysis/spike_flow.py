@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from torch import nn
 
@@ -51,10 +52,12 @@ class InputKinds:
 
 FlowRule = Callable[[nn.Module, str, Signal, InputKinds], Signal]
 FLOW: dict[type, FlowRule] = {}
+# a rule takes its own module type (flow looks rules up by type), so the decorator keeps the signature
+_Rule = TypeVar("_Rule", bound=Callable[..., Signal])
 
 
-def _rule(*types: type) -> Callable[[FlowRule], FlowRule]:
-    def register(fn: FlowRule) -> FlowRule:
+def _rule(*types: type) -> Callable[[_Rule], _Rule]:
+    def register(fn: _Rule) -> _Rule:
         for t in types:
             FLOW[t] = fn
         return fn

@@ -22,7 +22,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -37,6 +37,9 @@ from edgesnn.cli.stages import Stages, bar
 from edgesnn.data.registry import open_dataset
 from edgesnn.train.trainer import TrainConfig, evaluate, train
 from edgesnn.zoo import DEMO_MODEL, ZOO_DIR
+
+if TYPE_CHECKING:
+    from edgesnn.export.passes.prune import IntModelOf
 
 QAT_MODEL = ZOO_DIR / "fashion_mnist_synac_w8_t4_qat.pt"
 EVENT_MODEL = ZOO_DIR / "emulated_fashion_mnist_or_w8_t8.pt"
@@ -136,7 +139,7 @@ def _export(model: Any, payload: dict, dataset: str, args: argparse.Namespace, d
         calib = calibration_batches(dataset, "test", args.data_dir, args.calib, 128, model.config, payload)
     except AnalysisError as exc:
         raise CliError(str(exc)) from None
-    int_model = None
+    int_model: IntModelOf | None = None
     if "qat" in (payload.get("training") or {}):  # QAT: dead shortcuts decided on the integer model
         from edgesnn.qat import int_net_for_export as int_model
     result = export_model(

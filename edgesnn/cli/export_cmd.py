@@ -29,6 +29,7 @@ from edgesnn.devices import DeviceError, load_profile
 from edgesnn.export.emit import c_header, c_source
 from edgesnn.export.errors import ExportError
 from edgesnn.export.fit import Chain, precheck, static_for
+from edgesnn.export.passes.prune import IntModelOf
 from edgesnn.export.pipeline import export_model
 from edgesnn.export.report import to_json, to_markdown
 
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         device = load_profile(args.device).with_ram_budget(args.ram_budget)
         model, payload = checkpoint.load(args.checkpoint, with_payload=True)
-        int_model = None
+        int_model: IntModelOf | None = None
         if "qat" in (payload.get("training") or {}):  # QAT: dead shortcuts decided on the integer model
             from edgesnn.qat import int_net_for_export as int_model
         _progress(f"checking the fit on {device.name}")  # seconds, before the minute of work

@@ -205,10 +205,12 @@ def _samples(args: argparse.Namespace, mi: Any, payload: dict | None) -> tuple[A
             print(f"--skip-unknown: left out {len(other)} files: {S.describe_files(other)}", file=sys.stderr)
             meta["skipped_files"] = [str(f) for f, _ in other]
         meta["input"] = str(args.input)
+        assert params is not None  # event frames: resolve_contract gave the binning above
         src = S.event_file_samples(files, mi, params, classes=classes, clip=args.clip, contract=contract)
         total = len(files)
     elif args.camera:
         meta["input"] = "camera"
+        assert params is not None  # event frames: resolve_contract gave the binning above
         src, total = S.camera_samples(mi, params, clip=args.clip, contract=contract), None
     else:
         meta["input"] = f"{args.dataset} (test split)"

@@ -124,7 +124,7 @@ def bin_events(
     lin = ((f * C + c) * H + y) * W + x
     if not ok.all():
         lin = lin[ok]
-    frames = np.bincount(lin, minlength=T * C * H * W).reshape(T, C, H, W)
+    frames: np.ndarray = np.bincount(lin, minlength=T * C * H * W).reshape(T, C, H, W)
     if params.mode == "binary":
         frames = frames > 0
     return frames.astype(np.float32)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesnn.data.events.dispatch import WRITERS, write_events
-from edgesnn.data.events.types import EVENT_DTYPE, EventRecording
+from edgesnn.data.events.types import EVENT_DTYPE, EventRecording, size_wh
 
 # Saccade vertices (dx, dy) in pixels for an image of size S on a canvas of S + 6 (N-MNIST: 28 -> 34).
 TRIANGLE = ((0.0, 1.0), (0.5, 0.0), (1.0, 1.0), (0.0, 1.0))
@@ -169,7 +169,7 @@ def emulate_image(
     params = params or EmulatorParams()
     ev = emulate_batch(np.asarray(image)[None], params, seed, index)[0]
     meta = {"emulated": True, "emulator": params.to_dict(), "seed": seed, "index": index}
-    return EventRecording(ev, tuple(params.canvas), "emulated", None, meta)
+    return EventRecording(ev, size_wh(params.canvas), "emulated", None, meta)
 
 
 def iter_emulated(
@@ -198,7 +198,7 @@ def write_emulated(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    sensor = (128, 128) if fmt in ("aedat2", "aedat31") else tuple(params.canvas)
+    sensor = (128, 128) if fmt in ("aedat2", "aedat31") else size_wh(params.canvas)
     for i, ev in enumerate(iter_emulated(images, params, seed)):
         path = folder / f"{i:06d}_{int(labels[i])}.{ext}"
         write_events(path, ev, sensor, fmt)

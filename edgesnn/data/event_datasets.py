@@ -28,6 +28,7 @@ from edgesnn.data.errors import DataNotFoundError, where_looked
 from edgesnn.data.events.aedat2 import SENSOR as DVS128
 from edgesnn.data.events.aedat2 import read_aedat2
 from edgesnn.data.events.aedat31 import read_gesture_labels, split_gesture_samples
+from edgesnn.data.events.types import size_wh
 
 if TYPE_CHECKING:  # torch: imported only when frames are made, so event readers and `stream` stay light
     from edgesnn.data.frame_cache import FrameDataset
@@ -84,7 +85,7 @@ def open_emulated_fashion_mnist(
     binning = binning or emulated_binning(T, emulator)
     images_ds = load_fashion_mnist(split, root).subset(limit)
     images, labels = images_ds.images[:, 0], images_ds.labels
-    sensor = tuple(emulator.canvas)
+    sensor = size_wh(emulator.canvas)
     H, W = binning.out_hw(sensor)
     desc = {
         "source": "fashion-mnist",

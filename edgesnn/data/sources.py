@@ -29,7 +29,7 @@ from edgesnn.data.binning import BinningParams, bin_events
 from edgesnn.data.denoise import Denoiser
 from edgesnn.data.events.dispatch import open_events
 from edgesnn.data.events.errors import require
-from edgesnn.data.events.types import EVENT_DTYPE, concat_events
+from edgesnn.data.events.types import EVENT_DTYPE, concat_events, size_wh
 
 
 class CameraNotFoundError(RuntimeError):
@@ -144,7 +144,7 @@ class CameraSource(EventSource):
             except Exception as e:
                 raise CameraNotFoundError(f"could not open the camera {serial or ''}: {e}".strip()) from None
         self.camera = camera
-        self.sensor_size = tuple(int(v) for v in camera.getEventResolution())
+        self.sensor_size = size_wh(int(v) for v in camera.getEventResolution())
         self.poll_s, self.sleep = poll_s, sleep
 
     def _chunks(self) -> Iterator[np.ndarray]:

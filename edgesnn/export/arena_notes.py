@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from edgesnn.export.passes.memory import ArenaPlan, fused_static, half_planes, plan_arena, stream_rows
 from edgesnn.format.layout import BufferKind
@@ -56,8 +57,8 @@ def _describe(
 ) -> LiveItem:
     kind, num = name.split()
     if kind == "state":
-        k = int(num)
-        return LiveItem(k, f"int{model.ops[k].state_bits} LIF state", size)
+        k = int(num)  # "state k": op k is a LIF
+        return LiveItem(k, f"int{cast(Lif, model.ops[k]).state_bits} LIF state", size)
     if kind == "scratch":
         k = int(num)
         what = "kernel scratch" if isinstance(model.ops[k], Conv) else "attention statistics"
@@ -104,6 +105,8 @@ def layer_choices(model: Model, arena: ArenaPlan | None = None) -> list[str]:
     input conv is recomputed (memory.choose_segments) or stored, "state freed after its segment" (a LIF
     state whose bytes other items reuse later); "" when nothing applies."""
     arena = arena or plan_arena(model)
+    seg = arena.segments
+    assert seg is not None  # plan_arena sets it
     half, fused = half_planes(model), fused_static(model)
     ends = {it.name: it.last for it in arena.items}
     last_op = len(model.ops) - 1
@@ -117,14 +120,15 @@ def layer_choices(model: Model, arena: ArenaPlan | None = None) -> list[str]:
         )
         if fused_conv or (isinstance(op, Lif) and op.out in fused):
             notes.append("fused first layer")
-        if k + 1 in arena.segments.recompute:  # the conv feeding a recomputed ATTN
+        if k + 1 in seg.recompute:  # the conv feeding a recomputed ATTN
             notes.append("recomputed by its attention (one step of current)")
         if arena.streams is not None and k in arena.streams.convs:
-            rows = stream_rows(op, model.buffers[op.out].height)
-            notes.append(f"streamed: {rows} of {model.buffers[op.out].height} rows of current")
-        if k in arena.segments.recompute:
+            conv = cast(Conv, op)  # decide_streams picks convs
+            rows = stream_rows(conv, model.buffers[conv.out].height)
+            notes.append(f"streamed: {rows} of {model.buffers[conv.out].height} rows of current")
+        if k in seg.recompute:
             notes.append("input recomputed: statistics pass, then weighting pass")
-        elif k in arena.segments.solo:
+        elif k in seg.solo:
             notes.append("input stored for all T steps")
         if isinstance(op, Lif) and ends.get(f"state {k}", last_op) < last_op:
             notes.append("state freed after its segment")

@@ -8,6 +8,7 @@ other module fails with its path, its type and the supported set. Types known to
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from torch import nn
 from edgesnn.analysis.pruning import PrunedSEWBlock
 from edgesnn.export import ir
 from edgesnn.export.errors import ExportError
-from edgesnn.models.attention import Attention, AttentionDim
+from edgesnn.models.attention import Attention, AttentionDim, BottleneckMLP, SpatialScorer
 from edgesnn.models.blocks import MSBlock, SEWBlock, VanillaBlock
 from edgesnn.models.layers import ConvUnit, PreActUnit, Readout, SeqMaxPool
 from edgesnn.models.resnet import SpikingResNet, Stage
@@ -106,6 +107,7 @@ def map_conv_unit(ctx: Capture, path: str, m: ConvUnit, x: str) -> str:
         conv.kernel_size[0] != conv.kernel_size[1]
         or conv.stride[0] != conv.stride[1]
         or conv.padding[0] != conv.padding[1]
+        or isinstance(conv.padding, str)  # "same"/"valid", refused by the line above; narrows the type
     ):
         raise ExportError(f"{path}.conv_bn.conv: non-square kernel, stride or padding is not in .esnn v1")
     if m.lif is None:
@@ -120,6 +122,8 @@ def map_conv_unit(ctx: Capture, path: str, m: ConvUnit, x: str) -> str:
     y = ctx.add(
         f"{path}.conv_bn.conv", ir.Conv(_arr(conv.weight), bias, s, p, static), (x,), "current", shape
     )
+    # BatchNorm2d's defaults (affine, track_running_stats), as ConvBN builds it
+    assert bn.running_mean is not None and bn.running_var is not None
     bn_op = ir.BatchNorm(_arr(bn.weight), _arr(bn.bias), _arr(bn.running_mean), _arr(bn.running_var), bn.eps)
     y = ctx.add(f"{path}.conv_bn.bn", bn_op, (y,), "current", shape)
     if m.attention is not None:
@@ -129,9 +133,10 @@ def map_conv_unit(ctx: Capture, path: str, m: ConvUnit, x: str) -> str:
 
 def map_attention(ctx: Capture, path: str, m: Attention, x: str) -> str:
     if m.dim is AttentionDim.S:
-        w1, w2 = _arr(m.scorer.conv.weight)[0], None  # [2, k, k]
+        w1, w2 = _arr(cast(SpatialScorer, m.scorer).conv.weight)[0], None  # [2, k, k]
     else:
-        w1, w2 = _arr(m.scorer.fc1.weight), _arr(m.scorer.fc2.weight)
+        mlp = cast(BottleneckMLP, m.scorer)  # what Attention builds for dim T and C
+        w1, w2 = _arr(mlp.fc1.weight), _arr(mlp.fc2.weight)
     gate = _lif_op(f"{path}.gate", m.gate.params) if m.kind.value == "IA" else None
     bias = None if m.gate_bias is None else _arr(m.gate_bias)
     op = ir.Attention(m.dim.value, m.kind.value, w1, w2, bias, gate)
@@ -162,7 +167,8 @@ def map_sew_block(ctx: Capture, path: str, m: SEWBlock, x: str) -> str:
     b = ctx.visit(_join(path, "shortcut"), m.shortcut, x)
     if ctx.shape(a) != ctx.shape(b):
         raise ExportError(f"{path}: backbone {ctx.shape(a)} and shortcut {ctx.shape(b)} shapes differ")
-    return ctx.add(_join(path, "connect"), ir.Logic(m.connect.value), (a, b), "spikes", ctx.shape(a))
+    mode = cast(Literal["OR", "AND", "IAND"], m.connect.value)  # ADD refused above
+    return ctx.add(_join(path, "connect"), ir.Logic(mode), (a, b), "spikes", ctx.shape(a))
 
 
 def map_pruned_block(ctx: Capture, path: str, m: PrunedSEWBlock, x: str) -> str:

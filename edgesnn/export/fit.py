@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -158,11 +159,13 @@ def options(
 def _variant(net: nn.Module, field: str, value: float) -> nn.Module:
     """The same preset with one field changed: random weights (seeded, the global RNG untouched), then
     every parameter of `net` whose shape still matches (all of them when only T changes, bar T attention)."""
+    from edgesnn.models.config import ModelConfig
     from edgesnn.models.resnet import build_model  # torch model zoo: only needed for a failure
 
+    config = cast(ModelConfig, net.config)  # options() asks only for a net with a config
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        variant = build_model(net.config.with_(**{field: value}))
+        variant = build_model(config.with_(**{field: value}))
     own = variant.state_dict()
     same = {k: v for k, v in net.state_dict().items() if k in own and own[k].shape == v.shape}
     variant.load_state_dict(same, strict=False)

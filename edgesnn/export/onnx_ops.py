@@ -64,7 +64,7 @@ class GraphBuilder:
         return f"{self.prefix}{hint}_{self._count}"
 
     def const(self, value: Any, dtype: type = np.int64, hint: str = "c") -> str:
-        arr = np.ascontiguousarray(np.asarray(value, dtype=dtype))
+        arr: np.ndarray = np.ascontiguousarray(np.asarray(value, dtype=dtype))
         key = (arr.dtype.str, arr.tobytes(), arr.shape)
         if key not in self._consts:
             name = self.fresh(hint)
@@ -119,7 +119,11 @@ def conv(g: GraphBuilder, op: Conv, x: str, spikes: bool, what: str) -> str:
             f"(cin {op.cin} x {op.kh}x{op.kw} window); the ONNX export cannot prove it exact"
         )
     w = op.weights.astype(np.int64).transpose(3, 0, 1, 2)  # [cout, cin, kh, kw]
-    attrs = {"strides": [op.stride, op.stride], "pads": [op.pad] * 4, "kernel_shape": [op.kh, op.kw]}
+    attrs: dict[str, Any] = {
+        "strides": [op.stride, op.stride],
+        "pads": [op.pad] * 4,
+        "kernel_shape": [op.kh, op.kw],
+    }
     zero = g.const(0, np.uint8)
 
     def conv_u8(weights_u8: np.ndarray, zero_point: int) -> str:

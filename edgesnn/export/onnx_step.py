@@ -40,7 +40,7 @@ STEP, SEQUENCE = "step", "sequence"
 OnnxSource = Any  # an esnn Model, .esnn bytes/path, an onnx.ModelProto or .onnx bytes/path
 
 
-def _info(name: str, elem: int, shape: list[int | str]) -> Any:
+def _info(name: str, elem: int, shape: list[int | str] | None) -> Any:  # None: shape not declared
     return require_onnx()[0].helper.make_tensor_value_info(name, elem, shape)
 
 
@@ -129,7 +129,8 @@ def _logic(op: Logic, k: int, s: _Graph) -> None:
 @STEP_OPS.register(Lif)
 def _lif_step(op: Lif, k: int, s: _Graph) -> None:
     tp = require_onnx()[0].TensorProto
-    i, shape = len(s.counts), ["N", *s.m.buffers[op.out].shape]
+    i = len(s.counts)
+    shape: list[int | str] = ["N", *s.m.buffers[op.out].shape]
     state = s.io.input(f"state_{i}", tp.INT32, shape)
     s.bufs[op.out], new_state, count = ops.lif_step(s.g, op, s.bufs[op.in0], state)
     s.io.output(new_state, f"state_{i}_out", tp.INT32, shape)
@@ -164,7 +165,8 @@ def _attn_sequence(op: Attn, k: int, s: _Graph) -> None:
 @SEQUENCE_OPS.register(Lif)
 def _lif_sequence(op: Lif, k: int, s: _Graph) -> None:
     tp = require_onnx()[0].TensorProto
-    i, shape = len(s.counts), ["N", *s.m.buffers[op.out].shape]
+    i = len(s.counts)
+    shape: list[int | str] = ["N", *s.m.buffers[op.out].shape]
     final, count, spikes = _lif_scan(s.m, s.g, op, i, s.seq(op.in0, "int64"))
     s.bufs[op.out] = s.g.reshape(spikes, [-1, *s.m.buffers[op.out].shape])
     s.io.output(final, f"final_state_{i}", tp.INT32, shape)

@@ -149,8 +149,9 @@ class Builder:
         return self
 
     def to_model(self) -> Model:
-        return Model(T=self.T, num_classes=len(self.ops[-1].bias), buffers=self.buffers, ops=self.ops,
-                     layer_major=self.layer_major, static_input=self.static, logit_scale=0.01)  # fmt: skip
+        return Model(T=self.T, num_classes=len(self.ops[-1].bias), buffers=tuple(self.buffers),
+                     ops=tuple(self.ops), layer_major=self.layer_major, static_input=self.static,
+                     logit_scale=0.01)  # fmt: skip
 
 
 # --- the vectors ---------------------------------------------------------------------------------
@@ -311,6 +312,8 @@ def build_vector(name: str) -> Vector:
         raise AssertionError(
             f"vector {name}: a LIF layer never fires ({spikes.tolist()}); it would test nothing"
         )
+    streams = plan_arena(parse(blob)).streams
+    assert streams is not None  # plan_arena sets it
     meta = {
         "name": name,
         "covers": description,
@@ -327,7 +330,7 @@ def build_vector(name: str) -> Vector:
         "fused_static": sorted(fused_static(parse(blob))),
         "attn_recomputed": sorted(choose_segments(parse(blob)).recompute),
         "attn_stored": sorted(choose_segments(parse(blob)).solo),
-        "streamed_convs": sorted(plan_arena(parse(blob)).streams.convs),
+        "streamed_convs": sorted(streams.convs),
     }
     files = {
         "model.esnn": blob,

@@ -315,7 +315,7 @@ class _Graph:
             for name, v in (("hidden", hidden), ("shift", shift), ("w2_offset", w2_off)):
                 if v != 0:
                     raise BlobError(f"{p} {name}: {v}, must be 0 for dim S")
-            w1 = self.data.array(f"{p} w1_offset", w1_off, 2 * n * n, "i1").reshape(2, n, n)
+            w1: np.ndarray = self.data.array(f"{p} w1_offset", w1_off, 2 * n * n, "i1").reshape(2, n, n)
             w2 = None
             groups = 1
         else:

@@ -39,7 +39,7 @@ def frozen_array(
     hi = info.max if hi is None else hi
     if arr.size and (int(arr.min()) < lo or int(arr.max()) > hi):
         raise BlobError(f"{what}: values {int(arr.min())}..{int(arr.max())} outside {lo}..{hi}")
-    out = arr.astype(dtype, copy=True)
+    out: np.ndarray = arr.astype(dtype, copy=True)
     out.setflags(write=False)
     return out
 

@@ -165,7 +165,7 @@ class Client:
         quiet_s = self.resync_quiet_s if quiet_s is None else quiet_s
         self.transport.write(b"\x00")
         self._splitter.reset()
-        kept = [
+        kept: list[Packet | FrameError] = [
             p for p in self._pending if isinstance(p, Packet) and p.request_id == NO_ID and p.type == Msg.INFO
         ]
         self._pending = kept

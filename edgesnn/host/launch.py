@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgesnn.host.board import start_host_board
 from edgesnn.host.errors import HostError
@@ -79,7 +79,7 @@ OPENERS: dict[str, Opener] = {
 }
 
 
-def open_device(device: str, model: Path | str, *, build: bool = True, **options: object) -> Transport:
+def open_device(device: str, model: Path | str, *, build: bool = True, **options: Any) -> Transport:
     """A transport to `device` running `model` (an .esnn blob); the caller closes it (stops the board)."""
     model = Path(model)
     if not model.is_file():

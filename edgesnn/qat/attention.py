@@ -13,6 +13,7 @@ exact zero), so it never changes a forward value.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from edgesnn.export import ir
 from edgesnn.export.passes.bounds import pooled_size
 from edgesnn.export.passes.quantize_attention import quantize_attention
-from edgesnn.models.attention import Attention, AttentionDim, AttentionKind
+from edgesnn.models.attention import Attention, AttentionDim, AttentionKind, BottleneckMLP, SpatialScorer
 from edgesnn.neurons.lif import LIFParams, spike_fn
 from edgesnn.qat.ste import floor_ste
 
@@ -58,9 +59,10 @@ def quantize_attention_module(
     """``unit``: the real value of one unit of the input current (one scale for all channels), ``shape``:
     the input's (C, H, W), ``x_max``: the input conv's worst-case |accumulator| (chooses the shift)."""
     if m.dim is AttentionDim.S:
-        w1_t, w2_t = m.scorer.conv.weight[0], None
+        w1_t, w2_t = cast(SpatialScorer, m.scorer).conv.weight[0], None
     else:
-        w1_t, w2_t = m.scorer.fc1.weight, m.scorer.fc2.weight
+        mlp = cast(BottleneckMLP, m.scorer)  # what Attention builds for dim T and C
+        w1_t, w2_t = mlp.fc1.weight, mlp.fc2.weight
     gate = m.gate.params if m.kind is AttentionKind.IA else None
     gate_op = None if gate is None else ir.Lif(gate.v_threshold, gate.v_reset, gate.tau)
     w1_np = _arr(w1_t)

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -114,10 +114,10 @@ def finetune(cfg: FinetuneConfig, say: Callable[[str], None] = print) -> dict:
         loop,
         wrap=lambda m: QATNet(m, cfg.weight_bits, static_input=not spec.frames),
         augment=AUGMENTATIONS[spec.augment],
-        evaluate=lambda t: {"accuracy": int_accuracy(t.net, t.test_ds, cfg.eval_batch_size)},
+        evaluate=lambda t: {"accuracy": int_accuracy(cast(QATNet, t.net), t.test_ds, cfg.eval_batch_size)},
         test_ds=test_ds,
     )
-    qat = trainer.net
+    qat = cast(QATNet, trainer.net)  # what wrap made
     out.mkdir(parents=True, exist_ok=True)
     log = JsonlLog(out / "finetune_log.jsonl")
 

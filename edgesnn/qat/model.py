@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import nn
@@ -20,7 +21,11 @@ from edgesnn.export import ir
 from edgesnn.export.capture import capture
 from edgesnn.export.errors import ExportError
 from edgesnn.format.registry import OpTable
+from edgesnn.models.attention import Attention
+from edgesnn.models.config import ModelConfig
+from edgesnn.models.layers import Readout
 from edgesnn.models.residual import connect
+from edgesnn.neurons.lif import LIF
 from edgesnn.qat import layers
 from edgesnn.qat.attention import attention, quantize_attention_module
 from edgesnn.qat.errors import QATError
@@ -107,7 +112,8 @@ class QATNet(nn.Module):
         return q.clamp(0, 255).double()
 
     def _execute(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        run = _Run(self, self.net.config.T, {"input": self._input(x)})
+        config = cast(ModelConfig, self.net.config)  # capture refused a net without one
+        run = _Run(self, config.T, {"input": self._input(x)})
         for step in self._steps:
             out = STEPS.of(step.node.op)(step, [run.values[t] for t in step.inputs], run)
             if run.readout is not None:
@@ -153,8 +159,9 @@ STEPS: OpTable[Callable[[_Step, list[torch.Tensor], _Run], torch.Tensor | None]]
 def _conv(step: _Step, args: list[torch.Tensor], run: _Run) -> torch.Tensor:
     op, net = step.node.op, run.qat.net
     assert isinstance(op, ir.Conv)
-    conv = net.get_submodule(step.node.name)
-    bn = net.get_submodule(step.bn or "")
+    # capture names every node after its module: these are the modules that gave the conv and its BN
+    conv = cast(nn.Conv2d, net.get_submodule(step.node.name))
+    bn = cast(nn.BatchNorm2d, net.get_submodule(step.bn or ""))
     scale = run.qat.input_scale_num if step.inputs[0] == "input" else None
     q = quantize_conv(conv, bn, run.qat.weight_bits, scale, step.per_tensor)
     y = layers.conv(q, args[0], op.stride, op.pad)
@@ -168,7 +175,7 @@ def _conv(step: _Step, args: list[torch.Tensor], run: _Run) -> torch.Tensor:
 @STEPS.register(ir.Attention)
 def _attention(step: _Step, args: list[torch.Tensor], run: _Run) -> torch.Tensor:
     x = step.inputs[0]
-    module = run.qat.net.get_submodule(step.node.name)
+    module = cast(Attention, run.qat.net.get_submodule(step.node.name))
     unit = float(run.units[x].unit[0])
     qa = quantize_attention_module(module, unit, run.qat._shapes[x], run.T, run.x_max[x])
     run.units[step.output or ""] = run.units[x]
@@ -177,7 +184,7 @@ def _attention(step: _Step, args: list[torch.Tensor], run: _Run) -> torch.Tensor
 
 @STEPS.register(ir.Lif)
 def _lif(step: _Step, args: list[torch.Tensor], run: _Run) -> torch.Tensor:
-    params = run.qat.net.get_submodule(step.node.name).params
+    params = cast(LIF, run.qat.net.get_submodule(step.node.name)).params
     out = layers.lif(args[0], run.units[step.inputs[0]], params)
     run.counts.append(out.detach().sum(dim=(0, 2, 3, 4)))
     return out
@@ -200,7 +207,7 @@ def _logic(step: _Step, args: list[torch.Tensor], run: _Run) -> torch.Tensor:
 
 @STEPS.register(ir.Readout)
 def _readout(step: _Step, args: list[torch.Tensor], run: _Run) -> None:
-    fc = run.qat.net.get_submodule(step.node.name).fc
+    fc = cast(Readout, run.qat.net.get_submodule(step.node.name)).fc
     _, _, _, h, w = args[0].shape
     qr = quantize_readout(fc, run.qat.weight_bits, run.T * h * w)
     run.readout = (layers.readout(qr, args[0]), qr.logit_scale)

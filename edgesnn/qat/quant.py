@@ -32,6 +32,8 @@ class QuantConv:
 
 def folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """BN folded into the conv with eval statistics (``fold_batchnorm``): w * g, (b - mean) * g + beta."""
+    # BatchNorm2d's defaults (affine, track_running_stats), as ConvBN builds it
+    assert bn.running_mean is not None and bn.running_var is not None
     mean, var = bn.running_mean.detach().double(), bn.running_var.detach().double()
     g = bn.weight.double() / torch.sqrt(var + bn.eps)
     bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(g)

@@ -169,7 +169,7 @@ def _execute(m: Model, x0: np.ndarray, trace: bool) -> BatchResult:
         readout = isinstance(op, Readout)  # the one op without an output buffer: logits, not [.., H, W, C]
         if trace:
             traces.append(out if readout else out.transpose(0, 1, 4, 2, 3))
-        if not readout:
+        if not isinstance(op, Readout):  # = not readout, spelled so that it narrows op's type
             bufs[op.out] = out
         for b in (op.in0, getattr(op, "in1", None)):
             if b is not None and last.get(b) == k:

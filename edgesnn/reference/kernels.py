@@ -35,7 +35,7 @@ def _im2col(x: np.ndarray, kh: int, kw: int, stride: int, pad: int, dtype: type)
     xp = _padded(x, pad, dtype)
     m, c = x.shape[0], x.shape[3]
     ho, wo = out_hw(x.shape[1], x.shape[2], kh, kw, stride, pad)
-    cols = np.empty((m, ho, wo, kh, kw, c), dtype=dtype)
+    cols: np.ndarray = np.empty((m, ho, wo, kh, kw, c), dtype=dtype)
     for ky in range(kh):
         for kx in range(kw):
             cols[:, :, :, ky, kx] = xp[

@@ -191,7 +191,11 @@ def confusion(report: StreamReport, num_classes: int) -> tuple[np.ndarray, str]:
     ]
     what = "label"
     if not pairs:
-        pairs = [(o.float_predicted, o.predicted) for o in report.outcomes if o.agrees is not None]
+        pairs = [  # the outcomes with o.agrees not None, spelled so that the types narrow
+            (o.float_predicted, o.predicted)
+            for o in report.outcomes
+            if o.float_predicted is not None and o.predicted is not None
+        ]
         what = "float model"
     m = np.zeros((num_classes, num_classes), dtype=np.int64)
     for t, p in pairs:

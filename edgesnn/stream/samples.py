@@ -31,6 +31,7 @@ from edgesnn.data.binning import BinningParams
 from edgesnn.data.emulator import EmulatorParams, iter_emulated
 from edgesnn.data.events.dispatch import detect_format, read_events
 from edgesnn.data.events.errors import EventFormatError, MissingDependencyError
+from edgesnn.data.events.types import size_wh
 from edgesnn.data.input_contract import InputContract, InputContractError, contract_of, dataset_binning
 from edgesnn.data.registry import DATASETS, dataset_spec
 from edgesnn.format import Model
@@ -152,8 +153,8 @@ def resolve_contract(
         params = BinningParams(T=mi.T, size=(h, w), polarity="split" if c == 2 else "merge")
         origin = "the model's input shape (split by event number, counts)"
         contract = InputContract("events", mi.scale_num, params, None, None, None, origin)
+    assert contract.binning is not None
     params, origin = contract.binning, contract.origin
-    assert params is not None
     changed = {k: v for k, v in (overrides or {}).items() if v is not None}
     if changed:
         if "window_us" in changed and "split_by" not in changed:
@@ -307,7 +308,7 @@ def dataset_samples(
             zip(iter_emulated(images.images[:, 0], emu, seed=0), images.labels, strict=True)
         ):
             what = f"{name} test #{i}"
-            u8 = _check_shape(contract.frames(ev, tuple(emu.canvas), what, clip), mi, what)
+            u8 = _check_shape(contract.frames(ev, size_wh(emu.canvas), what, clip), mi, what)
             yield Sample(u8, int(label), len(ev), f"#{i}")
         return
     from edgesnn.data.registry import open_dataset

@@ -28,13 +28,16 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from edgesnn.train.distributed import DistInfo, all_sum, barrier, shutdown
+
+if TYPE_CHECKING:
+    from edgesnn.models.resnet import SpikingResNet
 
 LOSSES = ("mse", "ce")
 SCHEDULES = ("cosine", "cosine-steps", "constant")
@@ -164,7 +167,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: SpikingResNet,
         train_ds: Any,
         loop: LoopConfig,
         *,
@@ -356,7 +359,7 @@ class JsonlLog:
             self.path.unlink(missing_ok=True)
 
     def __call__(self, kind: str | None = None, /, **record: Any) -> dict:
-        rec = {} if kind is None else {"kind": kind}
+        rec: dict[str, Any] = {} if kind is None else {"kind": kind}
         if self.elapsed is not None:
             rec["elapsed_s"] = round(time.time() - self.elapsed, 1)
         rec.update(record)

@@ -29,12 +29,14 @@ import math
 import shutil
 import time
 from pathlib import Path
+from typing import cast
 
 import torch
 
 from edgesnn import __version__, checkpoint
 from edgesnn.data.augment import AUGMENTATIONS
 from edgesnn.data.registry import dataset_spec, open_dataset
+from edgesnn.models.resnet import SpikingResNet
 from edgesnn.qat import QATNet
 from edgesnn.train.loop import Hook, JsonlLog, LoopConfig, Trainer, evaluate, fixed, iter_batches, model_input
 from edgesnn.zoo import DEMO_MODEL, ZOO_DIR
@@ -135,7 +137,7 @@ def train(cfg: dict, out: Path, log: Path) -> QATNet:
     if "optimizer" in resume:
         trainer.opt.load_state_dict(resume["optimizer"])
     trainer.run()
-    qat = trainer.net
+    qat = cast(QATNet, trainer.net)  # what wrap made
     qat.eval()
     return qat
 
@@ -145,7 +147,7 @@ def measure(cfg: dict, qat: QATNet, out: Path, log: Path) -> dict:
     from edgesnn.cli.main import main as cli  # the real `edgesnn export` command
     from edgesnn.reference import run_batch
 
-    net = qat.net
+    net = cast(SpikingResNet, qat.net)  # the checkpoint's model that train() wrapped
     test_ds = open_dataset(cfg["dataset"], "test", T=net.config.T)
     final = out / "qat.pt"
     checkpoint.save(final, net, _meta(cfg, _steps(cfg), _steps(cfg)))

@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -53,6 +53,7 @@ import torch
 from edgesnn import __version__, checkpoint
 from edgesnn.data.binning import BinningParams, bin_events
 from edgesnn.data.emulator import EmulatorParams, emulate_batch, iter_emulated
+from edgesnn.data.events.types import size_wh
 from edgesnn.data.frame_cache import FrameDataset, cached_frames
 from edgesnn.data.images import load_fashion_mnist
 from edgesnn.models.config import ModelConfig, preset
@@ -139,7 +140,7 @@ def to_u8(frames: np.ndarray) -> np.ndarray:
 
 def bin_stream(events: np.ndarray, binning: BinningParams = BINNING) -> np.ndarray:
     """One stream -> u8 frames ``[T, C, H, W]`` (the window origin is the first event, as in streaming)."""
-    return to_u8(bin_events(events, tuple(EMULATOR.canvas), binning))
+    return to_u8(bin_events(events, size_wh(EMULATOR.canvas), binning))
 
 
 def held_out(first: int, n: int, binning: BinningParams = BINNING) -> tuple[torch.Tensor, torch.Tensor]:
@@ -186,9 +187,9 @@ def emulated_frames(split: str, n: int, cache: Path, progress: bool = False) -> 
 
     def samples() -> Iterator[tuple[np.ndarray, int]]:
         for ev, label in zip(iter_emulated(images, EMULATOR, EMULATOR_SEED), labels, strict=True):
-            yield bin_events(ev, tuple(EMULATOR.canvas), BINNING), int(label)
+            yield bin_events(ev, size_wh(EMULATOR.canvas), BINNING), int(label)
 
-    H, W = BINNING.out_hw(tuple(EMULATOR.canvas))
+    H, W = BINNING.out_hw(size_wh(EMULATOR.canvas))
     shape = (BINNING.T, BINNING.channels, H, W)
     ds = cached_frames(cache, f"event-model-{split}", desc, len(labels), shape, samples, progress)
     return ScaledFrames(ds)
@@ -422,7 +423,7 @@ def qat_finetune(run: Run, plan: dict[str, Any], net: SpikingResNet, train_ds: S
         order=fixed(perm),
         hooks=[_progress(20, lambda t, i: f"  qat step {i}: loss {t.loss_sum / t.seen:.4f}")],
     )
-    qat = trainer.net
+    qat = cast(QATNet, trainer.net)  # what wrap made
     t0 = time.time()
     ptq = int_accuracy(qat, test_ds, 256)
     run.log("ptq", int_accuracy=ptq, seconds=round(time.time() - t0, 1))
@@ -561,7 +562,7 @@ def check_config(config: ModelConfig, binning: BinningParams) -> list[str]:
         problems.append(f"binning T={binning.T} but model T={config.T}")
     if binning.channels != config.in_channels:
         problems.append(f"binning gives {binning.channels} channels, model takes {config.in_channels}")
-    if tuple(binning.out_hw(tuple(EMULATOR.canvas))) != tuple(config.input_size):
+    if tuple(binning.out_hw(size_wh(EMULATOR.canvas))) != tuple(config.input_size):
         problems.append(f"binning size {binning.size} but model input {config.input_size}")
     return problems
 

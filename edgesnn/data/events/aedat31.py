@@ -23,7 +23,14 @@ import numpy as np
 
 from edgesnn.data.events.aedat_header import read_aedat_header
 from edgesnn.data.events.errors import EventFormatError
-from edgesnn.data.events.types import EVENT_DTYPE, EventRecording, EventStream, check_events, concat_events
+from edgesnn.data.events.types import (
+    EVENT_DTYPE,
+    EventRecording,
+    EventStream,
+    check_events,
+    concat_events,
+    size_wh,
+)
 
 PACKET_HEADER = np.dtype(
     [
@@ -137,7 +144,7 @@ def open_aedat31(
         if pending:
             yield concat_events(pending)
 
-    return EventStream(path, "aedat31", tuple(sensor), chunks, {"header": hdr.lines})
+    return EventStream(path, "aedat31", size_wh(sensor), chunks, {"header": hdr.lines})
 
 
 def read_aedat31(path: str | Path, sensor_size: tuple[int, int] | None = None) -> EventRecording:

@@ -15,7 +15,7 @@ import numpy as np
 from edgesnn.data.events.errors import EventFormatError
 from edgesnn.data.events.prophesee_header import read_prophesee_header
 from edgesnn.data.events.records import iter_records
-from edgesnn.data.events.types import EVENT_DTYPE, EventRecording, EventStream, check_events
+from edgesnn.data.events.types import EVENT_DTYPE, EventRecording, EventStream, check_events, size_wh
 
 ATIS_SENSOR = (304, 240)
 RECORD = np.dtype([("t", "<u4"), ("d", "<u4")])
@@ -41,7 +41,7 @@ def open_dat(path: str | Path, default_sensor: tuple[int, int] = ATIS_SENSOR) ->
     if not hdr.lines:
         raise EventFormatError(path, 0, "no '%' header: not a Prophesee .dat file")
     ev_type, _ = _check_preamble(path, hdr.data_offset)
-    sensor = hdr.sensor_size() or tuple(default_sensor)
+    sensor = hdr.sensor_size() or size_wh(default_sensor)
     start = hdr.data_offset + 2
 
     def chunks(n: int) -> Iterator[np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 
 class EventFormatError(ValueError):
@@ -19,7 +20,7 @@ class MissingDependencyError(ImportError):
     """An optional package needed for this feature is not installed; the message says how to get it."""
 
 
-def require(module: str, feature: str, extra: str, pip_name: str | None = None) -> object:
+def require(module: str, feature: str, extra: str, pip_name: str | None = None) -> ModuleType:
     """Import an optional dependency lazily, or raise ``MissingDependencyError`` saying how to install it."""
     import importlib
 

@@ -18,7 +18,7 @@ import numpy as np
 from edgesnn.data.events.errors import EventFormatError
 from edgesnn.data.events.prophesee_header import read_prophesee_header
 from edgesnn.data.events.records import iter_records
-from edgesnn.data.events.types import EVENT_DTYPE, EventRecording, EventStream, check_events
+from edgesnn.data.events.types import EVENT_DTYPE, EventRecording, EventStream, check_events, size_wh
 
 CD_OFF, CD_ON, TIME_HIGH, EXT_TRIGGER, OTHERS, CONTINUED = 0x0, 0x1, 0x8, 0xA, 0xE, 0xF
 KNOWN = np.zeros(16, dtype=bool)
@@ -85,7 +85,7 @@ def open_evt2(path: str | Path, default_sensor: tuple[int, int] | None = None) -
         for offset, words in iter_records(path, hdr.data_offset, np.dtype("<u4"), n):
             yield dec.decode(offset, words)
 
-    return EventStream(path, "evt2", tuple(sensor), chunks, {"header": hdr.lines})
+    return EventStream(path, "evt2", size_wh(sensor), chunks, {"header": hdr.lines})
 
 
 def _sensor_from_plugin(keys: dict[str, str]) -> tuple[int, int] | None:

@@ -25,7 +25,7 @@ import numpy as np
 from edgesnn.data.events.errors import EventFormatError
 from edgesnn.data.events.prophesee_header import read_prophesee_header
 from edgesnn.data.events.records import iter_records
-from edgesnn.data.events.types import EVENT_DTYPE, EventRecording, EventStream, check_events
+from edgesnn.data.events.types import EVENT_DTYPE, EventRecording, EventStream, check_events, size_wh
 
 ADDR_Y, ADDR_X, VECT_BASE_X, VECT_12, VECT_8, TIME_LOW, CONT_4 = 0x0, 0x2, 0x3, 0x4, 0x5, 0x6, 0x7
 TIME_HIGH, EXT_TRIGGER, OTHERS, CONT_12 = 0x8, 0xA, 0xE, 0xF
@@ -161,7 +161,7 @@ def open_evt3(path: str | Path, default_sensor: tuple[int, int] | None = None) -
         for offset, words in iter_records(path, hdr.data_offset, np.dtype("<u2"), n):
             yield dec.decode(offset, words)
 
-    return EventStream(path, "evt3", tuple(sensor), chunks, {"header": hdr.lines})
+    return EventStream(path, "evt3", size_wh(sensor), chunks, {"header": hdr.lines})
 
 
 def read_evt3(path: str | Path, default_sensor: tuple[int, int] | None = None) -> EventRecording:

@@ -14,7 +14,7 @@ import numpy as np
 
 from edgesnn.data.events.errors import EventFormatError
 from edgesnn.data.events.records import iter_records
-from edgesnn.data.events.types import EVENT_DTYPE, EventRecording, EventStream, check_events
+from edgesnn.data.events.types import EVENT_DTYPE, EventRecording, EventStream, check_events, size_wh
 
 RECORD = np.dtype((np.uint8, 5))
 NMNIST_SENSOR = (34, 34)
@@ -58,7 +58,7 @@ def open_nmnist(path: str | Path, sensor_size: tuple[int, int] = NMNIST_SENSOR) 
 
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such N-MNIST file")
-    return EventStream(path, "nmnist", tuple(sensor_size), chunks)
+    return EventStream(path, "nmnist", size_wh(sensor_size), chunks)
 
 
 def read_nmnist(path: str | Path, sensor_size: tuple[int, int] = NMNIST_SENSOR) -> EventRecording:

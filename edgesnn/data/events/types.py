@@ -7,10 +7,10 @@ brightness increase, 0 = OFF). Order is the file's order, which for every suppor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -39,6 +39,12 @@ def concat_events(chunks: list[np.ndarray]) -> np.ndarray:
     if len(chunks) == 1:
         return chunks[0]
     return np.concatenate(chunks) if chunks else empty_events()
+
+
+def size_wh(size: Iterable[int]) -> tuple[int, int]:
+    """``tuple(size)`` for a (W, H) size, typed as the pair it is (sizes may arrive as lists: JSON, the
+    command line, a camera's resolution)."""
+    return cast(tuple[int, int], tuple(size))
 
 
 def check_events(

@@ -85,6 +85,7 @@ BOUNDS: OpTable[Callable[[ir.Node, _Ranges], tuple[ir.Op, LayerBound | None]]] =
 def _conv(node: ir.Node, r: _Ranges) -> tuple[ir.Op, LayerBound | None]:
     op, x = node.op, node.inputs[0]
     assert isinstance(op, ir.QConv)
+    assert node.output is not None  # only the readout has no output tensor
     in_max = r.graph.input_scale_num if r.graph.tensors[x].kind == "input" else 1
     a_lo, a_hi = conv_range(op, in_max)
     bound = int(max(np.abs(a_lo).max(), np.abs(a_hi).max()))
@@ -97,6 +98,7 @@ def _conv(node: ir.Node, r: _Ranges) -> tuple[ir.Op, LayerBound | None]:
 def _attention(node: ir.Node, r: _Ranges) -> tuple[ir.Op, LayerBound | None]:
     op, x = node.op, node.inputs[0]
     assert isinstance(op, ir.QAttention)
+    assert node.output is not None  # only the readout has no output tensor
     x_max = int(max(np.abs(r.lo[x]).max(), np.abs(r.hi[x]).max()))
     n_pool = pooled_size(op.dim, r.graph.T, r.graph.tensors[x].shape)
     bound = max(score_bound(op.w1, op.w2, op.shift, n_pool, x_max), 32768 * x_max)

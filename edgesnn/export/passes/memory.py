@@ -29,6 +29,7 @@ the model file plus the runtime's .py sources in 4 KiB filesystem blocks), named
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 
@@ -36,7 +37,7 @@ from edgesnn.devices import DeviceProfile
 from edgesnn.export import ir, micropython_memory
 from edgesnn.export.emit import to_model
 from edgesnn.export.errors import ExportError
-from edgesnn.format.layout import AttnDim, AttnKind, BufferKind
+from edgesnn.format.layout import AttnDim, BufferKind
 from edgesnn.format.model import Attn, Conv, Lif, Model, Readout
 
 OP_SLOT = 72  # esnn_load.h ESNN_OP_SLOT: arena bytes per op record
@@ -191,16 +192,17 @@ def half_planes(model: Model) -> set[int]:
                 lif16.add(op.in0)
         elif isinstance(op, Attn):
             attn_src[op.out] = op.in0
-            bound = bnd.get(op.in0)
+            in_bound = bnd.get(op.in0)
             buf = model.buffers[op.in0]
             if (
-                bound is not None
-                and bound <= 65537
-                and _attn_group_size(op, buf, model.T) * bound <= 0x7FFFFFFF
+                in_bound is not None
+                and in_bound <= 65537
+                and _attn_group_size(op, buf, model.T) * in_bound <= 0x7FFFFFFF
             ):
                 attn32.add(op.in0)
-                mult = int(op.levels.max()) if op.kind == AttnKind.MA else 32768
-                if (ob := bound * mult >> 15) <= 32767:
+                # = kind MA: Attn holds levels exactly for MA (its __post_init__ checks)
+                mult = int(op.levels.max()) if op.levels is not None else 32768
+                if (ob := in_bound * mult >> 15) <= 32767:
                     bnd[op.out] = ob
     half = {b for b in conv_out if b in bnd and reads.get(b) == 1 and (b in lif16 or b in attn32)}
     half |= {
@@ -454,7 +456,7 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
     streams = decide_streams(model, seg, half, fused_in, steps)
     window_rows = {}
     for k in streams.convs:
-        op = model.ops[k]
+        op = cast(Conv, model.ops[k])  # decide_streams picks convs
         window_rows[op.out] = stream_rows(op, model.buffers[op.out].height)
         if isinstance(nxt := model.ops[k + 1], Attn):
             window_rows[nxt.out] = window_rows[op.out]
@@ -470,9 +472,10 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
             k -= 1
         return k
 
-    def stream_conv_out(b: int) -> int:  # the conv heading the stream whose LIF writes b
+    def stream_conv(b: int) -> Conv:  # the conv heading the stream whose LIF writes b
         c = model.ops[define[b]].in0
-        return model.ops[define[c]].in0 if isinstance(model.ops[define[c]], Attn) else c
+        head = model.ops[define[c]].in0 if isinstance(model.ops[define[c]], Attn) else c
+        return cast(Conv, model.ops[define[head]])
 
     def buf_bytes(b: int) -> int:
         return _align8(step_bytes(b) * steps(b))
@@ -496,7 +499,7 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
             if (
                 root[r] != r or r == b or steps(r) == 1 or k >= k0 or k in seg.solo
                 or seg_start(k) != seg_start(k0) or step_bytes(b) > step_bytes(cur[r])
-                or (k >= h0 and not (k == h0 and _rowsafe(model, model.ops[define[stream_conv_out(b)]])))
+                or (k >= h0 and not (k == h0 and _rowsafe(model, stream_conv(b))))
             ):  # fmt: skip
                 continue
             root[b], hi[r], cur[r] = r, last[b], b
@@ -520,7 +523,7 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
         up = nops - 1 if final_state else seg_end(define[b])
         items[nb + b] = (f"state {define[b]}", size, seg_start(define[b]), up)
     for k, op in enumerate(model.ops):  # kernel scratch: a conv's while it runs, an ATTN's over its segment
-        if (size := op_scratch_bytes(model, op)) == 0:
+        if isinstance(op, Readout) or (size := op_scratch_bytes(model, op)) == 0:  # a readout: none, no out
             continue
         lo, up = (k, k) if isinstance(op, Conv) else (seg_start(k), seg_end(k))
         items[nb + op.out] = (f"scratch {k}", _align8(size), lo, up)
