@@ -102,8 +102,13 @@ static uint32_t lif_steps(const esnn_op_t *lif, const int32_t *acc, int32_t *h, 
         int32_t v = 0;
         if (I < theta && !state) continue;
         for (t = 0; t < T; t++) {
-            /* in 64 bits: I - v may pass int32 (U itself lies between v and I) */
-            int32_t u = (int32_t)(v + (pow2 ? esnn_asr64((int64_t)I - v, s) : esnn_asr64(((int64_t)I - v) * (int64_t)m, 16)));
+            /* U lies between v and I; I - v fits int32 when |I| < 2^30 (v is between 0 and I, or int16), else
+             * 64 bits (a crafted blob's currents) */
+            int32_t u;
+            if (pow2 && I > -0x40000000 && I < 0x40000000)
+                u = v + esnn_asr32(I - v, s);
+            else
+                u = (int32_t)(v + (pow2 ? esnn_asr64((int64_t)I - v, s) : esnn_asr64(((int64_t)I - v) * (int64_t)m, 16)));
             if (u >= theta) {
                 word[t * stride] |= 1u << j;
                 count++;
