@@ -160,7 +160,7 @@ def test_a_model_too_big_for_128k_fails_the_link(too_big, capsys):
 
 
 def test_qat_demo_streams_bit_exact_on_a_64k_part(qat_demo, tmp_path, capsys):
-    """The same model on a 64 KiB-RAM part (devices/qemu-nrf52832.toml): the lean plan's arena (~45 KB), the
+    """The same model on a 64 KiB-RAM part (devices/qemu-nrf52832.toml): the lean plan's arena (~32 KB), the
     protocol buffers and the 8 KiB stack fit, and every streamed result is bit-exact."""
     from edgesnn.cli.main import main
     from edgesnn.devices import load_profile
