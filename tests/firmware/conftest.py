@@ -38,15 +38,21 @@ def rt() -> CRuntime:
         pytest.skip(f"C runtime unavailable: {e}")
 
 
-@pytest.fixture(scope="session")
-def asan_cli() -> Path:
+def sanitizer_cli(target: str) -> Path:
+    """The esnn_run CLI of a sanitizer build (`make <target>`: asan, portable, streams); skips without
+    cc / make, fails when the build does."""
     if shutil.which("cc") is None or shutil.which("make") is None:
         pytest.skip("the sanitizer build needs cc and make")
     try:
-        build("asan")
+        build(target)
     except CRuntimeUnavailable as e:
-        pytest.fail(f"ASan/UBSan build failed: {e}")
-    return FIRMWARE / "build" / "asan" / "esnn_run"
+        pytest.fail(f"{target} build (ASan/UBSan) failed: {e}")
+    return BUILD / target / "esnn_run"
+
+
+@pytest.fixture(scope="session")
+def asan_cli() -> Path:
+    return sanitizer_cli("asan")
 
 
 def assert_c_matches_reference(rt: CRuntime, blob: bytes, x: np.ndarray, want=None, label: str = "") -> None:

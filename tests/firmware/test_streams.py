@@ -15,8 +15,8 @@ import pytest
 from edgesnn.export.passes.memory import plan_arena, stream_rows
 from edgesnn.format.blob import parse
 from edgesnn.format.model import Attn, Conv
-from edgesnn.runtime.c import BUILD, FIRMWARE, CRuntime, CRuntimeUnavailable, build
-from tests.firmware.conftest import KERNEL_NAMES, VECTORS, expected, kernels_ran, meta
+from edgesnn.runtime.c import FIRMWARE, CRuntime
+from tests.firmware.conftest import KERNEL_NAMES, VECTORS, expected, kernels_ran, meta, sanitizer_cli
 
 IDS = [v.name for v in VECTORS]
 STREAM_BIT = 1 << KERNEL_NAMES.index("CONV_STREAM")
@@ -33,13 +33,7 @@ def test_convs_stream_where_the_plan_says(trace_rt: CRuntime, vector: Path):
 
 @pytest.fixture(scope="module")
 def streams_cli() -> Path:
-    if shutil.which("cc") is None or shutil.which("make") is None:
-        pytest.skip("the sanitizer build needs cc and make")
-    try:
-        build("streams")
-    except CRuntimeUnavailable as e:
-        pytest.fail(f"streams build failed: {e}")
-    return BUILD / "streams" / "esnn_run"
+    return sanitizer_cli("streams")
 
 
 def _shape(model, k: int) -> tuple:
