@@ -333,8 +333,9 @@ class _Graph:
             raw = self.data.raw(f"{p} table_offset", t_off, 8 * levels + 2 * (levels + 1))
             table = np.frombuffer(raw[: 8 * levels], dtype="<i8").astype(np.int64)
             lv = np.frombuffer(raw[8 * levels :], dtype="<u2").astype(np.uint16)
-            if np.any(np.diff(table) < 0):
-                j = int(np.argmax(np.diff(table) < 0))
+            descending = table[1:] < table[:-1]  # compared, not subtracted: np.diff wraps past 2^63
+            if np.any(descending):
+                j = int(np.argmax(descending))
                 raise BlobError(f"{p} breakpoints: not ascending at {j + 1} ({table[j]} > {table[j + 1]})")
         else:
             if levels != 0:
