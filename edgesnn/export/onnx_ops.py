@@ -207,7 +207,8 @@ def _spatial_score(g: GraphBuilder, op: Attn, x: str, shape: tuple[int, int, int
 
 
 def attn(g: GraphBuilder, op: Attn, x: str, shape: tuple[int, int, int, int]) -> str:
-    """ATTN on the whole sequence `x` int64 [T, N, C, H, W] -> int64 of the same shape."""
+    """ATTN on the whole sequence `x` int64 [T, N, C, H, W] -> int32 of the same shape (a CURRENT: the MA
+    weighting can pass 2^31 - 1 and wraps modulo 2^32, as the reference and the runtimes store it)."""
     t, c, h, w = shape
     if op.dim == AttnDim.S:
         score = _spatial_score(g, op, x, shape)
@@ -232,7 +233,7 @@ def attn(g: GraphBuilder, op: Attn, x: str, shape: tuple[int, int, int, int]) ->
         reached = g.node("GreaterOrEqual", [g.node("Unsqueeze", [score, g.const([-1])]), g.const(op.table)])
         j = g.reduce_sum(g.cast(reached, "int64"), [-1])
         m = g.node("Gather", [g.const(op.levels.astype(np.int64), hint="levels"), j], "level")
-        return g.relu(g.floor_shift(g.node("Mul", [m, x], "weigh"), 15))
+        return g.cast(g.relu(g.floor_shift(g.node("Mul", [m, x], "weigh"), 15)), "int32")
     thr = op.table[:1] if op.dim == AttnDim.S else op.table
     gate = g.node("GreaterOrEqual", [score, g.const(thr.reshape(thr_shape))], "gate")
-    return g.node("Where", [gate, g.relu(x), g.const(0)], "gated")
+    return g.cast(g.node("Where", [gate, g.relu(x), g.const(0)], "gated"), "int32")

@@ -126,14 +126,16 @@ def attn_score(op: Attn, x: np.ndarray) -> np.ndarray:
 
 
 def attn(op: Attn, x: np.ndarray) -> np.ndarray:
-    """ATTN output (int64) for the whole sequence `x` [N, T, H, W, C]."""
+    """ATTN output for the whole sequence `x` [N, T, H, W, C]: int32, as every CURRENT buffer (an MA
+    weighting of a large current can pass 2^31 - 1: it wraps modulo 2^32, as the C and MicroPython runtimes
+    store it)."""
     score = attn_score(op, x)
     x = x.astype(np.int64)
     if op.kind == AttnKind.MA:
         assert op.levels is not None
         j = np.searchsorted(op.table, score, side="right")  # number of breakpoints b with score >= b
         m = op.levels.astype(np.int64)[j]
-        return np.maximum(0, (m * x) >> 15)
+        return np.maximum(0, (m * x) >> 15).astype(np.int32)  # astype wraps modulo 2^32
     if op.dim == AttnDim.S:
         thr = op.table[:1].reshape(1, 1, 1, 1, 1)
     elif op.dim == AttnDim.T:
@@ -141,7 +143,7 @@ def attn(op: Attn, x: np.ndarray) -> np.ndarray:
     else:
         thr = op.table.reshape(1, 1, 1, 1, -1)
     gate = score >= thr
-    return np.where(gate, np.maximum(0, x), 0)
+    return np.where(gate, np.maximum(0, x), 0).astype(np.int32)
 
 
 def maxpool(op: MaxPool, x: np.ndarray) -> np.ndarray:
