@@ -248,6 +248,20 @@ def _row_streams(rng: np.random.Generator) -> Builder:
     return b.readout(x)
 
 
+def _layer_splits(rng: np.random.Generator) -> Builder:
+    """Event frames through a causal graph (no ATTN) that the lean C plan splits after LIFs (plan.c
+    choose_splits): later layers run over all T steps one after the other, the spikes crossing a split
+    held for all T (two words per pixel at 40 channels, spike bits 30-31 in use), and esnn_step runs the
+    first segment frame by frame and the rest after the last frame."""
+    b = Builder(rng, T=4, c=2, h=12, w=12, static=False, density=0.4)
+    x = b.lif(b.conv(0, 8, 3))
+    x = b.lif(b.conv(x, 40, 3), state_bits=16)
+    x = b.lif(b.conv(x, 40, 3), rate=0.3)
+    x = b.lif(b.conv(x, 40, 3), state_bits=16)
+    x = b.lif(b.conv(x, 16, 3, stride=2), state_bits=16)
+    return b.readout(x)
+
+
 def _edge_cases(rng: np.random.Generator) -> Builder:
     b = Builder(rng, T=6, c=1, h=8, w=8, static=False, density=0.5)
     x = b.lif(b.conv(0, 4, 3), tie=True)  # exact-threshold ties at the first step
@@ -284,6 +298,7 @@ VECTORS: dict[str, tuple[str, Callable[[np.random.Generator], Builder]]] = {
         _attn_recompute_and_store,
     ),
     "row_streams": ("spike convs streaming their currents row by row, every window shape", _row_streams),
+    "layer_splits": ("event frames, causal graph run in segments split after LIFs", _layer_splits),
     "t1_int8": ("a single time step", _chain(1, 8)),
     "t16_int8_frames": ("16 steps of changing frames (time-major schedule)", _chain(16, 8, static=False)),
     "int4_weights": ("int4 weights (packed nibbles) in convs and readout", _chain(4, 4)),
@@ -331,6 +346,7 @@ def build_vector(name: str) -> Vector:
         "attn_recomputed": sorted(choose_segments(parse(blob)).recompute),
         "attn_stored": sorted(choose_segments(parse(blob)).solo),
         "streamed_convs": sorted(streams.convs),
+        "segment_starts": sorted(choose_segments(parse(blob)).first),
     }
     files = {
         "model.esnn": blob,

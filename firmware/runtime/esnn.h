@@ -12,7 +12,8 @@
  *     esnn_ctx_t ctx;
  *     esnn_status_t st = esnn_init(&ctx, blob, len, arena, arena_len);
  *     st = esnn_run(&ctx, input, input_len);          // whole sample, T frames (1 if STATIC_INPUT)
- *     // or, without LAYER_MAJOR: esnn_reset(&ctx); for t < T: esnn_step(&ctx, frame, frame_len);
+ *     // or, without LAYER_MAJOR, frame by frame as they arrive:
+ *     // esnn_reset(&ctx); for t < T: esnn_step(&ctx, frame, frame_len);
  *     esnn_predicted(&ctx); esnn_logits(&ctx); esnn_spike_counts(&ctx); esnn_final_state(...);
  *
  * Arena layout (one contiguous caller-owned block; esnn_init aligns its start up to 8 bytes,
@@ -32,7 +33,7 @@
  *     |  (int16/int32 [H][W][C]) and each    |  SPIKES:  uint32 [steps][H][W][ceil(C/32)] bit-packed,
  *     |  CONV's / ATTN's scratch (tap tables,|           channel c = bit c%32 of word c/32
  *     |  pooled sums, scores) at planned     |  steps = 1, except T for a buffer that crosses a segment
- *     |  offsets; items whose live ranges do |  (LAYER_MAJOR); ATTN runs in place when it can
+ *     |  offsets; items whose live ranges do |  (LAYER_MAJOR or a split); ATTN in place if it can
  *     |  not intersect share storage         |
  *     +--------------------------------------+  (plan in plan.c "arena plan"; the exporter's RAM figure,
  *                                               edgesnn/export/passes/memory.py, is this same number)
@@ -181,7 +182,10 @@ esnn_status_t esnn_init_ex(esnn_ctx_t *ctx, const uint8_t *blob, size_t len, voi
 esnn_status_t esnn_set_kernels(esnn_ctx_t *ctx, esnn_kernels_t kernels);
 /* Start a new sample: states 0, spike counts 0, logits = READOUT bias, step 0. */
 esnn_status_t esnn_reset(esnn_ctx_t *ctx);
-/* One time step (time-major). Refused (ESNN_ERR_STATE) for LAYER_MAJOR graphs and after T steps.
+/* One time step. Refused (ESNN_ERR_STATE) for LAYER_MAJOR graphs and after T steps. Runs the plan's first
+ * segment at this step; where the plan splits a causal graph after a LIF (less arena: plan.c choose_splits)
+ * the later segments run, layer by layer over all T, inside the T-th call (they read no input frame), so
+ * the results are valid after the T-th step, as always.
  * frame: u8 [C][H][W] of buffer 0; with STATIC_INPUT pass the same frame at every step. */
 esnn_status_t esnn_step(esnn_ctx_t *ctx, const uint8_t *frame, size_t frame_len);
 /* A whole sample: reset, then T steps (layer-major for LAYER_MAJOR graphs).

@@ -7,7 +7,7 @@
  * The schedule runs segments: a maximal run of non-ATTN ops executes time-major (all its ops for step 0,
  * then step 1, ...), an ATTN op is a segment of its own over all T steps. A buffer written and last read
  * in the same segment holds ONE step; one that crosses a segment boundary (an ATTN op's input or output,
- * or a shortcut around it) holds all T. Without LAYER_MAJOR the whole graph is one segment.
+ * or a shortcut around it) holds all T. Without LAYER_MAJOR segments split only after LIFs (choose_splits).
  *
  * Items: buffers 1.. and the membrane state of each LIF op. Live ranges in op order: [writer, last reader]
  * for one-step buffers; whole segments for T-step buffers and STATIC conv outputs (kept across steps);
@@ -153,7 +153,9 @@ static uint32_t seg_end(const loader_t *L, uint32_t k) {
 }
 static uint16_t buf_steps(const loader_t *L, uint32_t b) {
     if (b > 0 && bit_set(L->fused_out, b)) return L->T;
-    if (b == 0 || !(L->flags & ESNN_FLAG_LAYER_MAJOR)) return 1;
+    if (b == 0) return 1;
+    if (!(L->flags & ESNN_FLAG_LAYER_MAJOR)) /* all T only across a split (choose_splits) */
+        return seg_start(L, L->def[b]) != seg_start(L, L->last[b]) ? L->T : 1;
     if (L->no_reuse || bit_set(L->solo, L->def[b]) || seg_start(L, L->def[b]) != seg_start(L, L->last[b]))
         return L->T;
     return 1;
@@ -337,7 +339,8 @@ static uint64_t plan_buffers(loader_t *L) {
 }
 
 /* ---- segments ---------------------------------------------------------------------------------------
- * Without LAYER_MAJOR the graph is one time-major segment (esnn_step streams it). With LAYER_MAJOR:
+ * Without LAYER_MAJOR the graph is time-major segments split after LIFs where that saves arena (choose_splits;
+ * one segment with ESNN_OPT_REFERENCE and for the unplanned size). With LAYER_MAJOR:
  * - the plain schedule (ESNN_OPT_REFERENCE, and the unplanned size): every ATTN op is a segment of its own
  *   over all T (its input current stored for all T), the runs of other ops between them time-major;
  * - the lean schedule: a segment also ends after a LIF whose T steps of spikes take no more than its state and
@@ -367,12 +370,38 @@ static void choose_streams(loader_t *L) {
         if (plan_buffers(L) > best) L->nostream[k >> 5] &= ~(1u << (k & 31u));
     }
 }
+/* Without LAYER_MAJOR (lean and ESNN_OPT_FAST plans, not ESNN_OPT_REFERENCE's): a segment may start after any
+ * LIF when no later op reads the input frames (esnn_step runs the first segment with each frame and the
+ * others after the T-th, layer by layer) and T steps of every buffer stay in this runtime's range. Deepest
+ * first, each split is dropped again wherever that leaves the arena no larger (or within the budget): a
+ * graph that gains nothing stays one time-major segment. Splits cost no instructions: the same kernels run
+ * in another order, and the buffers crossing a split hold T steps of bit-packed spikes instead of every
+ * later layer's membranes being alive at once. */
+static void choose_splits(loader_t *L) {
+    const int stat = (L->flags & ESNN_FLAG_STATIC_INPUT) != 0;
+    uint64_t best;
+    uint32_t b, k;
+    for (b = 1; b < L->nb; b++)
+        if ((uint64_t)buffer_words(L, b) * L->T > MAX_STEP_WORDS_TOTAL) return;
+    for (b = 1; b < L->nb; b++) {
+        const uint32_t k0 = L->def[b];
+        if (bit_set(L->lif_out, b) && k0 + 1u < L->nops && (stat || L->last[0] <= k0)) set_bit(L->first, k0 + 1u);
+    }
+    best = plan_buffers(L);
+    if (L->region_budget > best) best = L->region_budget; /* ESNN_OPT_FAST: spend the budget */
+    for (k = L->nops; k-- > 1;) {
+        if (!bit_set(L->first, k)) continue;
+        L->first[k >> 5] &= ~(1u << (k & 31u));
+        if (plan_buffers(L) > best) set_bit(L->first, k);
+    }
+}
 static void choose_segments(loader_t *L) {
     uint32_t i, k, b;
     uint64_t best;
     for (i = 0; i < 8; i++) L->first[i] = L->solo[i] = L->recomp[i] = L->nostream[i] = 0;
     set_bit(L->first, 0);
     if (!(L->flags & ESNN_FLAG_LAYER_MAJOR)) {
+        if (!L->int32_planes) choose_splits(L);
         choose_streams(L);
         return;
     }

@@ -1,5 +1,5 @@
-/* schedule.c - the scheduler: reset, one op at one step, esnn_step (time-major), esnn_run (segments,
- * recomputed ATTN), and the results of a sample. */
+/* schedule.c - the scheduler: reset, one op at one step, esnn_step (the first segment step by step), esnn_run
+ * (segments, recomputed ATTN), and the results of a sample. */
 #include "esnn_internal.h"
 #include "kernels/attn.h"
 #include "kernels/conv.h"
@@ -152,39 +152,11 @@ uint16_t esnn_input_frames(const esnn_ctx_t *ctx) {
     return (ctx->flags & ESNN_FLAG_STATIC_INPUT) ? 1 : ctx->T;
 }
 
-esnn_status_t esnn_step(esnn_ctx_t *ctx, const uint8_t *frame, size_t frame_len) {
-    uint32_t i;
-    if (!ctx || !ctx->ready) return ESNN_ERR_STATE;
-    if (ctx->flags & ESNN_FLAG_LAYER_MAJOR)
-        return state_error(ctx, ESNN_ERR_STATE, ESNN_MSG("esnn_step: LAYER_MAJOR graph, use esnn_run"));
-    if (ctx->t >= ctx->T) return state_error(ctx, ESNN_ERR_STATE, ESNN_MSG("esnn_step: T steps done, reset"));
-    if (!frame || frame_len != esnn_frame_size(ctx)) return ESNN_ERR_ARG;
-    for (i = 0; i < ctx->num_ops; i++) exec_op(ctx, &ctx->ops[i], ctx->t, frame);
-    ctx->t++;
-    return ESNN_OK;
-}
-
-esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) {
-    size_t frame;
-    uint32_t i, t;
-    esnn_status_t st;
-    if (!ctx || !ctx->ready) return ESNN_ERR_STATE;
-    frame = esnn_frame_size(ctx);
-    if (!input || input_len != frame * esnn_input_frames(ctx)) return ESNN_ERR_ARG;
-    st = esnn_reset(ctx);
-    if (st != ESNN_OK) return st;
-    if (!(ctx->flags & ESNN_FLAG_LAYER_MAJOR)) {
-        const int stat = (ctx->flags & ESNN_FLAG_STATIC_INPUT) != 0;
-        for (t = 0; t < ctx->T; t++) {
-            st = esnn_step(ctx, stat ? input : input + t * frame, frame);
-            if (st != ESNN_OK) return st;
-        }
-        return ESNN_OK;
-    }
-    /* LAYER_MAJOR: segment by segment (plan.c "segments"): an ATTN alone over all T steps; a recomputed ATTN's
-     * segment in two passes; any other segment time-major (the plan gives buffers that stay inside a segment
-     * one step of storage). */
-    i = 0;
+/* Ops from i on, segment by segment (plan.c "segments"): an ATTN alone over all T steps; a recomputed ATTN's
+ * segment in two passes; any other segment time-major (the plan gives buffers that stay inside a segment one
+ * step of storage). input + t * stride: buffer 0 at step t (stride 0: the same frame at every step). */
+static void run_segments(esnn_ctx_t *ctx, uint32_t i, const uint8_t *input, size_t stride) {
+    uint32_t t;
     while (i < ctx->num_ops) {
         uint32_t e = i, k;
         esnn_op_t *op = &ctx->ops[i];
@@ -215,7 +187,7 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
                     ESNN_PROF(op->opcode | i << 8, 1);
                     continue;
                 }
-                exec_op(ctx, op, t, (ctx->flags & ESNN_FLAG_STATIC_INPUT) ? input : input + t * frame);
+                exec_op(ctx, op, t, input + t * stride);
                 ESNN_PROF(a->opcode | (i + 1u) << 8, 0);
                 esnn_attn_stats_step(a, x, t, slot(x, t), (int64_t *)a->state);
                 ESNN_PROF(a->opcode | (i + 1u) << 8, 1);
@@ -239,10 +211,37 @@ esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) 
                     ESNN_PROF(o->opcode | k << 8, 1);
                     continue;
                 }
-                exec_op(ctx, &ctx->ops[k], t, (ctx->flags & ESNN_FLAG_STATIC_INPUT) ? input : input + t * frame);
+                exec_op(ctx, &ctx->ops[k], t, input + t * stride);
             }
         i = e + 1u;
     }
+}
+
+/* Without LAYER_MAJOR: the first segment at this step; after the T-th step the later segments (a graph the
+ * plan split after a LIF, choose_splits), which read no input frame. */
+esnn_status_t esnn_step(esnn_ctx_t *ctx, const uint8_t *frame, size_t frame_len) {
+    uint32_t i, e = 0;
+    if (!ctx || !ctx->ready) return ESNN_ERR_STATE;
+    if (ctx->flags & ESNN_FLAG_LAYER_MAJOR)
+        return state_error(ctx, ESNN_ERR_STATE, ESNN_MSG("esnn_step: LAYER_MAJOR graph, use esnn_run"));
+    if (ctx->t >= ctx->T) return state_error(ctx, ESNN_ERR_STATE, ESNN_MSG("esnn_step: T steps done, reset"));
+    if (!frame || frame_len != esnn_frame_size(ctx)) return ESNN_ERR_ARG;
+    while (e + 1u < ctx->num_ops && !(ctx->ops[e + 1u].sched & ESNN_SCHED_FIRST)) e++;
+    for (i = 0; i <= e; i++) exec_op(ctx, &ctx->ops[i], ctx->t, frame);
+    ctx->t++;
+    if (ctx->t == ctx->T && e + 1u < ctx->num_ops) run_segments(ctx, e + 1u, frame, 0);
+    return ESNN_OK;
+}
+
+esnn_status_t esnn_run(esnn_ctx_t *ctx, const uint8_t *input, size_t input_len) {
+    size_t frame;
+    esnn_status_t st;
+    if (!ctx || !ctx->ready) return ESNN_ERR_STATE;
+    frame = esnn_frame_size(ctx);
+    if (!input || input_len != frame * esnn_input_frames(ctx)) return ESNN_ERR_ARG;
+    st = esnn_reset(ctx);
+    if (st != ESNN_OK) return st;
+    run_segments(ctx, 0, input, (ctx->flags & ESNN_FLAG_STATIC_INPUT) ? 0 : frame);
     ctx->t = ctx->T;
     return ESNN_OK;
 }

@@ -19,8 +19,8 @@ Builds every runtime source as `make m4` does (-mcpu=cortex-m4 -mthumb -O2 ...) 
 - recursion is refused (the cycle is named).
 
 Reported per entry point: the worst-case bytes below the caller's sp (the caller's own frame excluded) and the
-path that reaches it. `inference` is esnn_run (it covers esnn_reset and esnn_step); `load` the largest of
-esnn_init / esnn_init_ex / esnn_validate / esnn_arena_required(_ex) / esnn_arena_unplanned.
+path that reaches it. `inference` the larger of esnn_run and esnn_step (both reach run_segments); `load` the
+largest of esnn_init / esnn_init_ex / esnn_validate / esnn_arena_required(_ex) / esnn_arena_unplanned.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ FIRMWARE = Path(__file__).resolve().parents[1]
 STD = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-O2", "-ffunction-sections", "-fdata-sections"]
 
-INFERENCE_ROOTS = ("esnn_run",)
+INFERENCE_ROOTS = ("esnn_run", "esnn_step")
 LOAD_ROOTS = (
     "esnn_init",
     "esnn_init_ex",
@@ -62,8 +62,8 @@ INDIRECT_TARGETS: dict[str, tuple[str, ...]] = {
         r"esnn_logic(_ref)?",
         r"esnn_readout(_ref)?",
     ),
-    # schedule.c esnn_run: the ATTN kernel of the chosen set
-    "esnn_run": (r"esnn_attn(_ref)?",),
+    # schedule.c run_segments (esnn_run, esnn_step): the ATTN kernel of the chosen set
+    "run_segments": (r"esnn_attn(_ref)?",),
     # kernels/attn.c apply32: (gate ? gate_pwN : apply_pwN)(...)
     "apply32": (r"(gate|apply)_(pw4|pw8|pw16|pw32|any)",),
     # kernels/conv.c conv_pixels / pixel_taps: k->so, the spike-outer kernel chosen by cout
@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(r, indent=1))
         return 0
     print(f"Cortex-M4 worst-case stack ({r['compiler']}; {r['flags']})")
-    print(f"  inference (esnn_run): {r['inference']} B")
+    print(f"  inference (esnn_run, esnn_step): {r['inference']} B")
     print(f"  load (esnn_init & co): {r['load']} B")
     for name, v in r["roots"].items():
         print(f"  {name:24s} {v['bytes']:6d} B  " + " > ".join(v["path"]))

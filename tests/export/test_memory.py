@@ -29,7 +29,8 @@ from edgesnn.reference import parse
 from edgesnn.runtime.c import CRuntime, CRuntimeUnavailable
 from tests.export.nets import tiny_model
 
-VECTORS = sorted(Path(__file__).resolve().parents[2].glob("export/vectors/v1/*/model.esnn"))
+VECTOR_DIR = Path(__file__).resolve().parents[2] / "export" / "vectors" / "v1"
+VECTORS = sorted(VECTOR_DIR.glob("*/model.esnn"))
 
 
 def _graph(**overrides):
@@ -182,3 +183,19 @@ def test_micropython_profile_with_esnn_native_is_checked_with_the_c_arena() -> N
     check_fit(plan, replace(pico, ram_bytes=heap, reserved_ram_bytes=0))
     with pytest.raises(ExportError, match=r"MicroPython heap \(esnn_native armv6m, \d+ B code\)"):
         check_fit(plan, replace(pico, ram_bytes=heap - 1, reserved_ram_bytes=0))
+
+
+def test_splits_make_a_causal_graph_smaller_than_one_time_major_segment() -> None:
+    """plan.c choose_splits: the layer_splits vector's lean plan (three segments) takes less arena than the
+    same graph run as one time-major segment (every LIF state alive at once), and a graph whose later ops
+    read the input frames is never split after them (esnn_step would have no frame for them)."""
+    from edgesnn.export.passes.memory import Segments, _plan
+
+    model = parse((VECTOR_DIR / "layer_splits" / "model.esnn").read_bytes())
+    plan = plan_arena(model)
+    assert len(plan.segments.first) >= 3
+    one = _plan(model, Segments(frozenset({0}), frozenset(), frozenset()), False, False)
+    assert plan.total_bytes < one[0] + one[1]
+    edge = parse((VECTOR_DIR / "edge_ties_negative_saturation" / "model.esnn").read_bytes())
+    last_input = max(k for k, op in enumerate(edge.ops) if op.in0 == 0)
+    assert not [k for k in plan_arena(edge).segments.first if 0 < k <= last_input]

@@ -146,8 +146,9 @@ def test_lean_plan_saves_the_states_of_finished_segments(rt: CRuntime, demo: tup
 def test_schedule_choices_as_the_vector_records(rt: CRuntime, vector):
     """Each vector records the lean plan's choices: the CURRENT buffers stored as int16 planes, the LIF
     outputs of fused static first layers, the ATTN ops whose input conv is recomputed and those that store
-    it. The Python plan makes exactly those choices and its arena equals the C runtime's, so a C plan that
-    silently fell back (int32, conv then LIF, stored instead of recomputed) fails here."""
+    it, the ops that begin a segment. The Python plan makes exactly those choices and its arena equals the
+    C runtime's, so a C plan that silently fell back (int32, conv then LIF, stored instead of recomputed,
+    one time-major segment instead of splits) fails here."""
     from edgesnn.export.passes.memory import choose_segments, fused_static, half_planes, plan_arena
 
     blob, m = _blob(vector), meta(vector)
@@ -158,6 +159,9 @@ def test_schedule_choices_as_the_vector_records(rt: CRuntime, vector):
     assert (seg.recompute, seg.solo) == (set(m["attn_recomputed"]), set(m["attn_stored"]))
     if vector.name == "attn_recompute_and_store":
         assert m["attn_recomputed"] and m["attn_stored"]
+    assert seg.first == set(m["segment_starts"])
+    if vector.name == "layer_splits":  # made for it: a causal graph the lean plan runs in three segments
+        assert not m["layer_major"] and len(m["segment_starts"]) >= 3
     plan = plan_arena(model)
     assert plan.streams.convs == set(m["streamed_convs"])
     if vector.name == "row_streams":  # made for it: convs streamed into a LIF, a 5x5 and a stride-2 window

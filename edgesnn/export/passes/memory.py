@@ -331,6 +331,8 @@ def choose_segments(
         first.update(j for j in (k, k + 1) if j < nops)
 
     if not model.layer_major:
+        if not reference:
+            first = _choose_splits(model, final_state, budget)
         seg = Segments(frozenset(first), frozenset(), frozenset())
         return seg if every_stream else _choose_streams(model, seg, final_state, budget)
     if reference:
@@ -374,6 +376,31 @@ def choose_segments(
     return _choose_streams(
         model, Segments(frozenset(first), frozenset(solo), frozenset(recompute)), final_state, budget
     )
+
+
+def _choose_splits(model: Model, final_state: bool, budget: int | None) -> set[int]:
+    """plan.c choose_splits (graphs without LAYER_MAJOR): a segment may start after any LIF that no later op's
+    reading of the input frames follows (unless STATIC_INPUT) while T steps of every buffer stay within 2^28
+    words; deepest first, each split is dropped wherever the arena does not grow (or stays within the
+    budget)."""
+    first = {0}
+    if any(_words(model, b) * model.T > 1 << 28 for b in range(1, len(model.buffers))):
+        return first
+    reads_input = [k for k, op in enumerate(model.ops) if 0 in (op.in0, getattr(op, "in1", None))]
+    last_input = max(reads_input, default=0)
+    for k, op in enumerate(model.ops):
+        if isinstance(op, Lif) and k + 1 < len(model.ops) and (model.static_input or last_input <= k):
+            first.add(k + 1)
+
+    def planned(starts: set[int]) -> tuple:
+        return _plan(model, Segments(frozenset(starts), frozenset(), frozenset()), final_state, False)
+
+    best = _budgeted(planned(first), budget)
+    for k in sorted(first - {0}, reverse=True):
+        first.discard(k)
+        if planned(first)[1] > best:
+            first.add(k)
+    return first
 
 
 def _budgeted(planned: tuple, budget: int | None) -> int:
@@ -449,8 +476,6 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
     def steps(b: int) -> int:
         if b in fused:  # written whole at step 0
             return T
-        if not model.layer_major:
-            return 1
         return T if define[b] in seg.solo or seg_start(define[b]) != seg_start(last[b]) else 1
 
     streams = decide_streams(model, seg, half, fused_in, steps)
