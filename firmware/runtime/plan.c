@@ -77,7 +77,8 @@ void esnn_plan_note_op(loader_t *L, const esnn_op_t *o) {
     if (o->opcode == ESNN_OP_CONV) {
         const uint32_t bound = o->in0 != 0 && o->bits == 8 && o->cout % 8u == 0 ? conv_bound(o) : 0xFFFFFFFFu;
         set_bit(L->conv_out, o->out);
-        L->wrows[o->out] = (uint8_t)esnn_stream_rows(o->kh, o->stride, buf_dim(L, o->out, 1));
+        L->src[o->out] = (uint8_t)o->in0; /* 0: a conv on the u8 frame, which streams one row at a time */
+        L->wrows[o->out] = (uint8_t)(o->in0 == 0 ? 1u : esnn_stream_rows(o->kh, o->stride, buf_dim(L, o->out, 1)));
         if (o->stride == 1 && buf_dim(L, o->out, 1) == buf_dim(L, o->in0, 1) &&
             buf_dim(L, o->out, 2) == buf_dim(L, o->in0, 2) && 2u * o->pad + 1u == o->kh && o->cout <= 32u * ((o->cin + 31u) / 32u))
             set_bit(L->rowsafe, o->out);
@@ -162,13 +163,15 @@ static uint16_t buf_steps(const loader_t *L, uint32_t b) {
 }
 /* Bytes of one step: int16 for a compact plane, else uint32 words. */
 static uint64_t step_bytes(const loader_t *L, uint32_t b) {
-    if (bit_set(L->sbuf, b)) return 2u * (uint64_t)L->wrows[b] * buf_dim(L, b, 2) * buf_dim(L, b, 0);
+    if (bit_set(L->sbuf, b))
+        return (bit_set(L->half, b) ? 2u : 4u) * (uint64_t)L->wrows[b] * buf_dim(L, b, 2) * buf_dim(L, b, 0);
     return (bit_set(L->half, b) ? 2u : 4u) * (uint64_t)buffer_words(L, b);
 }
 
 /* ---- row streams ------------------------------------------------------------------------------------
  * A CONV whose output is an int16 plane of one step read by the LIF right after it streams (stream.c): its
- * buffer holds esnn_stream_rows() rows, and the LIF runs inside it row by row. So does one read by a
+ * buffer holds esnn_stream_rows() rows, and the LIF runs inside it row by row; so does a conv on the u8 frame
+ * read only by the LIF right after it, with an int32 window of one row (it gathers from the whole frame). So does one read by a
  * recomputed T or C ATTN right after it whose int16 output is read by the LIF right after the ATTN (the
  * statistics, then the weighting and the LIF, row by row; the ATTN output shares the window). What the ops
  * inside a stream write is live from the conv on (their rows are written while the conv still reads its
@@ -182,18 +185,20 @@ static void decide_streams(loader_t *L) {
     if (L->int32_planes || L->no_reuse) return;
     for (b = 1; b < L->nb; b++) { /* b: a LIF's output; a: what it reads; c: the conv */
         uint32_t a, c, k;
+        int u8;
         if (!bit_set(L->lif_out, b)) continue;
         a = L->src[b];
         c = bit_set(L->attn_out, a) ? L->src[a] : a;
         k = L->def[c];
-        if (!bit_set(L->conv_out, c) || !bit_set(L->half, c) || bit_set(L->fused, c) || bit_set(L->pinned, c) ||
-            bit_set(L->nostream, k) || buf_steps(L, c) != 1)
+        u8 = bit_set(L->conv_out, c) && L->src[c] == 0 && bit_set(L->rd1, c) && !bit_set(L->rdn, c);
+        if (!bit_set(L->conv_out, c) || !(bit_set(L->half, c) || u8) || bit_set(L->fused, c) ||
+            bit_set(L->pinned, c) || bit_set(L->nostream, k) || buf_steps(L, c) != 1)
             continue;
         if (a == c) { /* conv -> LIF */
             if (L->def[b] != k + 1u) continue;
             set_bit(L->instream, k + 1u);
         } else { /* conv -> recomputed T / C ATTN -> LIF, each right after the other */
-            if (L->def[a] != k + 1u || L->def[b] != k + 2u || !bit_set(L->recomp, k + 1u) ||
+            if (u8 || L->def[a] != k + 1u || L->def[b] != k + 2u || !bit_set(L->recomp, k + 1u) ||
                 bit_set(L->attn_pix, a) || !bit_set(L->half, a))
                 continue;
             set_bit(L->instream, k + 1u);

@@ -98,7 +98,7 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
             return;
         }
         if (op->sched & ESNN_SCHED_STREAM) { /* with its LIF, row by row (stream.c) */
-            esnn_stream_conv(ctx, op, t, ESNN_STREAM_LIF);
+            esnn_stream_conv(ctx, op, t, frame, ESNN_STREAM_LIF);
             return;
         }
         if ((op->flags & ESNN_CONV_STATIC) && t > 0) { /* same output at every step: computed at step 0 */
@@ -111,7 +111,7 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
         if (op->in0 == 0 && ref)
             esnn_conv_u8_ref(op, in, out, frame, y);
         else if (op->in0 == 0)
-            esnn_conv_u8(op, in, out, frame, y, (uint32_t *)op->state);
+            esnn_conv_u8(op, in, out, frame, y, 0, out->h, (uint32_t *)op->state);
         else if (ref)
             esnn_conv_spike_ref(op, in, out, slot(in, t), y);
         else
@@ -183,7 +183,7 @@ static void run_segments(esnn_ctx_t *ctx, uint32_t i, const uint8_t *input, size
             for (t = 0; t < ctx->T; t++) {
                 if (op->sched & ESNN_SCHED_STREAM) { /* the statistics row by row */
                     ESNN_PROF(op->opcode | i << 8, 0);
-                    esnn_stream_conv(ctx, op, t, ESNN_STREAM_STATS);
+                    esnn_stream_conv(ctx, op, t, NULL, ESNN_STREAM_STATS);
                     ESNN_PROF(op->opcode | i << 8, 1);
                     continue;
                 }
@@ -199,7 +199,7 @@ static void run_segments(esnn_ctx_t *ctx, uint32_t i, const uint8_t *input, size
                 const esnn_op_t *o = &ctx->ops[k];
                 if (rec && k == i && (o->sched & ESNN_SCHED_STREAM)) { /* weighting and LIF row by row */
                     ESNN_PROF(o->opcode | k << 8, 0);
-                    esnn_stream_conv(ctx, o, t, ESNN_STREAM_APPLY);
+                    esnn_stream_conv(ctx, o, t, NULL, ESNN_STREAM_APPLY);
                     ESNN_PROF(o->opcode | k << 8, 1);
                     continue;
                 }

@@ -1,4 +1,5 @@
-/* stream.c - row streaming (plan.c "row streams"). A spike conv scatters each input row onto the output rows
+/* stream.c - row streaming (plan.c "row streams"). A conv on the u8 frame computes one output row at a time
+ * (stream_u8). A spike conv scatters each input row onto the output rows
  * it reaches; once an output row has received every input row that reaches it, it is final. A streamed conv
  * keeps only a window of esnn_stream_rows() int16 output rows (its buffer's storage): after each input row the
  * final rows go through their readers (the LIF; or the ATTN statistics; or the ATTN weighting and its LIF), then
@@ -35,20 +36,31 @@ static void rows_of(esnn_buffer_t *r, const esnn_buffer_t *b, uint32_t n) {
     r->data = b->data;
 }
 
-/* The LIF over rows [a, a + n) of its int16 input at cur (step t). The kernels take the state from the op
- * record, which lives in the caller's arena: pointed at the rows' first state for the call, then back. */
-static void lif_rows(esnn_ctx_t *ctx, const esnn_op_t *lif, uint32_t t, const int16_t *cur, uint32_t a,
-                     uint32_t n) {
+/* The LIF over rows [a, a + n) of its input at cur (step t; int16, or int32 after a u8 conv). The kernels take
+ * the state from the op record, which lives in the caller's arena: pointed at the rows' first state for the
+ * call, then back. */
+static void lif_rows(esnn_ctx_t *ctx, const esnn_op_t *lif, uint32_t t, const void *cur, uint32_t a, uint32_t n) {
     const esnn_buffer_t *in = &ctx->buffers[lif->in0], *out = &ctx->buffers[lif->out];
     const uint32_t p0 = a * in->w;
     esnn_op_t *o = (esnn_op_t *)lif;
     void *state = o->state;
     esnn_buffer_t b;
     rows_of(&b, in, n);
-    o->state = (int16_t *)state + p0 * in->c; /* int16 states [pixel][C], as the plane */
-    ctx->spike_counts[lif->lif_index] +=
-        esnn_lif(o, &b, (const uint32_t *)(const void *)cur, esnn_slot(out, t) + p0 * out->cw);
+    o->state = (uint8_t *)state + p0 * in->c * (lif->state_bits / 8u); /* states [pixel][C], as the plane */
+    ctx->spike_counts[lif->lif_index] += esnn_lif(o, &b, (const uint32_t *)cur, esnn_slot(out, t) + p0 * out->cw);
     o->state = state;
+}
+
+/* A conv on the u8 frame gathers each output row from the frame the caller holds: its int32 window is one
+ * row, computed and passed through the LIF row after row. */
+static void stream_u8(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, const uint8_t *frame) {
+    const esnn_buffer_t *out = &ctx->buffers[op->out];
+    uint32_t r;
+    ESNN_TRACE_RAN(op, ESNN_KERNEL_CONV_U8);
+    for (r = 0; r < out->h; r++) {
+        esnn_conv_u8(op, &ctx->buffers[0], out, frame, out->data, r, r + 1u, (uint32_t *)op->state);
+        lif_rows(ctx, op + 1, t, out->data, r, 1u);
+    }
 }
 
 static void consume(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, int mode, int16_t *rows, uint32_t a,
@@ -69,7 +81,7 @@ static void consume(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, int mode, 
     }
 }
 
-void esnn_stream_conv(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, int mode) {
+void esnn_stream_conv(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, const uint8_t *frame, int mode) {
     const esnn_buffer_t *in = &ctx->buffers[op->in0], *out = &ctx->buffers[op->out];
     const uint32_t oh = out->h, ow = out->w, pitch = ow * op->cout; /* int16 per row */
     const uint32_t wr = esnn_stream_rows(op->kh, op->stride, oh);
@@ -77,6 +89,10 @@ void esnn_stream_conv(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, int mode
     int16_t *win = (int16_t *)(void *)out->data;
     uint32_t iy, row0 = 0;
     ESNN_TRACE_RAN(op, ESNN_KERNEL_CONV_STREAM);
+    if (op->in0 == 0) {
+        stream_u8(ctx, op, t, frame);
+        return;
+    }
     if (mode == ESNN_STREAM_STATS && t == 0) esnn_attn_stats_start(op + 1, &ctx->buffers[op->out], (int64_t *)op[1].state);
     esnn_conv_fill_bias16(op, wr * ow, win);
     for (iy = 0; iy <= in->h; iy++) {

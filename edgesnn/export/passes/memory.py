@@ -246,7 +246,10 @@ class Segments:
 
 
 def stream_rows(op: Conv, out_height: int) -> int:
-    """Output rows a streamed conv keeps (esnn_internal.h esnn_stream_rows): all one input row reaches."""
+    """Output rows a streamed conv keeps (esnn_internal.h esnn_stream_rows): all one input row reaches; one
+    for a conv on the u8 frame (it gathers each output row from the frame the caller holds)."""
+    if op.in0 == 0:
+        return 1
     return min((op.weights.shape[1] - 1) // op.stride + 1, out_height)
 
 
@@ -262,21 +265,25 @@ class Streams:
 
 def decide_streams(model: Model, seg: Segments, half: set[int], fused_in: set[int], steps) -> Streams:
     """A CONV whose int16 plane of one step is read by the LIF right after it streams; so does one read by a
-    recomputed T or C ATTN right after it whose int16 output is read by the LIF right after the ATTN."""
-    ops, convs, inner, windows = model.ops, set(), set(), set()
+    recomputed T or C ATTN right after it whose int16 output is read by the LIF right after the ATTN, and a
+    conv on the u8 frame read only by the LIF right after it (an int32 window of one row)."""
+    ops, convs, inner, windows, reads = model.ops, set(), set(), set(), _reads(model)
     for k, op in enumerate(ops):
-        b = getattr(op, "out", None)
-        if not (isinstance(op, Conv) and b in half) or b in fused_in or op.static or k in seg.whole:
+        if not isinstance(op, Conv):
+            continue
+        b = op.out
+        u8 = op.in0 == 0 and reads.get(b) == 1
+        if not (b in half or u8) or b in fused_in or op.static or k in seg.whole:
             continue
         if k + 1 >= len(ops) or steps(b) != 1:
             continue
         nxt = ops[k + 1]
-        if isinstance(nxt, Lif) and nxt.in0 == b:
+        if isinstance(nxt, Lif) and nxt.in0 == b and (u8 or b in half):
             convs.add(k)
             inner.add(k + 1)
             windows.add(b)
             continue
-        if not (
+        if u8 or not (
             isinstance(nxt, Attn) and nxt.in0 == b and k + 1 in seg.recompute and nxt.dim != AttnDim.S
             and nxt.out in half and k + 2 < len(ops)
         ):  # fmt: skip
@@ -478,7 +485,9 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
             return T
         return T if define[b] in seg.solo or seg_start(define[b]) != seg_start(last[b]) else 1
 
-    streams = decide_streams(model, seg, half, fused_in, steps)
+    # the plain schedule (reference kernels) streams nothing
+    empty = frozenset[int]()
+    streams = Streams(empty, empty, empty) if reference else decide_streams(model, seg, half, fused_in, steps)
     window_rows = {}
     for k in streams.convs:
         op = cast(Conv, model.ops[k])  # decide_streams picks convs
@@ -489,7 +498,7 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
     def step_bytes(b: int) -> int:  # int16 for a compact plane, else uint32 words; a window: its rows
         if b in window_rows:
             buf = model.buffers[b]
-            return 2 * window_rows[b] * buf.width * buf.channels
+            return (2 if b in half else 4) * window_rows[b] * buf.width * buf.channels
         return (2 if b in half else 4) * _words(model, b)
 
     def run_start(k: int) -> int:  # the op a stream's inner op runs inside

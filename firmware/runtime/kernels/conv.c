@@ -2,8 +2,8 @@
 #include "conv_host.h"
 #include "conv_m4.h"
 
-static void fill_bias(const esnn_op_t *op, const esnn_buffer_t *out, uint32_t *y) {
-    uint32_t p, co, npix = (uint32_t)out->h * out->w;
+static void fill_bias(const esnn_op_t *op, uint32_t npix, uint32_t *y) {
+    uint32_t p, co;
     for (p = 0; p < npix; p++, y += op->cout)
         for (co = 0; co < op->cout; co++) y[co] = esnn_rd32(op->bias + 4u * co);
 }
@@ -66,28 +66,30 @@ void esnn_conv_spike_ref(const esnn_op_t *op, const esnn_buffer_t *in, const esn
 
 
 void esnn_conv_u8(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint8_t *x,
-                  uint32_t *y, uint32_t *scratch) {
+                  uint32_t *y, uint32_t r0, uint32_t r1, uint32_t *scratch) {
     const uint32_t cout = op->cout, plane = (uint32_t)in->h * in->w;
     uint32_t oy, ox, ci, ky, kx;
     uint32_t ioy0 = 0, ioy1 = 0, iox0 = 0, iox1 = 0; /* outputs done by the interior kernel: [ioy0, ioy1) x ... */
     (void)scratch;
-    fill_bias(op, out, y);
+    fill_bias(op, (r1 - r0) * out->w, y);
 #if ESNN_SIMD32
-    /* interior outputs: o * s - pad >= 0 and o * s - pad + k <= n */
+    /* interior outputs: o * s - pad >= 0 and o * s - pad + k <= n, within rows [r0, r1) */
     ioy0 = (op->pad + op->stride - 1u) / op->stride;
     iox0 = ioy0;
     ioy1 = in->h + op->pad >= op->kh ? (in->h + op->pad - op->kh) / op->stride + 1u : 0u;
     iox1 = in->w + op->pad >= op->kw ? (in->w + op->pad - op->kw) / op->stride + 1u : 0u;
-    ioy1 = ioy1 < out->h ? ioy1 : out->h;
+    ioy1 = ioy1 < r1 ? ioy1 : r1;
+    ioy0 = ioy0 > r0 ? ioy0 : r0;
     iox1 = iox1 < out->w ? iox1 : out->w;
-    if (ioy0 >= ioy1 || iox0 >= iox1 || !esnn_conv_u8_interior_m4(op, in, out, x, y, ioy0, ioy1, iox0, iox1, scratch))
+    if (ioy0 >= ioy1 || iox0 >= iox1 ||
+        !esnn_conv_u8_interior_m4(op, in, out, x, y, r0, ioy0, ioy1, iox0, iox1, scratch))
         ioy0 = ioy1 = iox0 = iox1 = 0;
 #endif
-    for (oy = 0; oy < out->h; oy++) {
+    for (oy = r0; oy < r1; oy++) {
         int32_t iy0 = (int32_t)(oy * op->stride) - op->pad;
         for (ox = 0; ox < out->w; ox++) {
             int32_t ix0 = (int32_t)(ox * op->stride) - op->pad;
-            uint32_t *acc = y + (oy * out->w + ox) * cout;
+            uint32_t *acc = y + ((oy - r0) * out->w + ox) * cout;
             if (oy >= ioy0 && oy < ioy1 && ox >= iox0 && ox < iox1) continue;
             for (ci = 0; ci < op->cin; ci++) {
                 const uint8_t *xc = x + ci * plane;
@@ -603,7 +605,7 @@ void esnn_conv_spike(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_bu
     cwo = sc.cwo;
     coo = sc.coo;
     sp = sc.sp;
-    fill_bias(op, out, y);
+    fill_bias(op, (uint32_t)out->h * out->w, y);
     for (iy = 0; iy < in->h; iy++) {
         const uint32_t nr = axis_taps(iy, kh, s, pad, out->h, kw * cout, (uint32_t)out->w * cout, rw, ro);
         const uint32_t *px = x + iy * in->w * in->cw;

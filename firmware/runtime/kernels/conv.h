@@ -9,9 +9,10 @@ void esnn_conv_u8_ref(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_b
                       uint32_t *y);
 void esnn_conv_spike_ref(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out,
                          const uint32_t *x, uint32_t *y);
-/* Dense first-layer conv: per output pixel, adds v * weight row [cout] for each non-zero input value. */
+/* Dense first-layer conv: per output pixel, adds v * weight row [cout] for each non-zero input value. Output
+ * rows [r0, r1) only, y pointing at row r0 (a streamed conv's window: stream.c); the whole plane is (0, h). */
 void esnn_conv_u8(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out, const uint8_t *x,
-                  uint32_t *y, uint32_t *scratch);
+                  uint32_t *y, uint32_t r0, uint32_t r1, uint32_t *scratch);
 /* Event-driven conv: for each input spike, scatter-adds weight rows [cout] to the outputs it reaches;
  * cost = output init + (spikes x reached outputs x cout). scratch: esnn_conv_scratch_bytes(op) bytes,
  * 4-aligned (the arena's kernel scratch): spike lists, axis taps and tap tables, nothing kept between calls. */

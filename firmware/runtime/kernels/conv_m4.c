@@ -46,8 +46,8 @@ void esnn_chunk8_i32_m4(uint32_t *acc, const uint8_t *wt, const uint32_t *sp, co
  * and four smlabb / smlabt (one MAC each, wrapping 32-bit adds as the reference's uint32 sums). Returns 0 when
  * the op does not qualify (the caller's loop then does every output). */
 int esnn_conv_u8_interior_m4(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out,
-                               const uint8_t *x, uint32_t *y, uint32_t oy0, uint32_t oy1, uint32_t ox0,
-                               uint32_t ox1, uint32_t *scratch) {
+                               const uint8_t *x, uint32_t *y, uint32_t row0, uint32_t oy0, uint32_t oy1,
+                               uint32_t ox0, uint32_t ox1, uint32_t *scratch) {
     const uint32_t cout = op->cout, ntaps = (uint32_t)op->cin * op->kh * op->kw, s = op->stride;
     uint32_t *const xoff = scratch, *const woff = scratch + ntaps, t, ci, ky, kx, oy, ox, g;
     if (op->bits != 8 || (cout & 3u) || ntaps > 64u) return 0;
@@ -60,7 +60,7 @@ int esnn_conv_u8_interior_m4(const esnn_op_t *op, const esnn_buffer_t *in, const
     for (oy = oy0; oy < oy1; oy++)
         for (ox = ox0; ox < ox1; ox++) {
             const uint8_t *xp = x + (oy * s - op->pad) * in->w + (ox * s - op->pad);
-            uint32_t *acc = y + (oy * out->w + ox) * cout;
+            uint32_t *acc = y + ((oy - row0) * out->w + ox) * cout;
             for (g = 0; g < cout; g += 4u) {
                 const uint8_t *wg = op->w + g;
                 int32_t a0 = (int32_t)acc[g], a1 = (int32_t)acc[g + 1u], a2 = (int32_t)acc[g + 2u];

@@ -16,11 +16,12 @@ void esnn_chunk8_i32_m4(uint32_t *acc, const uint8_t *wt, const uint32_t *sp, co
 #endif
 
 #if ESNN_SIMD32
-/* First-layer u8 conv, outputs [oy0, oy1) x [ox0, ox1) whose windows lie inside the input (bias already in y);
- * returns 0 when the op does not qualify. scratch: 2 * cin * kh * kw words (esnn_conv_scratch_bytes). */
+/* First-layer u8 conv, outputs [oy0, oy1) x [ox0, ox1) whose windows lie inside the input (bias already in y,
+ * which holds the rows from row0 on); returns 0 when the op does not qualify. scratch: 2 * cin * kh * kw words
+ * (esnn_conv_scratch_bytes). */
 int esnn_conv_u8_interior_m4(const esnn_op_t *op, const esnn_buffer_t *in, const esnn_buffer_t *out,
-                             const uint8_t *x, uint32_t *y, uint32_t oy0, uint32_t oy1, uint32_t ox0, uint32_t ox1,
-                             uint32_t *scratch);
+                             const uint8_t *x, uint32_t *y, uint32_t row0, uint32_t oy0, uint32_t oy1, uint32_t ox0,
+                             uint32_t ox1, uint32_t *scratch);
 /* Tap-outer: for each tap, its accumulators in registers across the spikes (many spikes per pixel). */
 void esnn_chunk16_m4(int16_t *acc, uint32_t wt, const uint32_t *sp, const uint32_t *end);
 void esnn_chunk8_m4(int16_t *acc, uint32_t wt, const uint32_t *sp, const uint32_t *end);
