@@ -83,21 +83,16 @@ def model_needs(blob: bytes, where: str) -> tuple[int, int]:
         raise CliError(f"the fit check needs the host C runtime: {exc}") from exc
     if not v.ok:
         raise CliError(f"{where}: the C runtime refuses it: {v.status} {v.field}".rstrip())
-    return v.arena_bytes + io_bytes(model), len(blob)
+    from edgesnn.export.passes.memory import board_io_bytes
 
-
-def io_bytes(model) -> int:
-    """One sample's u8 input + the protocol's receive buffer for it (header and CRC included)."""
-    c, h, w = model.input.shape
-    sample = (1 if model.static_input else model.T) * c * h * w
-    return sample + 10 + 4 + sample
+    return v.arena_bytes + board_io_bytes(model), len(blob)
 
 
 def _why(profile: DeviceProfile, blob: bytes, word: int = 4) -> str:
     """What is live at the arena's peak and what would make the model fit (edgesnn.export.blob_fit)."""
     from edgesnn.export import micropython_memory as mm
     from edgesnn.export.blob_fit import explain_blob
-    from edgesnn.export.passes.memory import plan_arena
+    from edgesnn.export.passes.memory import board_io_bytes, plan_arena
     from edgesnn.format import parse
 
     model = parse(blob)
@@ -105,7 +100,9 @@ def _why(profile: DeviceProfile, blob: bytes, word: int = 4) -> str:
         return explain_blob(
             model, lambda m: mm.model_heap_bytes(m, len(blob), True, word), profile.model_ram_bytes, False
         )
-    return explain_blob(model, lambda m: plan_arena(m).total_bytes + io_bytes(m), profile.model_ram_bytes)
+    return explain_blob(
+        model, lambda m: plan_arena(m).total_bytes + board_io_bytes(m), profile.model_ram_bytes
+    )
 
 
 def micropython_needs(blob: bytes, where: str, word: int = 4) -> tuple[int, int]:
@@ -141,11 +138,12 @@ def check_fit(profile: DeviceProfile, blob: bytes, where: str) -> tuple[int, int
     return ram, flash
 
 
-def _make_cmd(port: str, model: Path, out: Path) -> list[str]:
+def _make_cmd(port: str, model: Path, out: Path, budget: int | None) -> list[str]:
     from edgesnn.host.qemu import board_build_dir
 
     port_dir, build = FIRMWARE / "ports" / port, board_build_dir(port)
-    return ["make", "-C", str(port_dir), "-j1", f"B={build}", "board", f"MODEL={model}", f"OUT={out}"]
+    argv = ["make", "-C", str(port_dir), "-j1", f"B={build}", "board", f"MODEL={model}", f"OUT={out}"]
+    return argv + ([f"ARENA_BUDGET={budget}"] if budget else [])
 
 
 def _fill(template: str, **values: str) -> list[str]:
@@ -178,7 +176,8 @@ def _qemu(args: argparse.Namespace, model: Path, profile: DeviceProfile) -> int:
     limits = qemu.limits_of(profile)  # an emulated part (qemu-stm32f411): the part's RAM, flash, stack
     out = qemu.image_dir(model.read_bytes(), "qemu-mps2-an386", limits=limits)
     if args.dry_run:
-        _show(_make_cmd("qemu-mps2-an386", model, out) + (limits.make_vars() if limits else []))
+        budget = qemu.arena_budget(model.read_bytes(), limits)
+        _show(_make_cmd("qemu-mps2-an386", model, out, budget) + (limits.make_vars() if limits else []))
         argv = qemu.qemu_argv(out / "esnn_board.elf", 0)
         _show([a.replace("127.0.0.1:0,", "127.0.0.1:PORT,") for a in argv])
         print("(PORT: a free TCP port; connect with --port socket://127.0.0.1:PORT)")
@@ -281,14 +280,14 @@ def _real(args: argparse.Namespace, profile: DeviceProfile, model: Path) -> int:
         if args.dry_run:
             from edgesnn.host.qemu import image_dir
 
-            out = image_dir(model.read_bytes(), profile.name)
+            out = image_dir(model.read_bytes(), profile.name, model_ram=profile.model_ram_bytes)
         else:
             if not (port_dir / "Makefile").is_file():
                 ports = sorted(p.parent.name for p in (FIRMWARE / "ports").glob("*/Makefile"))
                 raise CliError(f"no C port for {profile.name} in firmware/ports (it has: {', '.join(ports)})")
             from edgesnn.host.qemu import build_image
 
-            image = build_image(model, board=profile.name)
+            image = build_image(model, board=profile.name, model_ram=profile.model_ram_bytes)
             print(image.report)
             out = image.elf.parent
             subprocess.run(
@@ -298,7 +297,16 @@ def _real(args: argparse.Namespace, profile: DeviceProfile, model: Path) -> int:
         values.update(elf=str(out / "esnn_board.elf"), bin=str(out / "esnn_board.bin"))
         values["hex"] = str(out / "esnn_board.hex")
         if args.dry_run:
-            _show(_make_cmd(profile.name, model, out))
+            from edgesnn.host.qemu import arena_budget
+
+            _show(
+                _make_cmd(
+                    profile.name,
+                    model,
+                    out,
+                    arena_budget(model.read_bytes(), model_ram=profile.model_ram_bytes),
+                )
+            )
             if not (port_dir / "Makefile").is_file():
                 print(f"(no C port firmware/ports/{profile.name} yet: this build would fail)")
             _show(["arm-none-eabi-objcopy", "-O", "ihex", values["elf"], values["hex"]])

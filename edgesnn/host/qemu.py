@@ -75,12 +75,15 @@ class BoardImage:
 @dataclass(frozen=True)
 class BoardLimits:
     """A real part's limits for the emulated board's link (firmware/ports/qemu-mps2-an386/board.ld):
-    RAM, flash and reserved stack in KiB, and the device profile name the board reports in INFO."""
+    RAM, flash and reserved stack in KiB, the device profile name the board reports in INFO, and the RAM the
+    profile gives the model (bytes; 0: none given, the board runs the lean plan), which sets the arena
+    budget (edgesnn.export.passes.memory.board_arena_budget)."""
 
     ram_kib: int
     flash_kib: int
     stack_kib: int
     name: str
+    model_ram: int = 0
 
     def make_vars(self) -> list[str]:
         return [
@@ -105,6 +108,7 @@ def limits_of(profile: DeviceProfile) -> BoardLimits | None:
         flash_kib=profile.flash_bytes // 1024,
         stack_kib=(profile.stack_bytes or 0) // 1024,
         name=profile.name,
+        model_ram=profile.model_ram_bytes,
     )
 
 
@@ -165,13 +169,37 @@ def board_build_dir(board: str) -> Path:
     return resources.build_dir() / f"board-{board}"
 
 
+def arena_budget(blob: bytes, limits: BoardLimits | None = None, model_ram: int | None = None) -> int | None:
+    """The arena budget of the board image (board_config ARENA_BUDGET): from the RAM the part's profile gives
+    the model (`model_ram`, else the limits'); None (the lean plan) without one, or when the blob does not
+    parse (the build then reports it)."""
+    from edgesnn.export.passes.memory import board_arena_budget
+    from edgesnn.format import BlobError, parse
+
+    ram = model_ram or (limits.model_ram if limits is not None else 0)
+    if not ram:
+        return None
+    try:
+        return board_arena_budget(parse(blob), ram)
+    except BlobError:
+        return None
+
+
 def image_dir(
-    blob: bytes, board: str = BOARD, payload_cap: int | None = None, limits: BoardLimits | None = None
+    blob: bytes,
+    board: str = BOARD,
+    payload_cap: int | None = None,
+    limits: BoardLimits | None = None,
+    model_ram: int | None = None,
 ) -> Path:
-    """Where the image of the model `blob` for `board` (with a part's `limits`) is built."""
+    """Where the image of the model `blob` for `board` (with a part's `limits`, the arena budget the RAM for
+    the model sets) is built."""
     suffix = f"-p{payload_cap}" if payload_cap else ""
     if limits is not None:
         suffix += f"-{limits.key}"
+    budget = arena_budget(blob, limits, model_ram)
+    if budget is not None:
+        suffix += f"-a{budget}"
     return board_build_dir(board) / "models" / (model_hash(blob) + suffix)
 
 
@@ -196,9 +224,12 @@ def build_image(
     board: str = BOARD,
     payload_cap: int | None = None,
     limits: BoardLimits | None = None,
+    model_ram: int | None = None,
 ) -> BoardImage:
     """`make -C firmware/ports/<board> board` for `model`; the output folder is keyed by the blob's hash
-    (and the part's `limits`, which only the emulated board takes). ImageTooBig when it does not fit."""
+    (and the part's `limits`, which only the emulated board takes). With the RAM a profile gives the model
+    (`model_ram`, or the limits') the arena is the budget that RAM allows and the board runs ESNN_OPT_FAST's
+    plan in it (arena_budget); else the lean plan. ImageTooBig when it does not fit."""
     resources.require(FIRMWARE / "Makefile", "the C runtime sources (firmware/)")
     port = FIRMWARE / "ports" / board
     if not (port / "Makefile").is_file():
@@ -213,7 +244,8 @@ def build_image(
     root = board_build_dir(board)
     if limits is not None and board != BOARD:
         raise HostError(f"only the {BOARD} port links with a part's limits, not {board}")
-    out = image_dir(blob, board, payload_cap, limits)
+    out = image_dir(blob, board, payload_cap, limits, model_ram)
+    budget = arena_budget(blob, limits, model_ram)
     out.mkdir(parents=True, exist_ok=True)
     copy = out / "model.esnn"
     if not copy.is_file() or copy.read_bytes() != blob:
@@ -223,6 +255,8 @@ def build_image(
     argv = ["make", "-C", str(port), "-j1", f"B={root}", "board", f"MODEL={copy}", f"OUT={out}"]
     if payload_cap is not None:
         argv.append(f"PAYLOAD_CAP={payload_cap}")
+    if budget is not None:
+        argv.append(f"ARENA_BUDGET={budget}")
     if limits is not None:
         argv += limits.make_vars()
     with open(root / ".lock", "w") as lock:  # one build at a time per board (tests and CLI may overlap)

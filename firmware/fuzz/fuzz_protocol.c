@@ -85,7 +85,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const esnn_port_t port = {write_reply, counter, ESNN_COUNTER_INSTRUCTIONS, "fuzz", NULL};
-    esnn_proto_mem_t mem = {g_rx, RX_CAP, g_tx, TX_CAP, g_input, INPUT_CAP, g_arena, sizeof g_arena};
+    esnn_proto_mem_t mem = {g_rx, RX_CAP, g_tx, TX_CAP, g_input, INPUT_CAP, g_arena, sizeof g_arena, 0};
     esnn_proto_t p;
     size_t pos = 0;
     if (esnn_proto_init(&p, &port, g_blob, (size_t)g_blob_len, &mem) != ESNN_OK) __builtin_trap();

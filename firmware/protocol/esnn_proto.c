@@ -114,7 +114,8 @@ esnn_status_t esnn_proto_init(esnn_proto_t *p, const esnn_port_t *port, const ui
     max_payload = mem->rx_cap - ESNN_PROTO_OVERHEAD;
     p->max_payload = (uint16_t)(max_payload > 0xFFFFu ? 0xFFFFu : max_payload);
     esnn_cobs_rx_init(&p->cobs, mem->rx, ESNN_PROTO_OVERHEAD + (size_t)p->max_payload);
-    p->model_status = blob ? esnn_init(&p->rt, blob, blob_len, mem->arena, mem->arena ? mem->arena_cap : 0u)
+    p->model_status = blob ? esnn_init_ex(&p->rt, blob, blob_len, mem->arena, mem->arena ? mem->arena_cap : 0u,
+                                          mem->options)
                            : ESNN_ERR_ARG;
     if (p->model_status == ESNN_OK) {
         size_t result = RESULT_FIXED + 4u * ((size_t)esnn_num_classes(&p->rt) + esnn_num_lif(&p->rt));

@@ -59,6 +59,7 @@ typedef struct {
     size_t input_cap;
     void *arena;
     size_t arena_cap;
+    uint32_t options; /* esnn_init_ex options: 0 the lean plan; ESNN_OPT_FAST spends arena_cap on speed */
 } esnn_proto_mem_t;
 
 typedef struct {

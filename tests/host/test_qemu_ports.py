@@ -70,9 +70,10 @@ def test_demo_model_on_qemu_bit_exact(demo):
 
 def assert_fits_profile(model, board: str):
     """Build `board` with `model`: the image fits the device, and the profile's reserved budgets cover what
-    the firmware needs besides the model's arena and blob. Returns the image and the profile."""
-    image = build_image(model, board=board)
+    the firmware needs besides the model's arena and blob; the arena is the budget the profile's RAM for
+    the model allows (as `edgesnn flash` builds it). Returns the image and the profile."""
     profile = load_profile(board)
+    image = build_image(model, board=board, model_ram=profile.model_ram_bytes)
     size = image.size
     assert image.elf.is_file() and image.bin.stat().st_size == size["flash"]
     assert size["flash"] <= profile.flash_bytes and size["ram"] <= profile.ram_bytes
@@ -122,7 +123,7 @@ def test_flash_dry_run_names_the_built_nrf52840_hex(capsys):
 
     need_arm_gcc()
     model = VECTORS_DIR / "residual_or" / "model.esnn"
-    image = build_image(model, board="nrf52840-dk")
+    image = build_image(model, board="nrf52840-dk", model_ram=load_profile("nrf52840-dk").model_ram_bytes)
     assert main(["flash", "--device", "nrf52840-dk", str(model), "--dry-run"]) == 0
     out = capsys.readouterr().out
     m = re.search(r"^\$ nrfjprog --program (\S+) --sectorerase --verify --reset$", out, re.M)

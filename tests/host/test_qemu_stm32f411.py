@@ -2,8 +2,9 @@
 512 KiB flash, 8 KiB stack): the shipped QAT demo model, exported for stm32f411-nucleo's budget, streams
 bit-exactly on it through `edgesnn stream`; the painted stack's high-water mark is reported and stays in
 the reserved stack; a stack too small for the model faults on the MPU guard ("stack overflow", exit 99)
-instead of corrupting the arena; a model too big for 128 KiB fails the link with one clear line, and links
-on the 4 MB default image."""
+instead of corrupting the arena; the arena is the budget the part's RAM leaves the model, spent on speed
+(ESNN_OPT_FAST: the plan the exporter computes for it); a model too big for 128 KiB fails the link with one
+clear line, and links on the 4 MB default image."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import numpy as np
 import pytest
 import torch
 
+from edgesnn.export.passes.memory import plan_arena
+from edgesnn.format import parse
 from edgesnn.host import Client, HostError
 from edgesnn.host.launch import emulated_limits, open_device
-from edgesnn.host.qemu import BoardLimits, ImageTooBig, QemuTransport, build_image
+from edgesnn.host.qemu import BoardLimits, ImageTooBig, QemuTransport, arena_budget, build_image
 from tests.conftest import FASHION_DIR
 from tests.host.test_qemu_board import need_tools
 
@@ -70,7 +73,7 @@ def too_big(tmp_path_factory):
 
 def test_profile_links_the_part_limits():
     limits = emulated_limits(PART)
-    assert limits == BoardLimits(ram_kib=128, flash_kib=512, stack_kib=8, name=PART)
+    assert limits == BoardLimits(ram_kib=128, flash_kib=512, stack_kib=8, name=PART, model_ram=112 * 1024)
     assert emulated_limits("qemu-mps2-an386") is None and emulated_limits("stm32f411-nucleo") is None
 
 
@@ -113,9 +116,18 @@ def test_qat_demo_results_equal_the_reference(qat_demo):
     blob = qat_demo.read_bytes()
     test = open_dataset("fashion-mnist", "test", str(FASHION_DIR))
     images = to_u8(test.get_batch(torch.arange(START + 10, START + 13))[0], 255)
+    # the part's RAM for the model buys speed: the arena is that budget and the board runs ESNN_OPT_FAST's
+    # plan in it, the plan the exporter computes (attention inputs stored instead of recomputed)
+    budget = arena_budget(blob, emulated_limits(PART))
+    model = parse(blob)
+    assert budget is not None and plan_arena(model).total_bytes < budget <= 128 * 1024
+    fast = plan_arena(model, budget=budget)
+    assert len(fast.segments.recompute) < len(plan_arena(model).segments.recompute)
+    assert build_image(qat_demo, limits=emulated_limits(PART)).size["arena"] == budget
     with Client(open_device(PART, qat_demo)) as c:
         info = c.hello()
         assert info.device_name == PART and info.model_status == 0 and info.frames == 1
+        assert info.arena_bytes == fast.total_bytes
         for x in images:
             r = c.run_sample(x[None])
             ref = run(blob, x[None])

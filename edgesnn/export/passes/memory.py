@@ -584,6 +584,28 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
     return fixed, total, items, offsets, sizes, streams
 
 
+def board_io_bytes(model: Model) -> int:
+    """A protocol board's buffers besides the arena: one sample's u8 input and the receive buffer for it
+    (header and CRC included)."""
+    c, h, w = model.input.shape
+    sample = (1 if model.static_input else model.T) * c * h * w
+    return sample + 10 + 4 + sample
+
+
+FASTEST = 1 << 31  # a budget no plan reaches: every speed choice made
+
+
+def board_arena_budget(model: Model, model_ram: int) -> int | None:
+    """The arena a C board gives the model (firmware/ports/common/board_config.c ARENA_BUDGET): the RAM it
+    has for the model less its I/O buffers, but no more than the fastest plan uses, in whole 8-byte words;
+    the board then runs ESNN_OPT_FAST's plan for that budget (plan_arena(model, budget=...)). None when
+    that is no more than the lean plan: the board runs the lean plan."""
+    room = (model_ram - board_io_bytes(model)) // 8 * 8
+    fastest = -(-plan_arena(model, budget=FASTEST).total_bytes // 8) * 8
+    budget = min(room, fastest)
+    return budget if budget > plan_arena(model).total_bytes else None
+
+
 def plan_memory(graph: ir.Graph, blob_size: int) -> MemoryPlan:
     model = to_model(graph)
     if len(model.ops) != len(graph.nodes):

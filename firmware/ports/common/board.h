@@ -6,7 +6,8 @@
  * script with the part's real flash/RAM sizes, these functions, and compiles board_main.c with
  * -I<build dir holding board_config.h> (generated from the model by tools/board_config.c):
  *
- *     BOARD_ARENA_BYTES   esnn_arena_required() of the model (+ 8 for alignment slack)
+ *     BOARD_ARENA_BYTES   esnn_arena_required() of the model (+ 8 for alignment slack), or the arena budget
+ *     BOARD_ARENA_OPTIONS 0 (the lean plan), or ESNN_OPT_FAST with a budget (the plan spends the arena on speed)
  *     BOARD_INPUT_BYTES   frames * C*H*W        the sample's u8 frames
  *     BOARD_MAX_PAYLOAD   largest request payload accepted (one whole U8 sample when it fits the cap)
  *     BOARD_TX_BYTES      10 + largest reply payload of this model

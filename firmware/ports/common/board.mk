@@ -1,5 +1,5 @@
 # Shared rules of the microcontroller board ports: included by ports/<board>/Makefile, run from that
-# folder (make -C firmware/ports/<board> board MODEL=path/model.esnn [OUT=dir] [PAYLOAD_CAP=N]).
+# folder (make -C firmware/ports/<board> board MODEL=path/model.esnn [OUT=dir] [PAYLOAD_CAP=N] [ARENA_BUDGET=BYTES]).
 #
 # The port sets:  BOARD (name), PORT_SRC (startup + drivers), LDSCRIPT, CPU_FLAGS, PAYLOAD_CAP; optionally
 # EXTRA_OBJ (per-image objects it builds itself) and LDFLAGS_EXTRA (e.g. --defsym limits for LDSCRIPT).
@@ -65,7 +65,7 @@ $(B)/board_config: $(COMMON)/board_config.c $(RT_SRC) $(LIB_HDR)
 
 $(OUT)/board_config.h: $(MODEL) $(B)/board_config
 	@mkdir -p $(@D)
-	$(B)/board_config $(MODEL) $(PAYLOAD_CAP) > $@.tmp && mv $@.tmp $@
+	$(B)/board_config $(MODEL) $(PAYLOAD_CAP) $(ARENA_BUDGET) > $@.tmp && mv $@.tmp $@
 
 $(OUT)/model_blob.o: $(COMMON)/model_blob.S $(MODEL)
 	@mkdir -p $(@D)

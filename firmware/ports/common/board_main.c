@@ -49,6 +49,7 @@ int main(void) {
     mem.input_cap = sizeof g_input;
     mem.arena = g_arena;
     mem.arena_cap = sizeof g_arena;
+    mem.options = BOARD_ARENA_OPTIONS; /* ESNN_OPT_FAST when built with an arena budget */
     /* A model that does not load (corrupted flash, arena too small) is reported in INFO's model_status. */
     (void)esnn_proto_init(&g_proto, &g_port, esnn_model, (size_t)(esnn_model_end - esnn_model), &mem);
     esnn_proto_announce(&g_proto);

@@ -157,6 +157,7 @@ int main(int argc, char **argv) {
     mem.input_cap = sizeof g_input;
     mem.arena = g_arena;
     mem.arena_cap = sizeof g_arena;
+    mem.options = 0; /* the lean plan */
     st = esnn_proto_init(&g_proto, &port, g_model, model_len, &mem);
     if (st != ESNN_OK) fprintf(stderr, "esnn_board: model %s: %s (reported in INFO)\n", model, esnn_status_name(st));
     if (announce) esnn_proto_announce(&g_proto);
