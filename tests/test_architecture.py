@@ -57,7 +57,7 @@ ALLOWED: dict[str, set[str]] = {
         "train",
     },
     "runtime": {"export", "format", "reference", "resources"},
-    "host": {"devices", "format", "reference", "resources", "runtime"},
+    "host": {"devices", "export", "format", "reference", "resources", "runtime"},  # export: the arena plan
     "stream": {"data", "format", "host", "reference"},
     "zoo": set(),
     "cli": {
