@@ -15,7 +15,7 @@ from edgesnn import __version__
 from edgesnn.export import ir, micropython_memory
 from edgesnn.export.arena_notes import layer_bytes, layer_choices
 from edgesnn.export.emit import to_model
-from edgesnn.export.passes.memory import plan_arena
+from edgesnn.export.passes.memory import board_arena_budget, plan_arena
 from edgesnn.export.pipeline import ExportResult
 
 
@@ -67,6 +67,25 @@ def layer_rows(res: ExportResult) -> list[dict[str, Any]]:
     return rows
 
 
+def board_plan(res: ExportResult) -> dict[str, Any] | None:
+    """What a C board of the device runs (firmware/ports/common/board_config.c): the arena budget its RAM
+    for the model leaves after the protocol's I/O buffers and ESNN_OPT_FAST's plan in it, against the lean
+    plan's choices; None for a MicroPython profile or when the budget buys nothing (the lean plan runs)."""
+    if res.device.runtime != "c":
+        return None
+    model = to_model(res.graph)
+    budget = board_arena_budget(model, res.device.model_ram_bytes)
+    if budget is None:
+        return None
+    lean, fast = plan_arena(model), plan_arena(model, budget=budget)
+    count = {"recomputed_attention_inputs": lambda p: len(p.segments.recompute),
+             "streamed_convs": lambda p: len(p.streams.convs),
+             "segments": lambda p: len(p.segments.first)}  # fmt: skip
+    return {"arena_budget_bytes": budget, "arena_bytes": fast.total_bytes} | {
+        k: {"board": f(fast), "lean": f(lean)} for k, f in count.items()
+    }
+
+
 def _memory(res: ExportResult) -> dict[str, Any]:
     plain = _plans(res)[3]
     return res.plan.to_dict() | {
@@ -74,6 +93,7 @@ def _memory(res: ExportResult) -> dict[str, Any]:
         "recompute_sops": sum(recompute_sops(res)),
         "saved_bytes": plain - res.plan.peak_ram_bytes,
         "ram_budget_bytes": res.device.ram_budget_bytes,  # --ram-budget, None: the profile's
+        "board_plan": board_plan(res),
     }
 
 
@@ -143,6 +163,19 @@ def _arena_line(mem: dict[str, Any], sops: float) -> str:
     )
 
 
+def _board_line(mem: dict[str, Any], dev) -> list[str]:
+    b = mem.get("board_plan")
+    if not b:
+        return []
+    n = {k: f"{v['board']} (lean {v['lean']})" for k, v in b.items() if isinstance(v, dict)}
+    return [
+        f"- on a {dev.name} board: arena {b['arena_budget_bytes']} B (its RAM for the model less the "
+        f"protocol's I/O buffers), spent on speed (ESNN_OPT_FAST plan, {b['arena_bytes']} B used): "
+        f"recomputed attention inputs {n['recomputed_attention_inputs']}, "
+        f"streamed convs {n['streamed_convs']}, segments {n['segments']}"
+    ]
+
+
 def to_markdown(res: ExportResult, extra: dict[str, Any] | None = None) -> str:
     d = to_dict(res, extra)
     a, mem, dev = d["agreement"], d["memory"], res.device
@@ -155,6 +188,7 @@ def to_markdown(res: ExportResult, extra: dict[str, Any] | None = None) -> str:
         f"- pruned shortcuts: {_pruning_line(d['pruning'])}",
         f"- params {d['params']}; {_memory_line(mem, dev)}",
         _arena_line(mem, d["ops"]["sops"]),
+        *_board_line(mem, dev),
         f"- per sample: {d['ops']['macs']:.0f} MACs, {d['ops']['sops']:.0f} SOPs, "
         f"{d['ops']['energy_pj'] / 1e6:.3f} uJ (Eq. 11, 45 nm)",
         f"- float vs integer on {a['samples']} calibration samples: top-1 agreement "

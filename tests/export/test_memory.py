@@ -199,3 +199,20 @@ def test_splits_make_a_causal_graph_smaller_than_one_time_major_segment() -> Non
     edge = parse((VECTOR_DIR / "edge_ties_negative_saturation" / "model.esnn").read_bytes())
     last_input = max(k for k, op in enumerate(edge.ops) if op.in0 == 0)
     assert not [k for k in plan_arena(edge).segments.first if 0 < k <= last_input]
+
+
+def test_board_arena_budget_spends_the_ram_a_board_leaves_on_speed() -> None:
+    """memory.board_arena_budget (what board_config's ARENA_BUDGET gets from `flash`): the RAM for the
+    model less the protocol's I/O buffers, in 8-byte words, never above what the fastest plan uses; None
+    when that is no more than the lean plan (the board then runs the lean plan)."""
+    from edgesnn.export.passes.memory import FASTEST, board_arena_budget, board_io_bytes
+
+    model = parse((VECTOR_DIR / "attn_recompute_and_store" / "model.esnn").read_bytes())
+    lean, fastest = plan_arena(model), plan_arena(model, budget=FASTEST)
+    io = board_io_bytes(model)
+    assert lean.segments.recompute and not fastest.segments.recompute
+    assert board_arena_budget(model, lean.total_bytes + io) is None
+    assert board_arena_budget(model, 1 << 24) == -(-fastest.total_bytes // 8) * 8
+    middle = board_arena_budget(model, (lean.total_bytes + fastest.total_bytes) // 2 + io + 5)
+    assert middle is not None and middle % 8 == 0 and lean.total_bytes < middle < fastest.total_bytes
+    assert plan_arena(model, budget=middle).total_bytes <= middle

@@ -75,3 +75,16 @@ def test_report_shows_the_lean_plan_per_layer_and_against_the_plain_plan():
     assert mem["recompute_sops"] == sum(r["recompute_sops"] for r in layers)
     assert all(r["recompute_sops"] == 0 for i, r in enumerate(layers) if i + 1 not in recomputed)
     assert ("recomputed attention inputs cost" in md) == (mem["recompute_sops"] > 0)
+    # what a C board runs: the budget its RAM for the model leaves, spent on speed (the host board: lean)
+    from dataclasses import replace
+
+    from edgesnn.export.passes.memory import board_arena_budget
+    from edgesnn.export.report import board_plan
+
+    assert mem["board_plan"] is None
+    on_board = replace(res, device=load_profile("stm32f411-nucleo").with_ram_budget(500_000))
+    board = board_plan(on_board)
+    assert board is not None and board["arena_budget_bytes"] == board_arena_budget(model, 500_000)
+    assert board["arena_bytes"] == plan_arena(model, budget=board["arena_budget_bytes"]).total_bytes
+    assert board["recomputed_attention_inputs"]["board"] < board["recomputed_attention_inputs"]["lean"]
+    assert f"- on a stm32f411-nucleo board: arena {board['arena_budget_bytes']} B" in to_markdown(on_board)
