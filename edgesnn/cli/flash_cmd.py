@@ -105,6 +105,22 @@ def _why(profile: DeviceProfile, blob: bytes, word: int = 4) -> str:
     )
 
 
+def _budget_note(blob: bytes, profile: DeviceProfile) -> str:
+    """The arena a C board builds with when its RAM leaves more than the lean plan needs (arena_budget)."""
+    if profile.runtime != "c":
+        return ""
+    from edgesnn.export.passes.memory import FASTEST, plan_arena
+    from edgesnn.format import parse
+    from edgesnn.host.qemu import arena_budget
+
+    budget = arena_budget(blob, model_ram=profile.model_ram_bytes)
+    if budget is None:
+        return ""
+    fastest = plan_arena(parse(blob), budget=FASTEST).total_bytes
+    what = "the fastest plan" if budget >= fastest else "the fastest plan within it"
+    return f"; the board's arena is {budget} B, the RAM left spent on speed ({what}, ESNN_OPT_FAST)"
+
+
 def micropython_needs(blob: bytes, where: str, word: int = 4) -> tuple[int, int]:
     """(RAM, flash) bytes on a MicroPython board: the heap bound of Model + one run + the protocol board's
     buffers (edgesnn.export.micropython_memory); flash = the model file + the runtime's .py sources as
@@ -356,7 +372,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(
             f"{args.model} fits {profile.name}: RAM {ram} of {profile.model_ram_bytes} B, "
-            f"flash {flash} of {profile.model_flash_bytes} B"
+            f"flash {flash} of {profile.model_flash_bytes} B{_budget_note(blob, profile)}"
         )
     if profile.flash_method == "qemu":
         return _qemu(args, model, profile)

@@ -51,6 +51,13 @@ def test_dry_run_prints_commands(device, expect, capsys):
     assert re.search(fits, out), out
     for pattern in expect:
         assert re.search(pattern, out), (pattern, out)
+    if device == "nrf52840-dk":  # a C board builds its arena from the RAM its profile leaves the model
+        from edgesnn.devices import load_profile
+        from edgesnn.host.qemu import arena_budget
+
+        budget = arena_budget(MODEL.read_bytes(), model_ram=load_profile(device).model_ram_bytes)
+        assert budget is not None and f"the board's arena is {budget} B" in out
+        assert re.search(rf"make -C \S+/ports/nrf52840-dk .* ARENA_BUDGET={budget}$", out, re.M), out
 
 
 def test_model_that_does_not_fit_fails_with_required_vs_available(tmp_path, capsys):
