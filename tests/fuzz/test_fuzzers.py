@@ -20,9 +20,9 @@ from edgesnn.host.framing import Msg, Packet, encode_frame
 from edgesnn.runtime.c import BUILD, FIRMWARE
 from tests.firmware.conftest import VECTORS, meta
 
-# Enough to reach past validation into every kernel with the fixed seed (about a minute each on 2 cores, which
-# keeps the suite well inside CI's time); longer campaigns: firmware/fuzz/README.md.
-RUNS = 50_000
+# The short run (>= 10^5 executions each, fixed seed; about a minute each on 2 cores); longer
+# campaigns: firmware/fuzz/README.md.
+RUNS = 100_000
 pytestmark = pytest.mark.slow
 
 
