@@ -1,4 +1,4 @@
-"""Shared fixtures: real data locations and small model configs."""
+"""Shared fixtures: real data locations, small model configs and the host C runtime."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgesnn.models.config import ModelConfig
+from edgesnn.runtime.c import CRuntime, CRuntimeUnavailable
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -36,3 +37,12 @@ def fashion_dir() -> Path:
             f"Fashion-MNIST is missing from {FASHION_DIR}: tests/run.sh installs dataset-fashion-mnist"
         )
     return FASHION_DIR
+
+
+# The host C runtime (built on first use) for every test folder; skipped with the reason where it fails.
+@pytest.fixture(scope="session")
+def rt() -> CRuntime:
+    try:
+        return CRuntime()
+    except CRuntimeUnavailable as e:
+        pytest.skip(f"C runtime unavailable: {e}")

@@ -57,165 +57,78 @@ def _data_size(blob: bytes) -> int:
 
 
 Corrupt = Callable[[bytes], bytes]
-# name -> (case, corruption of the base blob)
-CASES: dict[str, tuple[Case, Corrupt]] = {}
 
 
-def _case(name: str, base: str, covers: str, status: str, field: str) -> Callable[[Corrupt], Corrupt]:
-    def add(fn: Corrupt) -> Corrupt:
-        CASES[name] = (Case(name, base, covers, status, field), fn)
-        return fn
-
-    return add
+def _header(offset: int, fmt: str, value: object, crc: bool = True) -> Corrupt:
+    return lambda b: _patch(b, offset, fmt, value(b) if callable(value) else value, crc=crc)
 
 
-@_case("magic", "t1_int8", "not an .esnn blob", "ESNN_ERR_MAGIC", "magic")
-def _magic(b: bytes) -> bytes:
-    return _patch(b, 0, "4s", b"ESNX", crc=False)
+def _field(op: Callable[[bytes], int] | int, offset: int, fmt: str, value: object) -> Corrupt:
+    """A field of op `op` (an index, or a function of the blob that finds it)."""
+
+    def corrupt(b: bytes) -> bytes:
+        k = op(b) if callable(op) else op
+        return _patch(b, _op(b, k) + offset, fmt, value(b) if callable(value) else value)
+
+    return corrupt
 
 
-@_case("truncated", "t1_int8", "shorter than the header", "ESNN_ERR_TRUNCATED", "shorter")
-def _truncated(b: bytes) -> bytes:
-    return b[:40]
+def _first(kind: str) -> Callable[[bytes], int]:
+    return lambda b: next(i for i, op in enumerate(parse(b).ops) if type(op).__name__ == kind)
 
 
-@_case(
-    "version_major",
-    "t1_int8",
-    "a major version this runtime does not read",
-    "ESNN_ERR_VERSION",
-    "version_major",
-)
-def _major(b: bytes) -> bytes:
-    return _patch(b, 4, "H", 2)
-
-
-@_case("crc", "t1_int8", "one flipped data byte, CRC not updated", "ESNN_ERR_CRC", "CRC32")
-def _crc_flip(b: bytes) -> bytes:
+def _flip(b: bytes) -> bytes:  # a data byte, CRC left as it was
     x = bytearray(b)
     x[len(x) - 8] ^= 0x10
     return bytes(x)
 
 
-@_case("file_size", "t1_int8", "file_size larger than the file", "ESNN_ERR_TRUNCATED", "file_size")
-def _file_size(b: bytes) -> bytes:
-    return _patch(b, 12, "I", len(b) + 4)
-
-
-@_case("flags_unknown", "t1_int8", "an unknown header flag bit", "ESNN_ERR_HEADER", "flags")
-def _flags(b: bytes) -> bytes:
-    return _patch(b, 16, "I", 0x7)
-
-
-@_case("t_zero", "t1_int8", "T = 0", "ESNN_ERR_HEADER", "T")
-def _t0(b: bytes) -> bytes:
-    return _patch(b, 20, "H", 0)
-
-
-@_case("num_classes_one", "t1_int8", "one class", "ESNN_ERR_HEADER", "num_classes")
-def _classes(b: bytes) -> bytes:
-    return _patch(b, 22, "H", 1)
-
-
-@_case("ops_offset_misaligned", "t1_int8", "op section not 4-aligned", "ESNN_ERR_HEADER", "ops_offset")
-def _ops_offset(b: bytes) -> bytes:
-    return _patch(b, 28, "I", struct.unpack_from("<I", b, 28)[0] + 2)
-
-
-@_case("logit_scale_nan", "t1_int8", "logit_scale NaN", "ESNN_ERR_HEADER", "logit_scale")
-def _logit_scale(b: bytes) -> bytes:
-    return _patch(b, 44, "f", float("nan"))
-
-
-@_case("header_reserved", "t1_int8", "reserved header bytes not zero", "ESNN_ERR_HEADER", "reserved")
-def _reserved(b: bytes) -> bytes:
-    return _patch(b, 60, "I", 1)
-
-
-@_case("buffer_kind", "t1_int8", "buffer 1 of kind 0", "ESNN_ERR_BUFFER", "kind")
-def _buffer_kind(b: bytes) -> bytes:
-    return _patch(b, _buffer(1), "B", 0)
-
-
-@_case("buffer_channels", "t1_int8", "buffer 1 with 0 channels", "ESNN_ERR_BUFFER", "channels")
-def _buffer_channels(b: bytes) -> bytes:
-    return _patch(b, _buffer(1) + 2, "H", 0)
-
-
-@_case("opcode", "t1_int8", "op 0 with opcode 9", "ESNN_ERR_OP", "opcode")
-def _opcode(b: bytes) -> bytes:
-    return _patch(b, _op(b, 0), "B", 9)
-
-
-@_case("conv_kh_zero", "t1_int8", "a 0-high conv kernel", "ESNN_ERR_OP", "kh")
-def _kh(b: bytes) -> bytes:
-    return _patch(b, _op(b, 0) + 16, "B", 0)
-
-
-@_case(
-    "conv_weights_past_data",
-    "t1_int8",
-    "conv weights past the data section",
-    "ESNN_ERR_DATA",
-    "weight_offset",
-)
-def _weights(b: bytes) -> bytes:
-    return _patch(b, _op(b, 0) + 24, "I", _data_size(b) - 4)
-
-
-@_case("lif_leak_zero", "t1_int8", "LIF leak_mul 0", "ESNN_ERR_VALUE", "leak_mul")
-def _leak(b: bytes) -> bytes:
-    return _patch(b, _op(b, 1) + 16, "I", 0)
-
-
-@_case("lif_state_bits", "t1_int8", "LIF state of 8 bits", "ESNN_ERR_OP", "state_bits")
-def _state_bits(b: bytes) -> bytes:
-    return _patch(b, _op(b, 1) + 14, "B", 8)
-
-
-@_case(
-    "read_before_write",
-    "t1_int8",
-    "an op reading a buffer no earlier op wrote",
-    "ESNN_ERR_GRAPH",
-    "read before",
-)
-def _read_before(b: bytes) -> bytes:
-    return _patch(b, _op(b, 1) + 4, "H", 3)
-
-
-@_case("maxpool_kernel_zero", "spike_convs_k7_k3_k1", "a 0-wide max-pool", "ESNN_ERR_OP", "kernel")
-def _pool(b: bytes) -> bytes:
-    return _patch(b, _op(b, 2) + 12, "B", 0)
-
-
-@_case("logic_mode", "residual_or", "LOGIC mode 3", "ESNN_ERR_OP", "mode")
-def _logic(b: bytes) -> bytes:
-    k = next(i for i, op in enumerate(parse(b).ops) if type(op).__name__ == "Logic")
-    return _patch(b, _op(b, k) + 12, "B", 3)
-
-
-@_case("attn_dim", "attn_ma_c", "ATTN dim 3", "ESNN_ERR_OP", "dim")
-def _attn_dim(b: bytes) -> bytes:
-    k = next(i for i, op in enumerate(parse(b).ops) if type(op).__name__ == "Attn")
-    return _patch(b, _op(b, k) + 12, "B", 3)
-
-
-@_case(
-    "attn_without_layer_major",
-    "attn_ma_c",
-    "an ATTN op in a graph without LAYER_MAJOR",
-    "ESNN_ERR_HEADER",
-    "LAYER_MAJOR",
-)
-def _attn_flag(b: bytes) -> bytes:
-    return _patch(b, 16, "I", struct.unpack_from("<I", b, 16)[0] & ~1)
-
-
-@_case("readout_classes", "t1_int8", "READOUT classes != num_classes", "ESNN_ERR_GRAPH", "classes")
-def _readout(b: bytes) -> bytes:
-    k = len(parse(b).ops) - 1
-    return _patch(b, _op(b, k) + 14, "H", 4)
+# (name, the vector it corrupts, what it covers, C status, field named) -> the corruption
+_TABLE: list[tuple[Case, Corrupt]] = [
+    (Case("magic", "t1_int8", "not an .esnn blob", "ESNN_ERR_MAGIC", "magic"),
+     _header(0, "4s", b"ESNX", crc=False)),
+    (Case("truncated", "t1_int8", "shorter than the header", "ESNN_ERR_TRUNCATED", "shorter"),
+     lambda b: b[:40]),
+    (Case("version_major", "t1_int8", "a major version this runtime does not read", "ESNN_ERR_VERSION",
+          "version_major"), _header(4, "H", 2)),
+    (Case("crc", "t1_int8", "one flipped data byte, CRC not updated", "ESNN_ERR_CRC", "CRC32"), _flip),
+    (Case("file_size", "t1_int8", "file_size larger than the file", "ESNN_ERR_TRUNCATED", "file_size"),
+     _header(12, "I", lambda b: len(b) + 4)),
+    (Case("flags_unknown", "t1_int8", "an unknown header flag bit", "ESNN_ERR_HEADER", "flags"),
+     _header(16, "I", 0x7)),
+    (Case("t_zero", "t1_int8", "T = 0", "ESNN_ERR_HEADER", "T"), _header(20, "H", 0)),
+    (Case("num_classes_one", "t1_int8", "one class", "ESNN_ERR_HEADER", "num_classes"), _header(22, "H", 1)),
+    (Case("ops_offset_misaligned", "t1_int8", "op section not 4-aligned", "ESNN_ERR_HEADER", "ops_offset"),
+     _header(28, "I", lambda b: struct.unpack_from("<I", b, 28)[0] + 2)),
+    (Case("logit_scale_nan", "t1_int8", "logit_scale NaN", "ESNN_ERR_HEADER", "logit_scale"),
+     _header(44, "f", float("nan"))),
+    (Case("header_reserved", "t1_int8", "reserved header bytes not zero", "ESNN_ERR_HEADER", "reserved"),
+     _header(60, "I", 1)),
+    (Case("buffer_kind", "t1_int8", "buffer 1 of kind 0", "ESNN_ERR_BUFFER", "kind"),
+     _header(_buffer(1), "B", 0)),
+    (Case("buffer_channels", "t1_int8", "buffer 1 with 0 channels", "ESNN_ERR_BUFFER", "channels"),
+     _header(_buffer(1) + 2, "H", 0)),
+    (Case("opcode", "t1_int8", "op 0 with opcode 9", "ESNN_ERR_OP", "opcode"), _field(0, 0, "B", 9)),
+    (Case("conv_kh_zero", "t1_int8", "a 0-high conv kernel", "ESNN_ERR_OP", "kh"), _field(0, 16, "B", 0)),
+    (Case("conv_weights_past_data", "t1_int8", "conv weights past the data section", "ESNN_ERR_DATA",
+          "weight_offset"), _field(0, 24, "I", lambda b: _data_size(b) - 4)),
+    (Case("lif_leak_zero", "t1_int8", "LIF leak_mul 0", "ESNN_ERR_VALUE", "leak_mul"), _field(1, 16, "I", 0)),
+    (Case("lif_state_bits", "t1_int8", "LIF state of 8 bits", "ESNN_ERR_OP", "state_bits"),
+     _field(1, 14, "B", 8)),
+    (Case("read_before_write", "t1_int8", "an op reading a buffer no earlier op wrote", "ESNN_ERR_GRAPH",
+          "read before"), _field(1, 4, "H", 3)),
+    (Case("maxpool_kernel_zero", "spike_convs_k7_k3_k1", "a 0-wide max-pool", "ESNN_ERR_OP", "kernel"),
+     _field(2, 12, "B", 0)),
+    (Case("logic_mode", "residual_or", "LOGIC mode 3", "ESNN_ERR_OP", "mode"),
+     _field(_first("Logic"), 12, "B", 3)),
+    (Case("attn_dim", "attn_ma_c", "ATTN dim 3", "ESNN_ERR_OP", "dim"), _field(_first("Attn"), 12, "B", 3)),
+    (Case("attn_without_layer_major", "attn_ma_c", "an ATTN op in a graph without LAYER_MAJOR",
+          "ESNN_ERR_HEADER", "LAYER_MAJOR"),
+     _header(16, "I", lambda b: struct.unpack_from("<I", b, 16)[0] & ~1)),
+    (Case("readout_classes", "t1_int8", "READOUT classes != num_classes", "ESNN_ERR_GRAPH", "classes"),
+     _field(lambda b: len(parse(b).ops) - 1, 14, "H", 4)),
+]  # fmt: skip
+CASES: dict[str, tuple[Case, Corrupt]] = {c.name: (c, fn) for c, fn in _TABLE}
 
 
 def build_cases(vectors: Path) -> dict[str, tuple[Case, bytes]]:

@@ -14,7 +14,7 @@ import pytest
 
 from edgesnn.export.invalid_vectors import INVALID_DIR, build_cases, cases_json
 from edgesnn.reference import BlobError, load
-from edgesnn.runtime.c import CRuntime, CRuntimeUnavailable
+from edgesnn.runtime.c import CRuntime
 
 VECTORS = Path(__file__).resolve().parents[2] / "export" / "vectors" / "v1"
 CORPUS = VECTORS / INVALID_DIR
@@ -24,14 +24,6 @@ NAMES = sorted(CASES)
 
 def blob(name: str) -> bytes:
     return (CORPUS / f"{name}.esnn").read_bytes()
-
-
-@pytest.fixture(scope="module")
-def rt() -> CRuntime:
-    try:
-        return CRuntime()
-    except CRuntimeUnavailable as e:
-        pytest.skip(f"C runtime unavailable: {e}")
 
 
 def test_corpus_regenerates_byte_for_byte() -> None:

@@ -26,7 +26,7 @@ from edgesnn.export.passes.memory import (
 )
 from edgesnn.export.passes.quantize import quantize
 from edgesnn.reference import parse
-from edgesnn.runtime.c import CRuntime, CRuntimeUnavailable
+from edgesnn.runtime.c import CRuntime
 from tests.export.nets import tiny_model
 
 VECTOR_DIR = Path(__file__).resolve().parents[2] / "export" / "vectors" / "v1"
@@ -35,14 +35,6 @@ VECTORS = sorted(VECTOR_DIR.glob("*/model.esnn"))
 
 def _graph(**overrides):
     return analyse_bounds(quantize(fold_batchnorm(capture(tiny_model(**overrides))), 8))[0]
-
-
-@pytest.fixture(scope="module")
-def rt() -> CRuntime:
-    try:
-        return CRuntime()
-    except CRuntimeUnavailable as e:
-        pytest.skip(f"C runtime unavailable: {e}")
 
 
 def test_time_major_plan_by_hand() -> None:

@@ -30,14 +30,6 @@ def meta(vector: Path) -> dict:
     return json.loads((vector / "vector.json").read_text())
 
 
-@pytest.fixture(scope="session")
-def rt() -> CRuntime:
-    try:
-        return CRuntime()
-    except CRuntimeUnavailable as e:
-        pytest.skip(f"C runtime unavailable: {e}")
-
-
 def sanitizer_cli(target: str) -> Path:
     """The esnn_run CLI of a sanitizer build (`make <target>`: asan, portable, streams); skips without
     cc / make, fails when the build does."""
