@@ -18,6 +18,7 @@ USER_ERRORS = (
     ("edgesnn.data.errors", "DataNotFoundError"),
     ("edgesnn.data.idx", "IdxError"),
     ("edgesnn.export.errors", "ExportError"),
+    ("edgesnn.format.limits", "ResourceLimitError"),  # an untrusted blob over the host's limits
     ("edgesnn.host.errors", "HostError"),  # and its DeviceError, DeviceTimeout, DeviceReset, ImageTooBig
     ("edgesnn.models.config", "ConfigError"),
     ("edgesnn.stream.samples", "StreamInputError"),

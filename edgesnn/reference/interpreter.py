@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from edgesnn.format import limits
 from edgesnn.format.blob import load
 from edgesnn.format.model import Attn, Conv, Lif, Logic, MaxPool, Model, Readout
 from edgesnn.format.registry import OpTable
@@ -160,6 +161,7 @@ def _readout(op: Readout, x: np.ndarray, st: _State) -> np.ndarray:
 
 
 def _execute(m: Model, x0: np.ndarray, trace: bool) -> BatchResult:
+    limits.check(m, limits.reference_bytes(m), "reference buffers")  # per sample: an untrusted blob
     st = _State(m, {0: x0.transpose(0, 1, 3, 4, 2)}, [], [], np.empty(0, dtype=np.int32))  # channels-last
     bufs = st.bufs
     last = _last_use(m)

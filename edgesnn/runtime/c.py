@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesnn import resources
+from edgesnn.format import limits, parse
 from edgesnn.reference import Result
 
 FIRMWARE = resources.firmware_dir()
@@ -184,6 +185,7 @@ class CRuntime:
             raise CRuntimeError(v.status, "invalid blob", v.field, v.op, v.buffer)
         reference = kernels == "reference"
         need = self.arena_bytes(blob, final_state, reference)
+        limits.check(parse(blob), max(need, budget or 0), "C arena")  # before allocating it
         ctx = ctypes.create_string_buffer(self.lib.esnn_ctx_size())
         size = need + 8 if budget is None else max(budget, need) + 8  # + 8: room to align the start
         arena = ctypes.create_string_buffer(size)
@@ -260,6 +262,7 @@ class CModel:
         v = rt.validate(blob)
         if not v.ok:
             raise CRuntimeError(v.status, "invalid blob", v.field, v.op, v.buffer)
+        limits.check(parse(blob), v.arena_bytes, "C arena")
         self.rt, self.lib = rt, rt.lib
         self._blob = (ctypes.c_uint8 * len(blob)).from_buffer_copy(blob)
         self._ctx = ctypes.create_string_buffer(rt.lib.esnn_ctx_size())
