@@ -56,15 +56,14 @@ def worst_case_ops(model: Model) -> int:
     for op in model.ops:
         if isinstance(op, Readout):
             total += T * model.buffers[op.in0].elements * int(op.weights.shape[1])
-            continue
-        out = model.buffers[op.out].elements
-        if isinstance(op, Conv):
+        elif isinstance(op, Conv):
             cin, kh, kw, _ = op.weights.shape
-            total += (1 if op.static else T) * out * int(cin * kh * kw)
+            total += (1 if op.static else T) * model.buffers[op.out].elements * int(cin * kh * kw)
         elif isinstance(op, MaxPool):
-            total += T * out * op.kernel * op.kernel
+            total += T * model.buffers[op.out].elements * op.kernel * op.kernel
         elif isinstance(op, Lif | Attn | Logic):
-            total += T * out
+            total += T * model.buffers[op.out].elements
+        # any other op type: nothing to count (the interpreter refuses it by name)
     return total
 
 
