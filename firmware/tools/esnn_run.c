@@ -4,8 +4,12 @@
  *                                                   -o writes logits.bin, spike_counts.bin, final_state.bin
  *                                                   (and, built with -DESNN_TRACE, kernels.bin)
  *   esnn_run --validate FILE...                      one line per blob: FILE STATUS op buffer field
+ *                                                   need field; an accepted blob also runs once on zero
+ *                                                   input ("FILE run-failed STATUS" when that fails)
  *
- * Exit status: 0 ok, 1 usage or I/O error, 2 the runtime returned an error status.
+ * The blob may be untrusted: a run does not allocate an arena over ESNN_RUN_MAX_ARENA bytes (256 MiB, the
+ * Python host's limit too: edgesnn/format/limits.py); --max-arena BYTES raises it.
+ * Exit status: 0 ok, 1 usage or I/O error, 2 the runtime returned an error status, 3 over the arena limit.
  * Files are read into buffers of their exact size, so a sanitizer build catches any overread.
  */
 #include <stdio.h>
@@ -13,6 +17,8 @@
 #include <string.h>
 
 #include "esnn.h"
+
+#define ESNN_RUN_MAX_ARENA (256ul << 20)
 
 static unsigned char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -99,6 +105,7 @@ int main(int argc, char **argv) {
     esnn_status_t st;
     uint16_t l;
     uint32_t opt;
+    unsigned long max_arena = ESNN_RUN_MAX_ARENA;
     if (argc > 1 && strcmp(argv[1], "--validate") == 0) return validate(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "--version") == 0) {
         uint16_t maj, min;
@@ -113,11 +120,14 @@ int main(int argc, char **argv) {
             step = 1;
         else if (strcmp(argv[a], "-o") == 0 && a + 1 < argc)
             outdir = argv[++a];
+        else if (strcmp(argv[a], "--max-arena") == 0 && a + 1 < argc)
+            max_arena = strtoul(argv[++a], NULL, 10);
         else
             break;
     }
     if (argc - a != 2) {
-        fprintf(stderr, "usage: esnn_run [--ref] [--step] [-o DIR] MODEL INPUT | --validate FILE... | --version\n");
+        fprintf(stderr, "usage: esnn_run [--ref] [--step] [--max-arena BYTES] [-o DIR] MODEL INPUT | --validate FILE... "
+                        "| --version\n");
         return 1;
     }
     blob = read_file(argv[a], &blob_len);
@@ -134,6 +144,11 @@ int main(int argc, char **argv) {
         esnn_error_t e;
         esnn_validate(blob, blob_len, NULL, &e);
         return report(argv[a], st, &e);
+    }
+    if (need > max_arena) {
+        fprintf(stderr, "esnn_run: %s: the arena needs %lu B, over the limit of %lu B (--max-arena BYTES raises it)\n",
+                argv[a], (unsigned long)need, max_arena);
+        return 3;
     }
     arena = malloc(need);
     st = esnn_init_ex(&ctx, blob, blob_len, arena, need, opt);

@@ -87,3 +87,36 @@ def test_cli_says_it_in_one_line(tmp_path, capsys) -> None:
         assert main(["verify", "--runtime", runtime, str(path)]) == 1
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "over this host's limit" in err and "Traceback" not in err
+
+
+def test_c_cli_refuses_an_arena_over_its_limit(rt, tmp_path) -> None:
+    """firmware/tools/esnn_run allocates no arena over 256 MiB (exit 3, one line naming --max-arena)."""
+    import subprocess
+
+    from edgesnn.runtime.c import BUILD
+
+    cli = BUILD / "host" / "esnn_run"
+    chain = [Buffer(BufferKind.INPUT_U8, 1, 256, 256)]
+    ops: list = []
+    for _ in range(20):  # 20 LIF states of 2^22 int32 membranes kept for -o: 336 MB of arena
+        cin = chain[-1].channels
+        chain += [Buffer(BufferKind.CURRENT, 64, 256, 256), Buffer(BufferKind.SPIKES, 64, 256, 256)]
+        cur, spk = len(chain) - 2, len(chain) - 1
+        ops += [Conv(cur - 1, cur, np.ones((cin, 1, 1, 64), np.int64), np.zeros(64, np.int64)),
+                Lif(cur, spk, np.full(64, 100, np.int64))]  # fmt: skip
+    ops.append(Readout(len(chain) - 1, np.ones((64, 2), np.int64), np.zeros(2, np.int64)))
+    big = tmp_path / "big.esnn"
+    big.write_bytes(to_bytes(Model(T=1, num_classes=2, buffers=tuple(chain), ops=tuple(ops))))
+    frame = tmp_path / "in.bin"
+    frame.write_bytes(bytes(256 * 256))
+    proc = subprocess.run(
+        [str(cli), "-o", str(tmp_path), str(big), str(frame)], capture_output=True, text=True
+    )
+    assert proc.returncode == 3 and "over the limit of 268435456 B (--max-arena BYTES" in proc.stderr
+    small = tmp_path / "small.esnn"
+    small.write_bytes(greedy_blob(T=2, side=16))
+    frames = tmp_path / "small.bin"
+    frames.write_bytes(bytes(2 * 16 * 16))
+    run = [str(cli), "--max-arena", "100", str(small), str(frames)]
+    assert subprocess.run(run, capture_output=True, text=True).returncode == 3
+    assert subprocess.run(run[:1] + run[3:], capture_output=True, text=True).returncode == 0
