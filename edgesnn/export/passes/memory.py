@@ -9,8 +9,8 @@ device really needs:
   scratch (the largest `conv_scratch_bytes` over the spike convs: tap tables, not on the stack);
 - planned region: every buffer but the input (spikes bit-packed in uint32 words per pixel, currents int32) and
   every LIF membrane state (int16/int32 per neuron). Segments: a maximal run of non-ATTN ops runs
-  time-major, an ATTN op is a segment of its own over all T steps (without LAYER_MAJOR the whole graph is one
-  segment). A buffer holds one step unless it crosses a segment boundary (then T). Live ranges: [writer,
+  time-major, an ATTN op is a segment of its own over all T steps (without LAYER_MAJOR, segments split only
+  after LIFs, where that lowers the arena: `_choose_splits`). A buffer holds one step unless it crosses a segment boundary (then T). Live ranges: [writer,
   last reader] for one-step buffers, whole segments for T-step buffers and STATIC conv outputs, from the
   start of its segment to the last op for a LIF state. T-step buffers share storage in groups (an ATTN op
   writes in place when its input dies there; a T-step buffer written in a time-major segment takes over a
@@ -323,7 +323,8 @@ def choose_segments(
     every_stream: bool = False,
     budget: int | None = None,
 ) -> Segments:
-    """plan.c choose_segments: one segment without LAYER_MAJOR; the plain schedule (every ATTN alone) with
+    """plan.c choose_segments: without LAYER_MAJOR, splits after LIFs where they lower the arena (one segment
+    with `reference`); with it, the plain schedule (every ATTN alone) with
     `reference`; else splits after LIFs whose T steps of spikes take no more than state + one step, every
     eligible ATTN recomputed, then (deepest first) stored again wherever the arena does not grow.
     `every_stream`: the test builds' plan (plan.c ESNN_TEST_STREAM_ALL): no greedy pass, every eligible ATTN
