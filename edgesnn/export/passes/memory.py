@@ -11,8 +11,8 @@ device really needs:
   every LIF membrane state (int16/int32 per neuron). Segments: a maximal run of non-ATTN ops runs
   time-major, an ATTN op is a segment of its own over all T steps (without LAYER_MAJOR, segments split only
   after LIFs, where that lowers the arena: `_choose_splits`). A buffer holds one step unless it crosses a
-  segment boundary (then T). Live ranges: [writer, last reader] for one-step buffers, whole segments for T-step buffers and STATIC conv outputs, from the
-  start of its segment to the last op for a LIF state. T-step buffers share storage in groups (an ATTN op
+  segment boundary (then T). Live ranges: [writer, last reader] for one-step buffers, whole segments for
+  T-step buffers and STATIC conv outputs, from the start of its segment to the last op for a LIF state. T-step buffers share storage in groups (an ATTN op
   writes in place when its input dies there; a T-step buffer written in a time-major segment takes over a
   T-step group whose live member died earlier in that segment and is at least as large per step). A LIF
   state lives over its own segment (the lean plan a board runs, `esnn_init`); with `final_state=True` to the
