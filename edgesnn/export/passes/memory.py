@@ -8,16 +8,16 @@ device really needs:
   target), READOUT accumulators and one spike counter per LIF op (int32 each), ATTN scratch (int64), kernel
   scratch (the largest `conv_scratch_bytes` over the spike convs: tap tables, not on the stack);
 - planned region: every buffer but the input (spikes bit-packed in uint32 words per pixel, currents int32) and
-  every LIF membrane state (int16/int32 per neuron). Segments: a maximal run of non-ATTN ops runs
-  time-major, an ATTN op is a segment of its own over all T steps (without LAYER_MAJOR, segments split only
-  after LIFs, where that lowers the arena: `_choose_splits`). A buffer holds one step unless it crosses a
-  segment boundary (then T). Live ranges: [writer, last reader] for one-step buffers, whole segments for
-  T-step buffers and STATIC conv outputs, from the start of its segment to the last op for a LIF state. T-step buffers share storage in groups (an ATTN op
-  writes in place when its input dies there; a T-step buffer written in a time-major segment takes over a
-  T-step group whose live member died earlier in that segment and is at least as large per step). A LIF
-  state lives over its own segment (the lean plan a board runs, `esnn_init`); with `final_state=True` to the
-  last op (`esnn_init_ex(..., ESNN_OPT_FINAL_STATE)`: esnn_final_state works after the run). Items are
-  placed largest first at the lowest offset free over their live range.
+  every LIF membrane state (int16/int32 per neuron). Segments: a maximal run of non-ATTN ops runs time-major,
+  an ATTN op is a segment of its own over all T steps (without LAYER_MAJOR, segments split only after LIFs,
+  where that lowers the arena: `_choose_splits`). A buffer holds one step unless it crosses a segment boundary
+  (then T). Live ranges: [writer, last reader] for one-step buffers, whole segments for T-step buffers and
+  STATIC conv outputs, from the start of its segment to the last op for a LIF state. T-step buffers share
+  storage in groups (an ATTN op writes in place when its input dies there; a T-step buffer written in a
+  time-major segment takes over a T-step group whose live member died earlier in that segment and is at least
+  as large per step). A LIF state lives over its own segment (the lean plan a board runs, `esnn_init`); with
+  `final_state=True` to the last op (`esnn_init_ex(..., ESNN_OPT_FINAL_STATE)`: esnn_final_state works after
+  the run). Items are placed largest first at the lowest offset free over their live range.
 
 The caller's input frames are not in the arena (the runtime reads them in place). Flash = the blob size.
 
