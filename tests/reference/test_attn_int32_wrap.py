@@ -44,19 +44,18 @@ def test_the_reference_wraps_the_weighting_to_int32():
     assert (y.astype(np.int64) % 2**32 == ((0xFFFF * x) >> 15) % 2**32).all()
 
 
-def test_c_runtime_agrees():
-    from edgesnn.runtime.c import CRuntime, CRuntimeUnavailable
-
-    try:
-        rt = CRuntime()
-    except CRuntimeUnavailable as e:
-        pytest.skip(str(e))
+def _agrees(run, kernel_sets: tuple[str, ...]) -> None:
+    """`run(blob, input, kernels=...)` of a runtime equals the reference on the overflowing blob."""
     blob = overflowing()
     want = reference_run(blob, inputs())
-    for kernels in ("fast", "reference"):
-        got = rt.run(blob, inputs().reshape(-1), kernels=kernels)
-        np.testing.assert_array_equal(got.logits, want.logits, err_msg=kernels)
-        np.testing.assert_array_equal(got.spike_counts, want.spike_counts, err_msg=kernels)
+    for kernels in kernel_sets:
+        got = run(blob, inputs().reshape(-1), kernels=kernels)
+        np.testing.assert_array_equal(np.asarray(got.logits), want.logits, err_msg=kernels)
+        np.testing.assert_array_equal(np.asarray(got.spike_counts), want.spike_counts, err_msg=kernels)
+
+
+def test_c_runtime_agrees(rt):
+    _agrees(rt.run, ("fast", "reference"))
 
 
 def test_micropython_runtime_agrees():
@@ -66,12 +65,7 @@ def test_micropython_runtime_agrees():
         mpy = MicroPythonRuntime()
     except MicroPythonUnavailable as e:
         pytest.skip(str(e))
-    blob = overflowing()
-    want = reference_run(blob, inputs())
-    for kernels in ("viper", "plain"):
-        got = mpy.run(blob, inputs().reshape(-1), kernels=kernels)
-        np.testing.assert_array_equal(np.asarray(got.logits), want.logits, err_msg=kernels)
-        np.testing.assert_array_equal(np.asarray(got.spike_counts), want.spike_counts, err_msg=kernels)
+    _agrees(mpy.run, ("viper", "plain"))
 
 
 @pytest.mark.skipif(find_spec("onnxruntime") is None, reason="the onnx extra is not installed")
