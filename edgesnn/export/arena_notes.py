@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from edgesnn.export.passes.memory import ArenaPlan, fused_static, half_planes, plan_arena, stream_rows
+from edgesnn.export.passes.memory import (
+    ArenaPlan,
+    fused_static,
+    half_planes,
+    pack_words,
+    plan_arena,
+    stream_rows,
+)
 from edgesnn.format.layout import BufferKind
 from edgesnn.format.model import Conv, Lif, Model, Readout
 
@@ -102,8 +109,9 @@ def describe_peak(p: Peak, names: Sequence[str], top: int = 4) -> str:
 def layer_choices(model: Model, arena: ArenaPlan | None = None) -> list[str]:
     """Per op, what the lean plan chose for it: "int16 plane" (its current stored as int16), "fused first
     layer" (a STATIC conv run with its LIF over all T: no current, no state), for an attention whether its
-    input conv is recomputed (memory.choose_segments) or stored, "state freed after its segment" (a LIF
-    state whose bytes other items reuse later); "" when nothing applies."""
+    input conv is recomputed (memory.choose_segments) or stored, "spikes T-packed" (a LIF's T steps of
+    spikes in fewer words), "state freed after its segment" (a LIF state whose bytes other items reuse
+    later); "" when nothing applies."""
     arena = arena or plan_arena(model)
     seg = arena.segments
     assert seg is not None  # plan_arena sets it
@@ -130,6 +138,10 @@ def layer_choices(model: Model, arena: ArenaPlan | None = None) -> list[str]:
             notes.append("input recomputed: statistics pass, then weighting pass")
         elif k in seg.solo:
             notes.append("input stored for all T steps")
+        if isinstance(op, Lif) and op.out in arena.packed:
+            words = pack_words(model.T, model.buffers[op.out].channels)
+            unit = "word" if words == 1 else "words"
+            notes.append(f"spikes T-packed: {model.T} steps in {words} {unit} per pixel")
         if isinstance(op, Lif) and ends.get(f"state {k}", last_op) < last_op:
             notes.append("state freed after its segment")
         out.append(", ".join(notes))

@@ -327,7 +327,8 @@ def build_vector(name: str) -> Vector:
         raise AssertionError(
             f"vector {name}: a LIF layer never fires ({spikes.tolist()}); it would test nothing"
         )
-    streams = plan_arena(parse(blob)).streams
+    lean = plan_arena(parse(blob))
+    streams = lean.streams
     assert streams is not None  # plan_arena sets it
     meta = {
         "name": name,
@@ -347,6 +348,7 @@ def build_vector(name: str) -> Vector:
         "attn_stored": sorted(choose_segments(parse(blob)).solo),
         "streamed_convs": sorted(streams.convs),
         "segment_starts": sorted(choose_segments(parse(blob)).first),
+        "packed_spikes": sorted(lean.packed),
     }
     files = {
         "model.esnn": blob,

@@ -233,6 +233,9 @@ typedef enum { ESNN_KERNEL_LIST(ESNN_KERNEL_ENUM_) ESNN_KERNEL_COUNT } esnn_kern
 #undef ESNN_KERNEL_ENUM_
 #ifdef ESNN_TRACE
 uint32_t esnn_trace_kernels(const esnn_ctx_t *ctx, uint16_t op);
+/* Whether the plan keeps buffer `buffer`'s T steps of spikes T-packed: 1 + log2 of the bits a step takes per
+ * pixel, 0 when not (plan.c "T-packed spikes"). */
+uint32_t esnn_trace_packed(const esnn_ctx_t *ctx, uint16_t buffer);
 #endif
 
 /* What the loader read from the blob header, for callers that report on the model (the serial protocol's

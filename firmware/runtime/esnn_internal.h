@@ -31,15 +31,21 @@
  * op (the LIF, or the recomputed ATTN and its LIF) that runs inside that conv, row by row. */
 #define ESNN_SCHED_STREAM 8u
 #define ESNN_SCHED_INSTREAM 16u
+/* STAGED: a LIF inside a stream whose T-packed output steps are staged in the view of that conv's T-packed
+ * input (its rows land behind the rows the conv still reads) rather than after its membranes. */
+#define ESNN_SCHED_STAGED 32u
 
 struct esnn_buffer {
     uint8_t kind;
+    uint8_t pack;      /* T-packed spikes (plan.c "T-packed spikes"): 1 + log2 of the bits a step takes per
+                        * pixel (1..5: 1..16 bits); 0: one slot of `words` per step */
     uint16_t c, h, w;
     uint16_t cw;       /* SPIKES: uint32 words per pixel, ceil(c / 32) */
     uint32_t words;    /* uint32 words per step */
     uint16_t steps;    /* steps held: T (LAYER_MAJOR) or 1 */
     uint32_t stride;   /* uint32 words from one step's slot to the next: words, or words / 2 for a compact int16
-                        * plane (plan.c "arena plan": CURRENT buffers whose only reader takes int16) */
+                        * plane (plan.c "arena plan": CURRENT buffers whose only reader takes int16); T-packed:
+                        * words per pixel, all T steps */
     uint32_t *data;    /* NULL for buffer 0 (the caller's input) */
 };
 
@@ -107,6 +113,10 @@ typedef char esnn_trace_kernels_fit[(ESNN_KERNEL_COUNT <= 16) ? 1 : -1];
 static inline uint32_t *esnn_slot(const esnn_buffer_t *b, uint32_t t) {
     return b->data ? b->data + (b->steps > 1 ? t * b->stride : 0) : NULL;
 }
+/* T-packed spikes: step t of pixel p in word p * stride + (t >> esnn_pack_shift(b)), at bit
+ * (t mod steps per word) * esnn_pack_bits(b). */
+static inline uint32_t esnn_pack_bits(const esnn_buffer_t *b) { return 1u << (b->pack - 1u); }
+static inline uint32_t esnn_pack_shift(const esnn_buffer_t *b) { return 6u - b->pack; }
 /* Output rows a streamed conv keeps (plan.c "row streams"): every output row one input row reaches, at most
  * (kh - 1) / stride + 1, and no more than the map has. */
 static inline uint32_t esnn_stream_rows(uint32_t kh, uint32_t stride, uint32_t oh) {

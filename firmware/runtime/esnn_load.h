@@ -64,6 +64,10 @@ typedef struct {
     uint8_t wrows[ESNN_MAX_BUFFERS];
     uint32_t rowsafe[(ESNN_MAX_BUFFERS + 31) / 32], attn_pix[(ESNN_MAX_BUFFERS + 31) / 32];
     uint32_t stream[8], instream[8], nostream[8], sbuf[(ESNN_MAX_BUFFERS + 31) / 32];
+    /* T-packed spikes (plan.c "T-packed spikes"): buffers some op other than a spike CONV reads; the decision
+     * (packed) and the buffers the greedy pass keeps unpacked (nopack) */
+    uint32_t spk_other[(ESNN_MAX_BUFFERS + 31) / 32];
+    uint32_t packed[(ESNN_MAX_BUFFERS + 31) / 32], nopack[(ESNN_MAX_BUFFERS + 31) / 32];
     uint16_t num_lif;
     /* per output buffer, the scratch bytes of the CONV or ATTN op writing it (esnn_conv_scratch_bytes, a STATIC
      * conv's esnn_static_conv_lif_scratch_bytes, 8 esnn_attn_scratch): an arena item of its own (plan.c) */

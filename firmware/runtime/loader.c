@@ -302,7 +302,7 @@ esnn_status_t esnn_load(loader_t *L, esnn_op_t *ops) {
     for (i = 0; i < 8; i++) L->attn_ops[i] = 0;
     for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++)
         L->pinned[i] = L->lif_out[i] = L->state16[i] = L->rd1[i] = L->rdn[i] = L->lif16[i] = L->attn32[i] =
-            L->conv_out[i] = L->attn_out[i] = L->static_lif[i] = L->rowsafe[i] = L->attn_pix[i] = 0;
+            L->conv_out[i] = L->attn_out[i] = L->static_lif[i] = L->rowsafe[i] = L->attn_pix[i] = L->spk_other[i] = 0;
     for (i = 1; i < L->nb; i++) {
         uint64_t words = (uint64_t)buffer_words(L, i) * steps;
         if (words > MAX_STEP_WORDS_TOTAL) FAIL(L, -1, (int32_t)i, ESNN_ERR_LIMIT, "shape x steps: over this runtime's limit");

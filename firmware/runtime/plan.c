@@ -72,6 +72,10 @@ static void note_read(loader_t *L, uint32_t b) {
 void esnn_plan_note_op(loader_t *L, const esnn_op_t *o) {
     note_read(L, o->in0);
     if (o->opcode == ESNN_OP_LOGIC) note_read(L, o->in1);
+    if (o->opcode == ESNN_OP_LOGIC || o->opcode == ESNN_OP_MAXPOOL || o->opcode == ESNN_OP_READOUT) {
+        set_bit(L->spk_other, o->in0); /* spikes read by more than a spike conv: never T-packed */
+        if (o->opcode == ESNN_OP_LOGIC) set_bit(L->spk_other, o->in1);
+    }
     if (o->opcode == ESNN_OP_READOUT) return;
     L->bnd[o->out] = 0xFFFFu;
     if (o->opcode == ESNN_OP_CONV) {
@@ -219,11 +223,60 @@ static uint32_t stream_conv_out(const loader_t *L, uint32_t b) {
     const uint32_t c = L->src[b];
     return bit_set(L->attn_out, c) ? L->src[c] : c;
 }
-static uint64_t buf_bytes(const loader_t *L, uint32_t b) { return align8(step_bytes(L, b) * buf_steps(L, b)); }
+/* ---- T-packed spikes -------------------------------------------------------------------------------
+ * A LIF's spikes of at most 16 channels that cross a segment boundary (T steps held), read by spike CONVs
+ * alone, keep a pixel's T steps in ceil(T / steps per word) words instead of T (pack.h): a step takes the
+ * next power of two >= C bits. The LIF writes a step into a staging area after its membranes (its state item
+ * grows by one step of one word per pixel; a fused static LIF writes packed bits directly) and packs it; each
+ * reading CONV unpacks the step into a view after its kernel scratch (its scratch item grows by one step), so
+ * every kernel sees the ordinary one-step layout. A T-packed buffer shares storage only with T-packed buffers
+ * of the same layout (step t's bits are step t's bits); the writer packs after the step's readers unpacked,
+ * so no row-order condition applies. Packing costs two passes over one step's words per step: the greedy
+ * pass (choose_packs) keeps a buffer unpacked wherever packing it does not make the arena smaller. */
+static uint32_t pack_code(uint32_t c) { /* 1 + log2 of the bits per step: 1..5 for c in 1..16 */
+    uint32_t k = 1;
+    while ((1u << (k - 1u)) < c) k++;
+    return k;
+}
+/* Words per pixel of a T-packed buffer of c channels. */
+static uint32_t pack_words(const loader_t *L, uint32_t c) {
+    const uint32_t sl = 6u - pack_code(c);
+    return ((uint32_t)L->T + (1u << sl) - 1u) >> sl;
+}
+static void decide_packs(loader_t *L) {
+    uint32_t b;
+    for (b = 0; b < (ESNN_MAX_BUFFERS + 31) / 32; b++) L->packed[b] = 0;
+    if (L->int32_planes || L->no_reuse || L->T < 2) return;
+    for (b = 1; b < L->nb; b++)
+        if (bit_set(L->lif_out, b) && buf_dim(L, b, 0) <= 16u && buf_steps(L, b) > 1 && !bit_set(L->spk_other, b) &&
+            !bit_set(L->nopack, b))
+            set_bit(L->packed, b);
+}
+static uint64_t buf_bytes(const loader_t *L, uint32_t b) {
+    if (bit_set(L->packed, b))
+        return align8(4u * (uint64_t)buf_dim(L, b, 1) * buf_dim(L, b, 2) * pack_words(L, buf_dim(L, b, 0)));
+    return align8(step_bytes(L, b) * buf_steps(L, b));
+}
+/* A LIF's T-packed output b staged in the view of the conv it streams inside (ESNN_SCHED_STAGED): that conv
+ * reads a T-packed input and its output rows land behind the input rows it still reads (rowsafe), as a T-step
+ * output may take over its input's storage ("row streams"). Then the LIF's state item holds no staging. */
+static int staged_in_view(const loader_t *L, uint32_t b) {
+    uint32_t c;
+    if (!bit_set(L->packed, b) || !bit_set(L->instream, L->def[b])) return 0;
+    c = stream_conv_out(L, b);
+    return bit_set(L->rowsafe, c) && bit_set(L->packed, L->src[c]);
+}
+/* One step of b's spikes at one word per pixel: a LIF's staging or a CONV's view of a T-packed buffer. */
+static uint64_t view_bytes(const loader_t *L, uint32_t b) { return 4u * (uint64_t)buf_dim(L, b, 1) * buf_dim(L, b, 2); }
 
 /* Storage groups of T-step buffers (root[], hi[], cur[]), in op order. */
+static int same_pack(const loader_t *L, uint32_t a, uint32_t b) {
+    return buf_dim(L, a, 1) == buf_dim(L, b, 1) && buf_dim(L, a, 2) == buf_dim(L, b, 2) &&
+           pack_code(buf_dim(L, a, 0)) == pack_code(buf_dim(L, b, 0));
+}
 static void group_buffers(loader_t *L) {
     uint32_t b, k, r, h0;
+    int pk;
     for (b = 0; b < L->nb; b++) {
         L->root[b] = (uint8_t)b;
         L->hi[b] = L->last[b];
@@ -245,11 +298,15 @@ static void group_buffers(loader_t *L) {
         }
         if (buf_steps(L, b) == 1 || bit_set(L->fused_out, b)) continue; /* written whole: a group of its own */
         h0 = run_start(L, k0);
+        pk = bit_set(L->packed, b);
         for (r = 1; r < L->nb; r++) {
             k = L->hi[r];
             if (L->root[r] != r || r == b || buf_steps(L, r) == 1 || k >= k0 || bit_set(L->solo, k) ||
-                seg_start(L, k) != seg_start(L, k0) || step_bytes(L, b) > step_bytes(L, L->cur[r]) ||
-                (k >= h0 && !(k == h0 && bit_set(L->rowsafe, stream_conv_out(L, b)))))
+                seg_start(L, k) != seg_start(L, k0) || pk != bit_set(L->packed, L->cur[r]))
+                continue;
+            if (pk ? !same_pack(L, b, L->cur[r])
+                   : step_bytes(L, b) > step_bytes(L, L->cur[r]) ||
+                         (k >= h0 && !(k == h0 && bit_set(L->rowsafe, stream_conv_out(L, b)))))
                 continue;
             L->root[b] = (uint8_t)r;
             L->hi[r] = L->last[b];
@@ -265,14 +322,18 @@ static int item_used(const loader_t *L, uint32_t i) {
     if (i < L->nb) return i > 0 && L->root[i] == i && !bit_set(L->fused, i);
     i -= L->nb;
     if (bit_set(L->lif_out, i)) return L->keep_states || !bit_set(L->fused_out, i);
+    if (bit_set(L->conv_out, i) && bit_set(L->packed, L->src[i])) return 1; /* the view of its T-packed input */
     return (bit_set(L->conv_out, i) || bit_set(L->attn_out, i)) && L->oscr[i] > 0;
 }
 static uint64_t item_bytes(const loader_t *L, uint32_t i) {
+    uint64_t n;
     if (i < L->nb) return buf_bytes(L, i);
     i -= L->nb;
-    if (!bit_set(L->lif_out, i)) return align8(L->oscr[i]);
-    /* one membrane per neuron of the LIF's output shape */
-    return align8((uint64_t)buf_dim(L, i, 0) * buf_dim(L, i, 1) * buf_dim(L, i, 2) * (bit_set(L->state16, i) ? 2u : 4u));
+    if (!bit_set(L->lif_out, i)) /* a conv's scratch, then the view of its T-packed input */
+        return align8(align8(L->oscr[i]) + (bit_set(L->conv_out, i) && bit_set(L->packed, L->src[i]) ? view_bytes(L, L->src[i]) : 0u));
+    /* one membrane per neuron of the LIF's output shape, then the staging of a T-packed output */
+    n = align8((uint64_t)buf_dim(L, i, 0) * buf_dim(L, i, 1) * buf_dim(L, i, 2) * (bit_set(L->state16, i) ? 2u : 4u));
+    return align8(n + (bit_set(L->packed, i) && !bit_set(L->fused_out, i) && !staged_in_view(L, i) ? view_bytes(L, i) : 0u));
 }
 static void live_range(const loader_t *L, uint32_t i, uint32_t *lo, uint32_t *hi) {
     if (i >= L->nb && bit_set(L->conv_out, i - L->nb)) { /* a conv's scratch: while it runs */
@@ -299,6 +360,7 @@ static uint64_t plan_buffers(loader_t *L) {
     uint64_t total = 0;
     uint32_t b, j;
     decide_streams(L);
+    decide_packs(L);
     group_buffers(L);
     for (b = 0; b < (2 * ESNN_MAX_BUFFERS + 31) / 32; b++) placed[b] = 0;
     if (L->no_reuse) {
@@ -375,6 +437,23 @@ static void choose_streams(loader_t *L) {
         if (plan_buffers(L) > best) L->nostream[k >> 5] &= ~(1u << (k & 31u));
     }
 }
+/* Last (every schedule), deepest first, each T-packed buffer back to a word per step wherever that leaves the
+ * arena no larger (ESNN_OPT_FAST: within the budget). */
+static void choose_packs(loader_t *L) {
+    uint64_t best;
+    uint32_t k, b;
+#ifdef ESNN_TEST_STREAM_ALL /* test builds: every T-packed buffer the rules allow */
+    return;
+#endif
+    best = plan_buffers(L);
+    if (L->region_budget > best) best = L->region_budget;
+    for (k = L->nops; k-- > 0;)
+        for (b = 1; b < L->nb; b++) {
+            if (L->def[b] != k || !bit_set(L->packed, b)) continue;
+            set_bit(L->nopack, b);
+            if (plan_buffers(L) > best) L->nopack[b >> 5] &= ~(1u << (b & 31u));
+        }
+}
 /* Without LAYER_MAJOR (lean and ESNN_OPT_FAST plans, not ESNN_OPT_REFERENCE's): a segment may start after any
  * LIF when no later op reads the input frames (esnn_step runs the first segment with each frame and the
  * others after the T-th, layer by layer) and T steps of every buffer stay in this runtime's range. Deepest
@@ -405,9 +484,11 @@ static void choose_segments(loader_t *L) {
     uint64_t best;
     for (i = 0; i < 8; i++) L->first[i] = L->solo[i] = L->recomp[i] = L->nostream[i] = 0;
     set_bit(L->first, 0);
+    for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++) L->nopack[i] = 0;
     if (!(L->flags & ESNN_FLAG_LAYER_MAJOR)) {
         if (!L->int32_planes) choose_splits(L);
         choose_streams(L);
+        choose_packs(L);
         return;
     }
     if (L->int32_planes) {
@@ -453,6 +534,7 @@ static void choose_segments(loader_t *L) {
         }
     }
     choose_streams(L);
+    choose_packs(L);
 }
 
 /* Fixed part of the arena (before the buffer data). */
@@ -547,13 +629,14 @@ esnn_status_t esnn_plan_place(loader_t *L, esnn_ctx_t *ctx, uint8_t *base) {
     for (i = 0; i < L->nb; i++) {
         esnn_buffer_t *bf = &ctx->buffers[i];
         bf->kind = (uint8_t)buf_kind(L, i);
+        bf->pack = (uint8_t)(bit_set(L->packed, i) ? pack_code(buf_dim(L, i, 0)) : 0u);
         bf->c = (uint16_t)buf_dim(L, i, 0);
         bf->h = (uint16_t)buf_dim(L, i, 1);
         bf->w = (uint16_t)buf_dim(L, i, 2);
         bf->cw = (uint16_t)((bf->c + 31u) / 32u);
         bf->words = buffer_words(L, i);
         bf->steps = buf_steps(L, i);
-        bf->stride = bit_set(L->half, i) ? bf->words / 2u : bf->words;
+        bf->stride = bf->pack ? pack_words(L, bf->c) : bit_set(L->half, i) ? bf->words / 2u : bf->words;
         bf->data = i == 0 || bit_set(L->fused, i) ? NULL : (uint32_t *)(void *)(base + L->off[L->root[i]]);
     }
     for (i = 0; i < L->nops; i++) {
@@ -569,6 +652,7 @@ esnn_status_t esnn_plan_place(loader_t *L, esnn_ctx_t *ctx, uint8_t *base) {
         if (bit_set(L->recomp, i)) o->sched |= ESNN_SCHED_RECOMPUTE;
         if (bit_set(L->stream, i)) o->sched |= ESNN_SCHED_STREAM;
         if (bit_set(L->instream, i)) o->sched |= ESNN_SCHED_INSTREAM;
+        if (o->opcode == ESNN_OP_LIF && staged_in_view(L, o->out)) o->sched |= ESNN_SCHED_STAGED;
     }
     ctx->flags = L->flags;
     ctx->T = L->T;

@@ -6,6 +6,7 @@
 #include "kernels/lif.h"
 #include "kernels/logic.h"
 #include "kernels/maxpool.h"
+#include "kernels/pack.h"
 #include "kernels/readout.h"
 #include "kernels/static_lif.h"
 #include "stream.h"
@@ -113,17 +114,21 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
         else if (op->in0 == 0)
             esnn_conv_u8(op, in, out, frame, y, 0, out->h, (uint32_t *)op->state);
         else if (ref)
-            esnn_conv_spike_ref(op, in, out, slot(in, t), y);
+            esnn_conv_spike_ref(op, in, out, esnn_spikes_at(op, in, t), y);
         else
-            esnn_conv_spike(op, in, out, slot(in, t), y, (uint32_t *)op->state);
+            esnn_conv_spike(op, in, out, esnn_spikes_at(op, in, t), y, (uint32_t *)op->state);
         break;
     }
-    case ESNN_OP_LIF:
+    case ESNN_OP_LIF: {
+        const esnn_buffer_t *out = &ctx->buffers[op->out];
+        uint32_t *s;
         if (op->sched & (ESNN_SCHED_FUSED | ESNN_SCHED_INSTREAM)) return; /* ran with its conv */
+        s = esnn_lif_out_at(op, in, out, t);
         if (ref) ESNN_TRACE_RAN(op, ESNN_KERNEL_REFERENCE);
-        ctx->spike_counts[op->lif_index] +=
-            (ref ? esnn_lif_ref : esnn_lif)(op, in, slot(in, t), slot(&ctx->buffers[op->out], t));
+        ctx->spike_counts[op->lif_index] += (ref ? esnn_lif_ref : esnn_lif)(op, in, slot(in, t), s);
+        if (out->pack) esnn_pack_step(out, t, s);
         break;
+    }
     case ESNN_OP_MAXPOOL:
         ESNN_TRACE_RAN(op, ref ? ESNN_KERNEL_REFERENCE : ESNN_KERNEL_OTHER);
         (ref ? esnn_maxpool_ref : esnn_maxpool)(op, in, &ctx->buffers[op->out], slot(in, t),
@@ -295,5 +300,8 @@ esnn_status_t esnn_final_state(const esnn_ctx_t *ctx, uint16_t lif, int32_t *out
 #ifdef ESNN_TRACE
 uint32_t esnn_trace_kernels(const esnn_ctx_t *ctx, uint16_t op) {
     return ctx && ctx->ready && op < ctx->num_ops ? ctx->ops[op].ran : 0u;
+}
+uint32_t esnn_trace_packed(const esnn_ctx_t *ctx, uint16_t buffer) {
+    return ctx && ctx->ready && buffer < ctx->num_buffers ? ctx->buffers[buffer].pack : 0u;
 }
 #endif

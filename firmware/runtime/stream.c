@@ -11,6 +11,7 @@
 #include "kernels/conv.h"
 #include "kernels/conv_m4.h"
 #include "kernels/lif.h"
+#include "kernels/pack.h"
 
 /* Output rows final once input rows 0..iy - 1 are scattered (iy = 0: before any; iy = ih: all of them):
  * those with oy * stride - pad + kh - 1 < iy. */
@@ -44,11 +45,18 @@ static void lif_rows(esnn_ctx_t *ctx, const esnn_op_t *lif, uint32_t t, const vo
     const uint32_t p0 = a * in->w;
     esnn_op_t *o = (esnn_op_t *)lif;
     void *state = o->state;
+    uint32_t *s = esnn_lif_out_at(lif, in, out, t) + p0 * out->cw; /* before the state moves (staging follows it) */
     esnn_buffer_t b;
     rows_of(&b, in, n);
     o->state = (uint8_t *)state + p0 * in->c * (lif->state_bits / 8u); /* states [pixel][C], as the plane */
-    ctx->spike_counts[lif->lif_index] += esnn_lif(o, &b, (const uint32_t *)cur, esnn_slot(out, t) + p0 * out->cw);
+    ctx->spike_counts[lif->lif_index] += esnn_lif(o, &b, (const uint32_t *)cur, s);
     o->state = state;
+}
+
+/* Once a LIF has written step t of a T-packed output (in its staging): into the packed buffer. */
+static void packed_step(esnn_ctx_t *ctx, const esnn_op_t *lif, uint32_t t) {
+    const esnn_buffer_t *out = &ctx->buffers[lif->out];
+    if (out->pack) esnn_pack_step(out, t, esnn_lif_out_at(lif, &ctx->buffers[lif->in0], out, t));
 }
 
 /* A conv on the u8 frame gathers each output row from the frame the caller holds: its int32 window is one
@@ -61,6 +69,7 @@ static void stream_u8(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, const ui
         esnn_conv_u8(op, &ctx->buffers[0], out, frame, out->data, r, r + 1u, (uint32_t *)op->state);
         lif_rows(ctx, op + 1, t, out->data, r, 1u);
     }
+    packed_step(ctx, op + 1, t);
 }
 
 static void consume(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, int mode, int16_t *rows, uint32_t a,
@@ -85,7 +94,7 @@ void esnn_stream_conv(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, const ui
     const esnn_buffer_t *in = &ctx->buffers[op->in0], *out = &ctx->buffers[op->out];
     const uint32_t oh = out->h, ow = out->w, pitch = ow * op->cout; /* int16 per row */
     const uint32_t wr = esnn_stream_rows(op->kh, op->stride, oh);
-    const uint32_t *x = esnn_slot(in, t);
+    const uint32_t *x;
     int16_t *win = (int16_t *)(void *)out->data;
     uint32_t iy, row0 = 0;
     ESNN_TRACE_RAN(op, ESNN_KERNEL_CONV_STREAM);
@@ -93,6 +102,7 @@ void esnn_stream_conv(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, const ui
         stream_u8(ctx, op, t, frame);
         return;
     }
+    x = esnn_spikes_at(op, in, t);
     if (mode == ESNN_STREAM_STATS && t == 0) esnn_attn_stats_start(op + 1, &ctx->buffers[op->out], (int64_t *)op[1].state);
     esnn_conv_fill_bias16(op, wr * ow, win);
     for (iy = 0; iy <= in->h; iy++) {
@@ -114,4 +124,5 @@ void esnn_stream_conv(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, const ui
         }
         if (iy < in->h) esnn_conv_spike16_rows(op, in, out, x, win, row0, iy, iy + 1u, (uint32_t *)op->state);
     }
+    if (mode != ESNN_STREAM_STATS) packed_step(ctx, mode == ESNN_STREAM_LIF ? op + 1 : op + 2, t);
 }

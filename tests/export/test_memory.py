@@ -21,6 +21,8 @@ from edgesnn.export.passes.memory import (
     check_fit,
     fused_static,
     micropython_ram,
+    pack_code,
+    pack_words,
     plan_arena,
     plan_memory,
 )
@@ -44,11 +46,12 @@ def test_time_major_plan_by_hand() -> None:
     assert plan.schedule == "time-major" and plan.flash_bytes == 1234
     stem, stem_lif = plan.layers[0], plan.layers[1]
     model = parse(to_blob(g))
-    # the static stem runs fused with its LIF over all T: no current plane, no state, T steps of spikes (4
-    # channels bit-packed: one uint32 word per pixel)
+    # the static stem runs fused with its LIF over all T: no current plane, no state, T steps of spikes,
+    # T-packed (4 channels take 4 bits a step: a pixel's T = 2 steps in one uint32 word)
     assert fused_static(model) == {model.ops[1].out}
     assert stem.output_bytes == 0 and stem_lif.state_bytes == 0
-    assert stem_lif.output_bytes == g.T * 28 * 28 * 4
+    assert model.ops[1].out in plan_arena(model).packed
+    assert stem_lif.output_bytes == 28 * 28 * 4 * pack_words(g.T, 4) == 28 * 28 * 4
     arena = plan_arena(model)
     # the plain plan (ESNN_OPT_REFERENCE): an int32 current for one step and one membrane per neuron
     bits = g.nodes[1].op.state_bits
@@ -61,6 +64,14 @@ def test_time_major_plan_by_hand() -> None:
         if it.name.startswith("state"):
             assert (it.first, it.last) == (0, len(model.ops) - 1)
     assert plan.peak_ram_bytes == arena.total_bytes >= max(r.live_bytes for r in plan.layers)
+
+
+def test_t_packed_layout() -> None:
+    """A step of a T-packed buffer takes the next power of two >= its channels in bits (pack_code is 1 + its
+    log2), so 32 / bits steps share a word."""
+    assert [pack_code(c) for c in (1, 2, 3, 4, 5, 8, 9, 16)] == [1, 2, 3, 3, 4, 4, 5, 5]
+    assert [pack_words(4, c) for c in (1, 8, 16)] == [1, 1, 2]
+    assert [pack_words(8, 8), pack_words(9, 8), pack_words(33, 1), pack_words(16, 16)] == [2, 3, 2, 8]
 
 
 def test_attention_input_stored_or_recomputed_and_weighted_in_place() -> None:

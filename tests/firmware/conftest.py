@@ -95,18 +95,27 @@ def trace_rt() -> CRuntime:
         pytest.skip(f"C runtime unavailable: {e}")
     rt.lib.esnn_trace_kernels.argtypes = (ctypes.c_void_p, ctypes.c_uint16)
     rt.lib.esnn_trace_kernels.restype = ctypes.c_uint32
+    rt.lib.esnn_trace_packed.argtypes = (ctypes.c_void_p, ctypes.c_uint16)
+    rt.lib.esnn_trace_packed.restype = ctypes.c_uint32
     return rt
 
 
-def kernels_ran(rt: CRuntime, blob: bytes, x: np.ndarray, kernels: str = "fast") -> list[set[str]]:
-    """One sample through a trace build (`trace_rt`): per op, the names of the kernel variants that ran."""
+def trace_ctx(rt: CRuntime, blob: bytes, reference: bool = False) -> tuple:
+    """A context of a trace build (`trace_rt`) initialised over `blob` with the lean plan (or the reference
+    kernels' plan): (ctx, what must stay alive while it is used)."""
     lib = rt.lib
-    reference = kernels == "reference"
     need = rt.arena_bytes(blob, final_state=False, reference=reference)
     blob_buf = (ctypes.c_uint8 * len(blob)).from_buffer_copy(blob)
     ctx = ctypes.create_string_buffer(lib.esnn_ctx_size())
     arena = ctypes.create_string_buffer(need + 8)
     assert lib.esnn_init_ex(ctx, blob_buf, len(blob), arena, need + 8, 2 if reference else 0) == 0
+    return ctx, (blob_buf, arena)
+
+
+def kernels_ran(rt: CRuntime, blob: bytes, x: np.ndarray, kernels: str = "fast") -> list[set[str]]:
+    """One sample through a trace build (`trace_rt`): per op, the names of the kernel variants that ran."""
+    lib = rt.lib
+    ctx, _alive = trace_ctx(rt, blob, reference=kernels == "reference")
     assert lib.esnn_set_kernels(ctx, KERNELS[kernels]) == 0
     data = np.ascontiguousarray(x, dtype=np.uint8).reshape(-1)
     assert lib.esnn_run(ctx, data.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), data.size) == 0

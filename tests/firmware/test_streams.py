@@ -16,7 +16,15 @@ from edgesnn.export.passes.memory import plan_arena, stream_rows
 from edgesnn.format.blob import parse
 from edgesnn.format.model import Attn, Conv
 from edgesnn.runtime.c import FIRMWARE, CRuntime
-from tests.firmware.conftest import KERNEL_NAMES, VECTORS, expected, kernels_ran, meta, sanitizer_cli
+from tests.firmware.conftest import (
+    KERNEL_NAMES,
+    VECTORS,
+    expected,
+    kernels_ran,
+    meta,
+    sanitizer_cli,
+    trace_ctx,
+)
 
 IDS = [v.name for v in VECTORS]
 STREAM_BIT = 1 << KERNEL_NAMES.index("CONV_STREAM")
@@ -29,6 +37,21 @@ def test_convs_stream_where_the_plan_says(trace_rt: CRuntime, vector: Path):
     x = np.fromfile(vector / "input.bin", dtype=np.uint8)
     ran = kernels_ran(trace_rt, blob, x)
     assert {k for k, names in enumerate(ran) if "CONV_STREAM" in names} == set(meta(vector)["streamed_convs"])
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=IDS)
+def test_spikes_t_packed_where_the_plan_says(trace_rt: CRuntime, vector: Path):
+    """The C plan keeps exactly the buffers the vector records (the Python plan) T-packed (plan.c "T-packed
+    spikes"), with a step's bits the next power of two >= its channels."""
+    from edgesnn.export.passes.memory import pack_code
+
+    blob = (vector / "model.esnn").read_bytes()
+    model = parse(blob)
+    ctx, _alive = trace_ctx(trace_rt, blob)
+    codes = {b: trace_rt.lib.esnn_trace_packed(ctx, b) for b in range(len(model.buffers))}
+    want = set(meta(vector)["packed_spikes"])
+    assert {b for b, code in codes.items() if code} == want
+    assert all(codes[b] == pack_code(model.buffers[b].channels) for b in want)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,10 @@ device really needs:
   time-major segment takes over a T-step group whose live member died earlier in that segment and is at least
   as large per step). A LIF state lives over its own segment (the lean plan a board runs, `esnn_init`); with
   `final_state=True` to the last op (`esnn_init_ex(..., ESNN_OPT_FINAL_STATE)`: esnn_final_state works after
-  the run). Items are placed largest first at the lowest offset free over their live range.
+  the run). A LIF's spikes of at most 16 channels held for T steps and read by spike convs alone may be
+  T-packed (a pixel's T steps in ceil(T / steps per word) words; the LIF stages a step, each reading conv
+  unpacks one: `pack_words`, plan.c "T-packed spikes"). Items are placed largest first at the lowest offset
+  free over their live range.
 
 The caller's input frames are not in the arena (the runtime reads them in place). Flash = the blob size.
 
@@ -98,6 +101,7 @@ class ArenaPlan:
     buffer_bytes: dict[int, int]  # buffer id -> planned bytes (one step or T), for every buffer but 0
     segments: Segments | None = None
     streams: Streams | None = None
+    packed: frozenset[int] = frozenset()  # T-packed spike buffers (plan.c "T-packed spikes")
 
     @property
     def total_bytes(self) -> int:
@@ -243,6 +247,7 @@ class Segments:
     solo: frozenset[int]
     recompute: frozenset[int]
     whole: frozenset[int] = frozenset()
+    unpacked: frozenset[int] = frozenset()  # buffers the greedy pass keeps at a word per step (choose_packs)
 
 
 def stream_rows(op: Conv, out_height: int) -> int:
@@ -326,10 +331,11 @@ def choose_segments(
     """plan.c choose_segments: without LAYER_MAJOR, splits after LIFs where they lower the arena (one segment
     with `reference`); with it, the plain schedule (every ATTN alone) with
     `reference`; else splits after LIFs whose T steps of spikes take no more than state + one step, every
-    eligible ATTN recomputed, then (deepest first) stored again wherever the arena does not grow.
-    `every_stream`: the test builds' plan (plan.c ESNN_TEST_STREAM_ALL): no greedy pass, every eligible ATTN
-    recomputed and every eligible conv streamed. `budget` (arena bytes, ESNN_OPT_FAST): the greedy passes
-    accept any step that keeps the arena within it (the fastest plan that fits)."""
+    eligible ATTN recomputed, then (deepest first) stored again wherever the arena does not grow; then the
+    same for streams and T-packed spikes. `every_stream`: the test builds' plan (plan.c ESNN_TEST_STREAM_ALL):
+    no greedy pass, every eligible ATTN recomputed, every eligible conv streamed and every eligible buffer
+    T-packed. `budget` (arena bytes, ESNN_OPT_FAST): the greedy passes accept any step that keeps the arena
+    within it (the fastest plan that fits)."""
     nops = len(model.ops)
     first, solo, recompute = {0}, set(), set()
     attn = [k for k, op in enumerate(model.ops) if isinstance(op, Attn)]
@@ -342,7 +348,9 @@ def choose_segments(
         if not reference:
             first = _choose_splits(model, final_state, budget)
         seg = Segments(frozenset(first), frozenset(), frozenset())
-        return seg if every_stream else _choose_streams(model, seg, final_state, budget)
+        if every_stream:
+            return seg
+        return _choose_packs(model, _choose_streams(model, seg, final_state, budget), final_state, budget)
     if reference:
         for k in attn:
             set_solo(k)
@@ -381,9 +389,8 @@ def choose_segments(
             first.update(keep)
             solo.discard(k)
             recompute.add(k)
-    return _choose_streams(
-        model, Segments(frozenset(first), frozenset(solo), frozenset(recompute)), final_state, budget
-    )
+    seg = Segments(frozenset(first), frozenset(solo), frozenset(recompute))
+    return _choose_packs(model, _choose_streams(model, seg, final_state, budget), final_state, budget)
 
 
 def _choose_splits(model: Model, final_state: bool, budget: int | None) -> set[int]:
@@ -428,6 +435,34 @@ def _choose_streams(model: Model, seg: Segments, final_state: bool, budget: int 
     return replace(seg, whole=frozenset(whole))
 
 
+def _choose_packs(model: Model, seg: Segments, final_state: bool, budget: int | None) -> Segments:
+    """plan.c choose_packs: deepest first (by writer op), each T-packed buffer back to a word per step
+    wherever that leaves the arena no larger (or within the budget)."""
+    planned = _plan(model, seg, final_state, False)
+    best, unpacked = _budgeted(planned, budget), set()
+    writer = {op.out: k for k, op in enumerate(model.ops) if not isinstance(op, Readout)}
+    for b in sorted(planned[6], key=lambda b: writer[b], reverse=True):
+        unpacked.add(b)
+        if _plan(model, replace(seg, unpacked=frozenset(unpacked)), final_state, False)[1] > best:
+            unpacked.discard(b)
+    return replace(seg, unpacked=frozenset(unpacked))
+
+
+def pack_code(channels: int) -> int:
+    """plan.c pack_code: 1 + log2 of the bits a step of a T-packed buffer takes per pixel (the next power of
+    two >= channels)."""
+    k = 1
+    while 1 << (k - 1) < channels:
+        k += 1
+    return k
+
+
+def pack_words(T: int, channels: int) -> int:
+    """Words per pixel of a T-packed buffer: all T steps, 2^(6 - pack_code) steps per word."""
+    sl = 6 - pack_code(channels)
+    return (T + (1 << sl) - 1) >> sl
+
+
 def plan_arena(
     model: Model,
     final_state: bool = False,
@@ -440,15 +475,16 @@ def plan_arena(
     ESNN_OPT_REFERENCE (every current int32, as the reference kernels need); with a `budget` (arena bytes)
     the plan of ESNN_OPT_FAST, the fastest within it."""
     seg = choose_segments(model, final_state, reference, every_stream, budget)
-    fixed, total, items, offsets, sizes, streams = _plan(model, seg, final_state, reference)
+    fixed, total, items, offsets, sizes, streams, packed = _plan(model, seg, final_state, reference)
     arena_items = tuple(
         ArenaItem(name, size, lo, up, offsets[i]) for i, (name, size, lo, up) in sorted(items.items())
     )
-    return ArenaPlan(fixed, total, arena_items, sizes, seg, streams)
+    return ArenaPlan(fixed, total, arena_items, sizes, seg, streams, packed)
 
 
 def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
-    """(fixed bytes, planned region bytes, items, offsets, bytes per buffer) for the schedule `seg`."""
+    """(fixed bytes, planned region bytes, items, offsets, bytes per buffer, streams, T-packed buffers) for
+    the schedule `seg`."""
     nops, nb, T = len(model.ops), len(model.buffers), model.T
     half = set() if reference else half_planes(model)
     fused = set() if reference else fused_static(model)  # LIF outputs; their convs' outputs take no arena
@@ -512,7 +548,27 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
         head = model.ops[define[c]].in0 if isinstance(model.ops[define[c]], Attn) else c
         return cast(Conv, model.ops[define[head]])
 
+    # T-packed spikes (plan.c decide_packs): a LIF's spikes of <= 16 channels held for T steps, read by spike
+    # convs alone; the LIF stages a step after its membranes, each reading conv unpacks one into a view
+    other_reads = {
+        b for op in model.ops if not isinstance(op, Conv) for b in (op.in0, getattr(op, "in1", None))
+    }  # fmt: skip
+    packed = frozenset(
+        b for b in lif_of
+        if not reference and T >= 2 and model.buffers[b].channels <= 16 and steps(b) > 1
+        and b not in other_reads and b not in seg.unpacked
+    )  # fmt: skip
+
+    def hw(b: int) -> int:
+        return model.buffers[b].height * model.buffers[b].width
+
+    def same_pack(a: int, b: int) -> bool:
+        ba, bb = model.buffers[a], model.buffers[b]
+        return (ba.height, ba.width, pack_code(ba.channels)) == (bb.height, bb.width, pack_code(bb.channels))
+
     def buf_bytes(b: int) -> int:
+        if b in packed:
+            return _align8(4 * hw(b) * pack_words(T, model.buffers[b].channels))
         return _align8(step_bytes(b) * steps(b))
 
     # storage groups, in buffer id order (plan.c group_buffers)
@@ -528,12 +584,16 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
             continue
         if steps(b) == 1 or b in fused:  # a fused output is written whole: a group of its own
             continue
-        h0 = run_start(k0)
+        h0, pk = run_start(k0), b in packed
         for r in range(1, nb):
             k = hi[r]
             if (
                 root[r] != r or r == b or steps(r) == 1 or k >= k0 or k in seg.solo
-                or seg_start(k) != seg_start(k0) or step_bytes(b) > step_bytes(cur[r])
+                or seg_start(k) != seg_start(k0) or pk != (cur[r] in packed)
+            ):  # fmt: skip
+                continue
+            if not same_pack(b, cur[r]) if pk else (
+                step_bytes(b) > step_bytes(cur[r])
                 or (k >= h0 and not (k == h0 and _rowsafe(model, stream_conv(b))))
             ):  # fmt: skip
                 continue
@@ -553,15 +613,23 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
     for b, op in lif_of.items():
         if b in fused and not final_state:  # its membranes stay in registers
             continue
-        neurons = model.buffers[b].channels * model.buffers[b].height * model.buffers[b].width
-        size = _align8(neurons * op.state_bits // 8)
+        neurons = model.buffers[b].channels * hw(b)
+        # a step of a T-packed output, unless staged in the view of the conv it streams inside (plan.c
+        # staged_in_view: that conv reads a T-packed input and writes its rows behind the rows it reads)
+        k0 = define[b]
+        staged = k0 in streams.inner and (c := stream_conv(b)).in0 in packed and _rowsafe(model, c)
+        staging = 4 * hw(b) if b in packed and b not in fused and not staged else 0
+        size = _align8(_align8(neurons * op.state_bits // 8) + staging)
         up = nops - 1 if final_state else seg_end(define[b])
         items[nb + b] = (f"state {define[b]}", size, seg_start(define[b]), up)
     for k, op in enumerate(model.ops):  # kernel scratch: a conv's while it runs, an ATTN's over its segment
-        if isinstance(op, Readout) or (size := op_scratch_bytes(model, op)) == 0:  # a readout: none, no out
+        if isinstance(op, Readout):  # none, and no output
+            continue
+        view = 4 * hw(op.in0) if isinstance(op, Conv) and op.in0 in packed else 0  # its T-packed input's step
+        if (size := op_scratch_bytes(model, op)) == 0 and not view:
             continue
         lo, up = (k, k) if isinstance(op, Conv) else (seg_start(k), seg_end(k))
-        items[nb + op.out] = (f"scratch {k}", _align8(size), lo, up)
+        items[nb + op.out] = (f"scratch {k}", _align8(_align8(size) + view), lo, up)
 
     offsets: dict[int, int] = {}
     total = 0
@@ -582,7 +650,7 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
         + _align8(4 * len(lif_of))
     )  # fmt: skip
     sizes = {b: 0 if b in fused_in else buf_bytes(b) for b in range(1, nb)}
-    return fixed, total, items, offsets, sizes, streams
+    return fixed, total, items, offsets, sizes, streams, packed
 
 
 def board_io_bytes(model: Model) -> int:

@@ -84,19 +84,21 @@ uint32_t esnn_static_conv_lif_scratch_bytes(const esnn_op_t *conv) {
     return 4u * 3u * (conv->cout < 32u ? conv->cout : 32u);
 }
 
-/* T steps of the LIF for n <= 32 channels of constant currents acc, from membranes h = 0; spike word of step t
- * to word[t * stride]; with `state`, the final membranes in h. Returns the spikes. From 0, a constant current I
+/* T steps of the LIF for n <= 32 channels of constant currents acc, from membranes h = 0; the spikes of step t
+ * to word[(t >> sl) * stride] from bit (t mod 2^sl) * bits (sl = 0, bits = 0: a word per step; T-packed
+ * spikes: 2^sl steps of `bits` bits per word); with `state`, the final membranes in h. Returns the spikes. From 0, a constant current I
  * keeps the membrane between 0 and I (U = H + (I - H) m / 2^16 with 0 < m <= 2^16 moves H toward I, floor
  * included), so a channel with I below its threshold never fires: only the others are stepped (and, for the
  * final membranes, all). */
 static uint32_t lif_steps(const esnn_op_t *lif, const int32_t *acc, int32_t *h, const int32_t *th, uint32_t n,
-                          uint16_t T, uint32_t *word, uint32_t stride, int state) {
+                          uint16_t T, uint32_t *word, uint32_t stride, uint32_t sl, uint32_t bits, int state) {
     const uint32_t m = lif->leak_mul;
     const int pow2 = (m & (m - 1u)) == 0, bits16 = lif->state_bits == 16;
     unsigned s = 0;
     uint32_t j, t, count = 0;
     while (pow2 && (1u << (16 - s)) != m) s++; /* m = 2^(16 - s): the leak is a shift */
-    for (t = 0; t < T; t++) word[t * stride] = 0;
+    const uint32_t per = (1u << sl) - 1u;
+    for (t = 0; t < T; t++) word[(t >> sl) * stride] = 0;
     for (j = 0; j < n; j++) {
         const int32_t I = acc[j], theta = th[j];
         int32_t v = 0;
@@ -110,7 +112,7 @@ static uint32_t lif_steps(const esnn_op_t *lif, const int32_t *acc, int32_t *h, 
             else
                 u = (int32_t)(v + (pow2 ? esnn_asr64((int64_t)I - v, s) : esnn_asr64(((int64_t)I - v) * (int64_t)m, 16)));
             if (u >= theta) {
-                word[t * stride] |= 1u << j;
+                word[(t >> sl) * stride] |= 1u << ((t & per) * bits + j);
                 count++;
                 u = 0;
             }
@@ -124,7 +126,9 @@ static uint32_t lif_steps(const esnn_op_t *lif, const int32_t *acc, int32_t *h, 
 uint32_t esnn_static_conv_lif(const esnn_op_t *conv, const esnn_op_t *lif, const esnn_buffer_t *in,
                               const esnn_buffer_t *out, const uint8_t *x, uint16_t T, uint32_t *spikes,
                               uint32_t stride, uint32_t *scratch) {
-    const uint32_t C = out->c, cw = out->cw;
+    /* T-packed output (pack.h): a pixel's T steps in out->stride words, `bits` bits per step */
+    const uint32_t C = out->c, cw = out->pack ? out->stride : out->cw, ws = out->pack ? 1u : stride;
+    const uint32_t sl = out->pack ? esnn_pack_shift(out) : 0u, bits = out->pack ? esnn_pack_bits(out) : 0u;
     const int bits16 = lif->state_bits == 16;
     uint32_t oy, ox, c0, j, count = 0;
     const uint32_t nc = C < 32u ? C : 32u;
@@ -140,7 +144,7 @@ uint32_t esnn_static_conv_lif(const esnn_op_t *conv, const esnn_op_t *lif, const
                     for (k = 0; k < n; k += 8u) pixel_currents8(conv, in, x, oy, ox, c0 + k, acc + k);
                 else
                     pixel_currents(conv, in, x, oy, ox, c0, n, acc);
-                count += lif_steps(lif, acc, h, th, n, T, word, stride, lif->state != NULL);
+                count += lif_steps(lif, acc, h, th, n, T, word, ws, sl, bits, lif->state != NULL);
                 if (lif->state)
                     for (j = 0; j < n; j++) {
                         if (bits16) ((int16_t *)lif->state)[p * C + c0 + j] = (int16_t)h[j];

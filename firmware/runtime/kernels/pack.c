@@ -1,0 +1,43 @@
+/* pack.c - T-packed spikes (pack.h). */
+#include "pack.h"
+#include "conv.h"
+
+void esnn_unpack_step(const esnn_buffer_t *b, uint32_t t, uint32_t *view) {
+    const uint32_t n = (uint32_t)b->h * b->w, pw = b->stride, bits = esnn_pack_bits(b);
+    const uint32_t sh = (t & ((1u << esnn_pack_shift(b)) - 1u)) * bits, mask = (1u << bits) - 1u;
+    const uint32_t *src = b->data + (t >> esnn_pack_shift(b));
+    uint32_t p;
+    for (p = 0; p < n; p++) view[p] = (src[p * pw] >> sh) & mask;
+}
+
+void esnn_pack_step(const esnn_buffer_t *b, uint32_t t, const uint32_t *view) {
+    const uint32_t n = (uint32_t)b->h * b->w, pw = b->stride, bits = esnn_pack_bits(b);
+    const uint32_t sh = (t & ((1u << esnn_pack_shift(b)) - 1u)) * bits, keep = ~(((1u << bits) - 1u) << sh);
+    uint32_t *dst = b->data + (t >> esnn_pack_shift(b));
+    uint32_t p;
+    for (p = 0; p < n; p++) dst[p * pw] = (dst[p * pw] & keep) | (view[p] << sh);
+}
+
+uint32_t *esnn_conv_view(const esnn_op_t *conv) {
+    return (uint32_t *)(void *)((uint8_t *)conv->state + ((esnn_conv_scratch_bytes(conv) + 7u) & ~7u));
+}
+
+uint32_t *esnn_lif_staging(const esnn_op_t *lif, const esnn_buffer_t *in) {
+    const uint32_t membranes = in->words * (lif->state_bits / 8u);
+    return (uint32_t *)(void *)((uint8_t *)lif->state + ((membranes + 7u) & ~7u));
+}
+
+const uint32_t *esnn_spikes_at(const esnn_op_t *conv, const esnn_buffer_t *in, uint32_t t) {
+    uint32_t *view;
+    if (!in->pack) return esnn_slot(in, t);
+    view = esnn_conv_view(conv);
+    esnn_unpack_step(in, t, view);
+    return view;
+}
+
+uint32_t *esnn_lif_out_at(const esnn_op_t *lif, const esnn_buffer_t *in, const esnn_buffer_t *out, uint32_t t) {
+    if (!out->pack) return esnn_slot(out, t);
+    if (lif->sched & ESNN_SCHED_STAGED) /* the conv it streams inside: right before it, or before its ATTN */
+        return esnn_conv_view(lif[-1].opcode == ESNN_OP_CONV ? lif - 1 : lif - 2);
+    return esnn_lif_staging(lif, in);
+}
