@@ -27,7 +27,7 @@ from edgesnn.format.model import Conv, Lif, Model, Readout
 @dataclass(frozen=True)
 class LiveItem:
     op: int  # index of the op that writes it
-    what: str  # "current of 1 step int16", "spikes of 4 steps", "int16 LIF state"
+    what: str  # "current of 1 step int16", "spikes of 4 steps (T-packed)", "int16 LIF state"
     bytes: int
 
 
@@ -65,12 +65,21 @@ def _describe(
     kind, num = name.split()
     if kind == "state":
         k = int(num)  # "state k": op k is a LIF
-        return LiveItem(k, f"int{cast(Lif, model.ops[k]).state_bits} LIF state", size)
+        lif = cast(Lif, model.ops[k])
+        buf = model.buffers[lif.out]
+        membranes = -(-buf.channels * buf.height * buf.width * lif.state_bits // 8 // 8) * 8
+        staged = " and a staged step of spikes" if size > membranes else ""  # its T-packed output's
+        return LiveItem(k, f"int{lif.state_bits} LIF state{staged}", size)
     if kind == "scratch":
         k = int(num)
-        what = "kernel scratch" if isinstance(model.ops[k], Conv) else "attention statistics"
+        op = model.ops[k]
+        what = "kernel scratch" if isinstance(op, Conv) else "attention statistics"
+        if isinstance(op, Conv) and op.in0 in arena.packed:
+            what += " and an unpacked step of its input"
         return LiveItem(k, what, size)
     b = int(num)
+    if b in arena.packed:
+        return LiveItem(writers[b], f"spikes of {model.T} steps T-packed", size)
     if arena.streams is not None and b in arena.streams.windows:
         rows = size // max(1, 2 * model.buffers[b].width * model.buffers[b].channels)
         return LiveItem(writers[b], f"current rows ({rows} of {model.buffers[b].height}) int16", size)
