@@ -262,6 +262,18 @@ def _layer_splits(rng: np.random.Generator) -> Builder:
     return b.readout(x)
 
 
+def _t_packed_spikes(rng: np.random.Generator) -> Builder:
+    """Event frames through a causal graph whose spikes cross segment splits T-packed (plan.c "T-packed
+    spikes"): 8 channels written by the LIF inside the streamed conv on the u8 frame (staged a row at a
+    time), then 5 channels (8 bits a step); T = 5, so both take two words per pixel, the second word holding
+    one step."""
+    b = Builder(rng, T=5, c=2, h=20, w=20, static=False, density=0.4)
+    x = b.lif(b.conv(0, 8, 3))
+    x = b.lif(b.conv(x, 5, 3), state_bits=16)
+    x = b.lif(b.conv(x, 16, 3, stride=2), state_bits=16)
+    return b.readout(x)
+
+
 def _edge_cases(rng: np.random.Generator) -> Builder:
     b = Builder(rng, T=6, c=1, h=8, w=8, static=False, density=0.5)
     x = b.lif(b.conv(0, 4, 3), tie=True)  # exact-threshold ties at the first step
@@ -299,6 +311,7 @@ VECTORS: dict[str, tuple[str, Callable[[np.random.Generator], Builder]]] = {
     ),
     "row_streams": ("spike convs streaming their currents row by row, every window shape", _row_streams),
     "layer_splits": ("event frames, causal graph run in segments split after LIFs", _layer_splits),
+    "t_packed_spikes": ("event frames, spikes crossing splits T-packed (two words per pixel)", _t_packed_spikes),
     "t1_int8": ("a single time step", _chain(1, 8)),
     "t16_int8_frames": ("16 steps of changing frames (time-major schedule)", _chain(16, 8, static=False)),
     "int4_weights": ("int4 weights (packed nibbles) in convs and readout", _chain(4, 4)),

@@ -268,6 +268,13 @@ static int staged_in_view(const loader_t *L, uint32_t b) {
 }
 /* One step of b's spikes at one word per pixel: a LIF's staging or a CONV's view of a T-packed buffer. */
 static uint64_t view_bytes(const loader_t *L, uint32_t b) { return 4u * (uint64_t)buf_dim(L, b, 1) * buf_dim(L, b, 2); }
+/* The staging of the LIF writing T-packed buffer b: a step; inside a stream, the rows of its conv's window
+ * (the LIF runs on at most that many rows at a time and packs them at once); none when fused or STAGED. */
+static uint64_t staging_bytes(const loader_t *L, uint32_t b) {
+    if (!bit_set(L->packed, b) || bit_set(L->fused_out, b) || staged_in_view(L, b)) return 0;
+    if (bit_set(L->instream, L->def[b])) return 4u * (uint64_t)L->wrows[stream_conv_out(L, b)] * buf_dim(L, b, 2);
+    return view_bytes(L, b);
+}
 
 /* Storage groups of T-step buffers (root[], hi[], cur[]), in op order. */
 static int same_pack(const loader_t *L, uint32_t a, uint32_t b) {
@@ -333,7 +340,7 @@ static uint64_t item_bytes(const loader_t *L, uint32_t i) {
         return align8(align8(L->oscr[i]) + (bit_set(L->conv_out, i) && bit_set(L->packed, L->src[i]) ? view_bytes(L, L->src[i]) : 0u));
     /* one membrane per neuron of the LIF's output shape, then the staging of a T-packed output */
     n = align8((uint64_t)buf_dim(L, i, 0) * buf_dim(L, i, 1) * buf_dim(L, i, 2) * (bit_set(L->state16, i) ? 2u : 4u));
-    return align8(n + (bit_set(L->packed, i) && !bit_set(L->fused_out, i) && !staged_in_view(L, i) ? view_bytes(L, i) : 0u));
+    return align8(n + staging_bytes(L, i));
 }
 static void live_range(const loader_t *L, uint32_t i, uint32_t *lo, uint32_t *hi) {
     if (i >= L->nb && bit_set(L->conv_out, i - L->nb)) { /* a conv's scratch: while it runs */

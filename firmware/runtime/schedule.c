@@ -126,7 +126,7 @@ static void exec_op_(esnn_ctx_t *ctx, esnn_op_t *op, uint32_t t, const uint8_t *
         s = esnn_lif_out_at(op, in, out, t);
         if (ref) ESNN_TRACE_RAN(op, ESNN_KERNEL_REFERENCE);
         ctx->spike_counts[op->lif_index] += (ref ? esnn_lif_ref : esnn_lif)(op, in, slot(in, t), s);
-        if (out->pack) esnn_pack_step(out, t, s);
+        if (out->pack) esnn_pack_rows(out, t, s, 0, out->h);
         break;
     }
     case ESNN_OP_MAXPOOL:

@@ -39,24 +39,29 @@ static void rows_of(esnn_buffer_t *r, const esnn_buffer_t *b, uint32_t n) {
 
 /* The LIF over rows [a, a + n) of its input at cur (step t; int16, or int32 after a u8 conv). The kernels take
  * the state from the op record, which lives in the caller's arena: pointed at the rows' first state for the
- * call, then back. */
+ * call, then back. A T-packed output is staged (plan.c "T-packed spikes"): these rows in the LIF's staging,
+ * packed at once; with ESNN_SCHED_STAGED the whole step in the conv's view, packed after the stream. */
 static void lif_rows(esnn_ctx_t *ctx, const esnn_op_t *lif, uint32_t t, const void *cur, uint32_t a, uint32_t n) {
     const esnn_buffer_t *in = &ctx->buffers[lif->in0], *out = &ctx->buffers[lif->out];
     const uint32_t p0 = a * in->w;
+    const int rows = out->pack && !(lif->sched & ESNN_SCHED_STAGED);
     esnn_op_t *o = (esnn_op_t *)lif;
     void *state = o->state;
-    uint32_t *s = esnn_lif_out_at(lif, in, out, t) + p0 * out->cw; /* before the state moves (staging follows it) */
+    /* before the state moves (the staging follows it) */
+    uint32_t *s = rows ? esnn_lif_staging(lif, in) : esnn_lif_out_at(lif, in, out, t) + p0 * out->cw;
     esnn_buffer_t b;
     rows_of(&b, in, n);
     o->state = (uint8_t *)state + p0 * in->c * (lif->state_bits / 8u); /* states [pixel][C], as the plane */
     ctx->spike_counts[lif->lif_index] += esnn_lif(o, &b, (const uint32_t *)cur, s);
     o->state = state;
+    if (rows) esnn_pack_rows(out, t, s, a, n);
 }
 
-/* Once a LIF has written step t of a T-packed output (in its staging): into the packed buffer. */
+/* Once a LIF staged in the conv's view (ESNN_SCHED_STAGED) has written step t: into the T-packed buffer. */
 static void packed_step(esnn_ctx_t *ctx, const esnn_op_t *lif, uint32_t t) {
     const esnn_buffer_t *out = &ctx->buffers[lif->out];
-    if (out->pack) esnn_pack_step(out, t, esnn_lif_out_at(lif, &ctx->buffers[lif->in0], out, t));
+    if (lif->sched & ESNN_SCHED_STAGED)
+        esnn_pack_rows(out, t, esnn_lif_out_at(lif, &ctx->buffers[lif->in0], out, t), 0, out->h);
 }
 
 /* A conv on the u8 frame gathers each output row from the frame the caller holds: its int32 window is one
@@ -69,7 +74,6 @@ static void stream_u8(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, const ui
         esnn_conv_u8(op, &ctx->buffers[0], out, frame, out->data, r, r + 1u, (uint32_t *)op->state);
         lif_rows(ctx, op + 1, t, out->data, r, 1u);
     }
-    packed_step(ctx, op + 1, t);
 }
 
 static void consume(esnn_ctx_t *ctx, const esnn_op_t *op, uint32_t t, int mode, int16_t *rows, uint32_t a,

@@ -146,9 +146,10 @@ def test_lean_plan_saves_the_states_of_finished_segments(rt: CRuntime, demo: tup
 def test_schedule_choices_as_the_vector_records(rt: CRuntime, vector):
     """Each vector records the lean plan's choices: the CURRENT buffers stored as int16 planes, the LIF
     outputs of fused static first layers, the ATTN ops whose input conv is recomputed and those that store
-    it, the ops that begin a segment. The Python plan makes exactly those choices and its arena equals the
-    C runtime's, so a C plan that silently fell back (int32, conv then LIF, stored instead of recomputed,
-    one time-major segment instead of splits) fails here."""
+    it, the ops that begin a segment, the convs that stream, the T-packed spike buffers. The Python plan
+    makes exactly those choices and its arena equals the C runtime's, so a C plan that silently fell back
+    (int32, conv then LIF, stored instead of recomputed, one time-major segment instead of splits, a word
+    per step instead of T-packed) fails here; test_streams.py checks the C plan's own T-packed buffers."""
     from edgesnn.export.passes.memory import choose_segments, fused_static, half_planes, plan_arena
 
     blob, m = _blob(vector), meta(vector)
@@ -164,8 +165,11 @@ def test_schedule_choices_as_the_vector_records(rt: CRuntime, vector):
         assert not m["layer_major"] and len(m["segment_starts"]) >= 3
     plan = plan_arena(model)
     assert plan.streams.convs == set(m["streamed_convs"])
+    assert plan.packed == set(m["packed_spikes"])
     if vector.name == "row_streams":  # made for it: convs streamed into a LIF, a 5x5 and a stride-2 window
         assert len(m["streamed_convs"]) >= 3
+    if vector.name == "t_packed_spikes":  # made for it: the u8 stream's LIF stages rows of T-packed spikes
+        assert 0 in m["streamed_convs"] and len(m["packed_spikes"]) == 2 and len(m["segment_starts"]) == 3
     assert plan.total_bytes == rt.arena_bytes(blob)
     if vector.name.startswith("int16_planes_"):  # the vectors made for it: conv->LIF and conv->ATTN->LIF
         assert len(m["int16_planes"]) >= 4 and m["fused_static"]

@@ -616,9 +616,14 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
         neurons = model.buffers[b].channels * hw(b)
         # a step of a T-packed output, unless staged in the view of the conv it streams inside (plan.c
         # staged_in_view: that conv reads a T-packed input and writes its rows behind the rows it reads)
-        k0 = define[b]
-        staged = k0 in streams.inner and (c := stream_conv(b)).in0 in packed and _rowsafe(model, c)
-        staging = 4 * hw(b) if b in packed and b not in fused and not staged else 0
+        # inside a stream, only the rows of the conv's window (the LIF packs each call's rows at once)
+        k0, staging = define[b], 0
+        if b in packed and b not in fused:
+            inner = k0 in streams.inner
+            if not inner:
+                staging = 4 * hw(b)
+            elif not ((c := stream_conv(b)).in0 in packed and _rowsafe(model, c)):
+                staging = 4 * window_rows[c.out] * model.buffers[b].width
         size = _align8(_align8(neurons * op.state_bits // 8) + staging)
         up = nops - 1 if final_state else seg_end(define[b])
         items[nb + b] = (f"state {define[b]}", size, seg_start(define[b]), up)

@@ -10,12 +10,12 @@ void esnn_unpack_step(const esnn_buffer_t *b, uint32_t t, uint32_t *view) {
     for (p = 0; p < n; p++) view[p] = (src[p * pw] >> sh) & mask;
 }
 
-void esnn_pack_step(const esnn_buffer_t *b, uint32_t t, const uint32_t *view) {
-    const uint32_t n = (uint32_t)b->h * b->w, pw = b->stride, bits = esnn_pack_bits(b);
+void esnn_pack_rows(const esnn_buffer_t *b, uint32_t t, const uint32_t *rows, uint32_t r0, uint32_t n) {
+    const uint32_t np = n * b->w, pw = b->stride, bits = esnn_pack_bits(b);
     const uint32_t sh = (t & ((1u << esnn_pack_shift(b)) - 1u)) * bits, keep = ~(((1u << bits) - 1u) << sh);
-    uint32_t *dst = b->data + (t >> esnn_pack_shift(b));
+    uint32_t *dst = b->data + r0 * b->w * pw + (t >> esnn_pack_shift(b));
     uint32_t p;
-    for (p = 0; p < n; p++) dst[p * pw] = (dst[p * pw] & keep) | (view[p] << sh);
+    for (p = 0; p < np; p++) dst[p * pw] = (dst[p * pw] & keep) | (rows[p] << sh);
 }
 
 uint32_t *esnn_conv_view(const esnn_op_t *conv) {
