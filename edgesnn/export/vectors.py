@@ -311,7 +311,7 @@ VECTORS: dict[str, tuple[str, Callable[[np.random.Generator], Builder]]] = {
     ),
     "row_streams": ("spike convs streaming their currents row by row, every window shape", _row_streams),
     "layer_splits": ("event frames, causal graph run in segments split after LIFs", _layer_splits),
-    "t_packed_spikes": ("event frames, spikes crossing splits T-packed (two words per pixel)", _t_packed_spikes),
+    "t_packed_spikes": ("event frames, split spikes T-packed in two words per pixel", _t_packed_spikes),
     "t1_int8": ("a single time step", _chain(1, 8)),
     "t16_int8_frames": ("16 steps of changing frames (time-major schedule)", _chain(16, 8, static=False)),
     "int4_weights": ("int4 weights (packed nibbles) in convs and readout", _chain(4, 4)),
