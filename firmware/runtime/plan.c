@@ -232,7 +232,7 @@ static uint32_t stream_conv_out(const loader_t *L, uint32_t b) {
  * every kernel sees the ordinary one-step layout. A T-packed buffer shares storage only with T-packed buffers
  * of the same layout (step t's bits are step t's bits); the writer packs after the step's readers unpacked,
  * so no row-order condition applies. Packing costs two passes over one step's words per step: the greedy
- * pass (choose_packs) keeps a buffer unpacked wherever packing it does not make the arena smaller. */
+ * pass (choose_packs) keeps a storage group unpacked wherever packing it does not make the arena smaller. */
 static uint32_t pack_code(uint32_t c) { /* 1 + log2 of the bits per step: 1..5 for c in 1..16 */
     uint32_t k = 1;
     while ((1u << (k - 1u)) < c) k++;
@@ -444,11 +444,14 @@ static void choose_streams(loader_t *L) {
         if (plan_buffers(L) > best) L->nostream[k >> 5] &= ~(1u << (k & 31u));
     }
 }
-/* Last (every schedule), deepest first, each T-packed buffer back to a word per step wherever that leaves the
- * arena no larger (ESNN_OPT_FAST: within the budget). */
+/* Then (every schedule, before the streams), deepest first by writer, each storage group of T-packed buffers
+ * back to a word per step, all its members at once (one alone could no longer share the group's storage),
+ * wherever that leaves the arena no larger (ESNN_OPT_FAST: within the budget): a budget spends itself on
+ * unpacking before it keeps convs whole. */
 static void choose_packs(loader_t *L) {
+    uint32_t group[(ESNN_MAX_BUFFERS + 31) / 32];
     uint64_t best;
-    uint32_t k, b;
+    uint32_t k, b, c, i;
 #ifdef ESNN_TEST_STREAM_ALL /* test builds: every T-packed buffer the rules allow */
     return;
 #endif
@@ -456,9 +459,15 @@ static void choose_packs(loader_t *L) {
     if (L->region_budget > best) best = L->region_budget;
     for (k = L->nops; k-- > 0;)
         for (b = 1; b < L->nb; b++) {
-            if (L->def[b] != k || !bit_set(L->packed, b)) continue;
-            set_bit(L->nopack, b);
-            if (plan_buffers(L) > best) L->nopack[b >> 5] &= ~(1u << (b & 31u));
+            if (L->def[b] != k || !bit_set(L->lif_out, b)) continue;
+            (void)plan_buffers(L); /* packed[] and root[] of the choices so far */
+            if (!bit_set(L->packed, b)) continue;
+            for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++) group[i] = 0;
+            for (c = 1; c < L->nb; c++)
+                if (bit_set(L->packed, c) && L->root[c] == L->root[b]) set_bit(group, c);
+            for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++) L->nopack[i] |= group[i];
+            if (plan_buffers(L) > best)
+                for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++) L->nopack[i] &= ~group[i];
         }
 }
 /* Without LAYER_MAJOR (lean and ESNN_OPT_FAST plans, not ESNN_OPT_REFERENCE's): a segment may start after any
@@ -494,8 +503,8 @@ static void choose_segments(loader_t *L) {
     for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++) L->nopack[i] = 0;
     if (!(L->flags & ESNN_FLAG_LAYER_MAJOR)) {
         if (!L->int32_planes) choose_splits(L);
-        choose_streams(L);
         choose_packs(L);
+        choose_streams(L);
         return;
     }
     if (L->int32_planes) {
@@ -540,8 +549,8 @@ static void choose_segments(loader_t *L) {
             set_bit(L->recomp, k);
         }
     }
-    choose_streams(L);
     choose_packs(L);
+    choose_streams(L);
 }
 
 /* Fixed part of the arena (before the buffer data). */

@@ -332,7 +332,7 @@ def choose_segments(
     with `reference`); with it, the plain schedule (every ATTN alone) with
     `reference`; else splits after LIFs whose T steps of spikes take no more than state + one step, every
     eligible ATTN recomputed, then (deepest first) stored again wherever the arena does not grow; then the
-    same for streams and T-packed spikes. `every_stream`: the test builds' plan (plan.c ESNN_TEST_STREAM_ALL):
+    same for T-packed spikes and streams. `every_stream`: the test builds' plan (plan.c ESNN_TEST_STREAM_ALL):
     no greedy pass, every eligible ATTN recomputed, every eligible conv streamed and every eligible buffer
     T-packed. `budget` (arena bytes, ESNN_OPT_FAST): the greedy passes accept any step that keeps the arena
     within it (the fastest plan that fits)."""
@@ -350,7 +350,7 @@ def choose_segments(
         seg = Segments(frozenset(first), frozenset(), frozenset())
         if every_stream:
             return seg
-        return _choose_packs(model, _choose_streams(model, seg, final_state, budget), final_state, budget)
+        return _choose_streams(model, _choose_packs(model, seg, final_state, budget), final_state, budget)
     if reference:
         for k in attn:
             set_solo(k)
@@ -390,7 +390,7 @@ def choose_segments(
             solo.discard(k)
             recompute.add(k)
     seg = Segments(frozenset(first), frozenset(solo), frozenset(recompute))
-    return _choose_packs(model, _choose_streams(model, seg, final_state, budget), final_state, budget)
+    return _choose_streams(model, _choose_packs(model, seg, final_state, budget), final_state, budget)
 
 
 def _choose_splits(model: Model, final_state: bool, budget: int | None) -> set[int]:
@@ -436,15 +436,19 @@ def _choose_streams(model: Model, seg: Segments, final_state: bool, budget: int 
 
 
 def _choose_packs(model: Model, seg: Segments, final_state: bool, budget: int | None) -> Segments:
-    """plan.c choose_packs: deepest first (by writer op), each T-packed buffer back to a word per step
-    wherever that leaves the arena no larger (or within the budget)."""
+    """plan.c choose_packs: deepest first (by writer op), each storage group of T-packed buffers back to a
+    word per step, all its members at once (one alone could no longer share the group's storage), wherever
+    that leaves the arena no larger (or within the budget)."""
     planned = _plan(model, seg, final_state, False)
     best, unpacked = _budgeted(planned, budget), set()
     writer = {op.out: k for k, op in enumerate(model.ops) if not isinstance(op, Readout)}
     for b in sorted(planned[6], key=lambda b: writer[b], reverse=True):
-        unpacked.add(b)
-        if _plan(model, replace(seg, unpacked=frozenset(unpacked)), final_state, False)[1] > best:
-            unpacked.discard(b)
+        now = _plan(model, replace(seg, unpacked=frozenset(unpacked)), final_state, False)
+        if b not in now[6]:
+            continue
+        group = {c for c in now[6] if now[7][c] == now[7][b]}
+        if _plan(model, replace(seg, unpacked=frozenset(unpacked | group)), final_state, False)[1] <= best:
+            unpacked |= group
     return replace(seg, unpacked=frozenset(unpacked))
 
 
@@ -475,7 +479,7 @@ def plan_arena(
     ESNN_OPT_REFERENCE (every current int32, as the reference kernels need); with a `budget` (arena bytes)
     the plan of ESNN_OPT_FAST, the fastest within it."""
     seg = choose_segments(model, final_state, reference, every_stream, budget)
-    fixed, total, items, offsets, sizes, streams, packed = _plan(model, seg, final_state, reference)
+    fixed, total, items, offsets, sizes, streams, packed, _ = _plan(model, seg, final_state, reference)
     arena_items = tuple(
         ArenaItem(name, size, lo, up, offsets[i]) for i, (name, size, lo, up) in sorted(items.items())
     )
@@ -483,8 +487,8 @@ def plan_arena(
 
 
 def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
-    """(fixed bytes, planned region bytes, items, offsets, bytes per buffer, streams, T-packed buffers) for
-    the schedule `seg`."""
+    """(fixed bytes, planned region bytes, items, offsets, bytes per buffer, streams, T-packed buffers,
+    storage group root per buffer) for the schedule `seg`."""
     nops, nb, T = len(model.ops), len(model.buffers), model.T
     half = set() if reference else half_planes(model)
     fused = set() if reference else fused_static(model)  # LIF outputs; their convs' outputs take no arena
@@ -655,7 +659,7 @@ def _plan(model: Model, seg: Segments, final_state: bool, reference: bool):
         + _align8(4 * len(lif_of))
     )  # fmt: skip
     sizes = {b: 0 if b in fused_in else buf_bytes(b) for b in range(1, nb)}
-    return fixed, total, items, offsets, sizes, streams, packed
+    return fixed, total, items, offsets, sizes, streams, packed, root
 
 
 def board_io_bytes(model: Model) -> int:

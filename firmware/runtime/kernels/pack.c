@@ -2,20 +2,38 @@
 #include "pack.h"
 #include "conv.h"
 
+/* Both run once per step over a whole map (a few instructions per pixel): with all T steps in one word per
+ * pixel (pw = 1, e.g. T = 4 at 8 channels), four pixels per iteration so that the loads and stores pair. */
 void esnn_unpack_step(const esnn_buffer_t *b, uint32_t t, uint32_t *view) {
     const uint32_t n = (uint32_t)b->h * b->w, pw = b->stride, bits = esnn_pack_bits(b);
     const uint32_t sh = (t & ((1u << esnn_pack_shift(b)) - 1u)) * bits, mask = (1u << bits) - 1u;
     const uint32_t *src = b->data + (t >> esnn_pack_shift(b));
-    uint32_t p;
-    for (p = 0; p < n; p++) view[p] = (src[p * pw] >> sh) & mask;
+    uint32_t p = 0;
+    if (pw == 1u)
+        for (; p + 4u <= n; p += 4u) {
+            const uint32_t a = src[p], c = src[p + 1u], d = src[p + 2u], e = src[p + 3u];
+            view[p] = (a >> sh) & mask;
+            view[p + 1u] = (c >> sh) & mask;
+            view[p + 2u] = (d >> sh) & mask;
+            view[p + 3u] = (e >> sh) & mask;
+        }
+    for (; p < n; p++) view[p] = (src[p * pw] >> sh) & mask;
 }
 
 void esnn_pack_rows(const esnn_buffer_t *b, uint32_t t, const uint32_t *rows, uint32_t r0, uint32_t n) {
     const uint32_t np = n * b->w, pw = b->stride, bits = esnn_pack_bits(b);
     const uint32_t sh = (t & ((1u << esnn_pack_shift(b)) - 1u)) * bits, keep = ~(((1u << bits) - 1u) << sh);
     uint32_t *dst = b->data + r0 * b->w * pw + (t >> esnn_pack_shift(b));
-    uint32_t p;
-    for (p = 0; p < np; p++) dst[p * pw] = (dst[p * pw] & keep) | (rows[p] << sh);
+    uint32_t p = 0;
+    if (pw == 1u)
+        for (; p + 4u <= np; p += 4u) {
+            const uint32_t a = dst[p], c = dst[p + 1u], d = dst[p + 2u], e = dst[p + 3u];
+            dst[p] = (a & keep) | (rows[p] << sh);
+            dst[p + 1u] = (c & keep) | (rows[p + 1u] << sh);
+            dst[p + 2u] = (d & keep) | (rows[p + 2u] << sh);
+            dst[p + 3u] = (e & keep) | (rows[p + 3u] << sh);
+        }
+    for (; p < np; p++) dst[p * pw] = (dst[p * pw] & keep) | (rows[p] << sh);
 }
 
 uint32_t *esnn_conv_view(const esnn_op_t *conv) {

@@ -98,7 +98,7 @@ static uint32_t lif_steps(const esnn_op_t *lif, const int32_t *acc, int32_t *h, 
     uint32_t j, t, count = 0;
     while (pow2 && (1u << (16 - s)) != m) s++; /* m = 2^(16 - s): the leak is a shift */
     const uint32_t per = (1u << sl) - 1u;
-    for (t = 0; t < T; t++) word[(t >> sl) * stride] = 0;
+    for (t = 0; t < T; t++) word[(t >> sl) * stride] = 0; /* T-packed: stride 1 */
     for (j = 0; j < n; j++) {
         const int32_t I = acc[j], theta = th[j];
         int32_t v = 0;
