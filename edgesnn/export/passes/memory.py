@@ -440,7 +440,7 @@ def _choose_packs(model: Model, seg: Segments, final_state: bool, budget: int | 
     word per step, all its members at once (one alone could no longer share the group's storage), wherever
     that leaves the arena no larger (or within the budget)."""
     planned = _plan(model, seg, final_state, False)
-    best, unpacked = _budgeted(planned, budget), set()
+    best, unpacked = _budgeted(planned, budget), set[int]()
     writer = {op.out: k for k, op in enumerate(model.ops) if not isinstance(op, Readout)}
     for b in sorted(planned[6], key=lambda b: writer[b], reverse=True):
         now = _plan(model, replace(seg, unpacked=frozenset(unpacked)), final_state, False)
