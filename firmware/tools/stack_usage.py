@@ -3,7 +3,8 @@
 
     python firmware/tools/stack_usage.py [--json] [-D ESNN_MAX_BUFFERS=64] [--cc arm-none-eabi-gcc]
 
-Builds every runtime source as `make m4` does (-mcpu=cortex-m4 -mthumb -O2 ...) with `-fstack-usage
+Builds every runtime source as `make m4` does (-mcpu=cortex-m4 -mthumb -O2 ..., -Os for the load-time code)
+with `-fstack-usage
 -fcallgraph-info=su` (GCC >= 10) and `-S`, then walks the call graph from each API entry point:
 
 - a function's frame is its `.su` size (all `static`: no VLAs, no alloca; anything else is refused) plus the
@@ -38,6 +39,8 @@ from pathlib import Path
 FIRMWARE = Path(__file__).resolve().parents[1]
 STD = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-O2", "-ffunction-sections", "-fdata-sections"]
+# the code that runs once per model is built for size, as the Makefile's M4_LOAD_OBJ and board.mk's LOAD_OBJ
+LOAD_SRCS = {"esnn.c", "loader.c", "plan.c"}
 
 INFERENCE_ROOTS = ("esnn_run", "esnn_step")
 LOAD_ROOTS = (
@@ -268,7 +271,8 @@ def compile_runtime(work: Path, cc: str, defines: list[str]) -> tuple[dict[str, 
     objs, asms = [], []
     for src in srcs:
         stem = work / src.stem
-        base = [cc, *STD, *M4_FLAGS, *[f"-D{d}" for d in defines]]
+        level = ["-Os"] if src.name in LOAD_SRCS else []  # after -O2: the last -O wins
+        base = [cc, *STD, *M4_FLAGS, *level, *[f"-D{d}" for d in defines]]
         subprocess.run(
             [*base, "-fstack-usage", "-fcallgraph-info=su", "-S", "-o", f"{stem}.s", str(src)],
             check=True,

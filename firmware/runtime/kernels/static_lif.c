@@ -90,7 +90,10 @@ uint32_t esnn_static_conv_lif_scratch_bytes(const esnn_op_t *conv) {
  * keeps the membrane between 0 and I (U = H + (I - H) m / 2^16 with 0 < m <= 2^16 moves H toward I, floor
  * included), so a channel with I below its threshold never fires: only the others are stepped (and, for the
  * final membranes, all). */
-static uint32_t lif_steps(const esnn_op_t *lif, const int32_t *acc, int32_t *h, const int32_t *th, uint32_t n,
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline)) /* specialised at each call: T-packed, or a word per step as before */
+#endif
+static inline uint32_t lif_steps(const esnn_op_t *lif, const int32_t *acc, int32_t *h, const int32_t *th, uint32_t n,
                           uint16_t T, uint32_t *word, uint32_t stride, uint32_t sl, uint32_t bits, int state) {
     const uint32_t m = lif->leak_mul;
     const int pow2 = (m & (m - 1u)) == 0, bits16 = lif->state_bits == 16;
@@ -127,7 +130,7 @@ uint32_t esnn_static_conv_lif(const esnn_op_t *conv, const esnn_op_t *lif, const
                               const esnn_buffer_t *out, const uint8_t *x, uint16_t T, uint32_t *spikes,
                               uint32_t stride, uint32_t *scratch) {
     /* T-packed output (pack.h): a pixel's T steps in out->stride words, `bits` bits per step */
-    const uint32_t C = out->c, cw = out->pack ? out->stride : out->cw, ws = out->pack ? 1u : stride;
+    const uint32_t C = out->c, cw = out->pack ? out->stride : out->cw;
     const uint32_t sl = out->pack ? esnn_pack_shift(out) : 0u, bits = out->pack ? esnn_pack_bits(out) : 0u;
     const int bits16 = lif->state_bits == 16;
     uint32_t oy, ox, c0, j, count = 0;
@@ -144,7 +147,10 @@ uint32_t esnn_static_conv_lif(const esnn_op_t *conv, const esnn_op_t *lif, const
                     for (k = 0; k < n; k += 8u) pixel_currents8(conv, in, x, oy, ox, c0 + k, acc + k);
                 else
                     pixel_currents(conv, in, x, oy, ox, c0, n, acc);
-                count += lif_steps(lif, acc, h, th, n, T, word, ws, sl, bits, lif->state != NULL);
+                if (out->pack)
+                    count += lif_steps(lif, acc, h, th, n, T, word, 1u, sl, bits, lif->state != NULL);
+                else
+                    count += lif_steps(lif, acc, h, th, n, T, word, stride, 0u, 0u, lif->state != NULL);
                 if (lif->state)
                     for (j = 0; j < n; j++) {
                         if (bits16) ((int16_t *)lif->state)[p * C + c0 + j] = (int16_t)h[j];
