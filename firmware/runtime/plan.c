@@ -452,6 +452,7 @@ static void choose_packs(loader_t *L) {
     uint32_t group[(ESNN_MAX_BUFFERS + 31) / 32];
     uint64_t best;
     uint32_t k, b, c, i;
+    int stale = 0; /* packed[] and root[] hold a rejected trial, not the choices so far */
 #ifdef ESNN_TEST_STREAM_ALL /* test builds: every T-packed buffer the rules allow */
     return;
 #endif
@@ -460,14 +461,17 @@ static void choose_packs(loader_t *L) {
     for (k = L->nops; k-- > 0;)
         for (b = 1; b < L->nb; b++) {
             if (L->def[b] != k || !bit_set(L->lif_out, b)) continue;
-            (void)plan_buffers(L); /* packed[] and root[] of the choices so far */
+            if (stale) (void)plan_buffers(L);
+            stale = 0;
             if (!bit_set(L->packed, b)) continue;
             for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++) group[i] = 0;
             for (c = 1; c < L->nb; c++)
                 if (bit_set(L->packed, c) && L->root[c] == L->root[b]) set_bit(group, c);
             for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++) L->nopack[i] |= group[i];
-            if (plan_buffers(L) > best)
+            if (plan_buffers(L) > best) {
                 for (i = 0; i < (ESNN_MAX_BUFFERS + 31) / 32; i++) L->nopack[i] &= ~group[i];
+                stale = 1;
+            }
         }
 }
 /* Without LAYER_MAJOR (lean and ESNN_OPT_FAST plans, not ESNN_OPT_REFERENCE's): a segment may start after any

@@ -439,16 +439,16 @@ def _choose_packs(model: Model, seg: Segments, final_state: bool, budget: int | 
     """plan.c choose_packs: deepest first (by writer op), each storage group of T-packed buffers back to a
     word per step, all its members at once (one alone could no longer share the group's storage), wherever
     that leaves the arena no larger (or within the budget)."""
-    planned = _plan(model, seg, final_state, False)
-    best, unpacked = _budgeted(planned, budget), set[int]()
+    now = _plan(model, seg, final_state, False)  # the plan of the choices so far
+    best, unpacked = _budgeted(now, budget), set[int]()
     writer = {op.out: k for k, op in enumerate(model.ops) if not isinstance(op, Readout)}
-    for b in sorted(planned[6], key=lambda b: writer[b], reverse=True):
-        now = _plan(model, replace(seg, unpacked=frozenset(unpacked)), final_state, False)
+    for b in sorted(now[6], key=lambda b: writer[b], reverse=True):
         if b not in now[6]:
             continue
         group = {c for c in now[6] if now[7][c] == now[7][b]}
-        if _plan(model, replace(seg, unpacked=frozenset(unpacked | group)), final_state, False)[1] <= best:
-            unpacked |= group
+        trial = _plan(model, replace(seg, unpacked=frozenset(unpacked | group)), final_state, False)
+        if trial[1] <= best:
+            unpacked, now = unpacked | group, trial
     return replace(seg, unpacked=frozenset(unpacked))
 
 

@@ -86,15 +86,16 @@ uint32_t esnn_static_conv_lif_scratch_bytes(const esnn_op_t *conv) {
 
 /* T steps of the LIF for n <= 32 channels of constant currents acc, from membranes h = 0; the spikes of step t
  * to word[(t >> sl) * stride] from bit (t mod 2^sl) * bits (sl = 0, bits = 0: a word per step; T-packed
- * spikes: 2^sl steps of `bits` bits per word); with `state`, the final membranes in h. Returns the spikes. From 0, a constant current I
- * keeps the membrane between 0 and I (U = H + (I - H) m / 2^16 with 0 < m <= 2^16 moves H toward I, floor
- * included), so a channel with I below its threshold never fires: only the others are stepped (and, for the
- * final membranes, all). */
+ * spikes: 2^sl steps of `bits` bits per word); with `state`, the final membranes in h. Returns the spikes.
+ * From 0, a constant current I keeps the membrane between 0 and I (U = H + (I - H) m / 2^16 with
+ * 0 < m <= 2^16 moves H toward I, floor included), so a channel with I below its threshold never fires: only
+ * the others are stepped (and, for the final membranes, all). */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((always_inline)) /* specialised at each call: T-packed, or a word per step as before */
 #endif
-static inline uint32_t lif_steps(const esnn_op_t *lif, const int32_t *acc, int32_t *h, const int32_t *th, uint32_t n,
-                          uint16_t T, uint32_t *word, uint32_t stride, uint32_t sl, uint32_t bits, int state) {
+static inline uint32_t lif_steps(const esnn_op_t *lif, const int32_t *acc, int32_t *h, const int32_t *th,
+                                 uint32_t n, uint16_t T, uint32_t *word, uint32_t stride, uint32_t sl,
+                                 uint32_t bits, int state) {
     const uint32_t m = lif->leak_mul;
     const int pow2 = (m & (m - 1u)) == 0, bits16 = lif->state_bits == 16;
     unsigned s = 0;
