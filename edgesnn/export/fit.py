@@ -181,7 +181,8 @@ def _shrink(
     field: str,
     values: Sequence[float],
 ) -> list[str]:
-    """The first of `values` for `field` at which the model fits, or the last tried if none does."""
+    """The first of `values` for `field` at which the model fits, or, if none does, the one that needs the
+    least RAM; nothing when that is no less than today's `need` (e.g. T = 1: nothing left to T-pack)."""
     current = getattr(net.config, field)
     tried = None
     for value in values:
@@ -191,12 +192,16 @@ def _shrink(
             plan = plan_net(variant, chain, gone).plan
         except Exception:  # a suggestion must never hide the failure it explains (e.g. too narrow to build)
             break
-        tried = (value, ram_of(plan, device), _failure(plan, device) is None)
-        if tried[2]:
+        this = (value, ram_of(plan, device), _failure(plan, device) is None)
+        if tried is None or this[2] or this[1] < tried[1]:
+            tried = this
+        if this[2]:
             break
     if tried is None:
         return []
     value, ram, fits = tried
+    if ram >= need:  # no help: not a fix worth naming
+        return []
     what = "MicroPython heap" if device.runtime == "micropython" else "RAM"
-    saving = f"{what} {ram} B, saves {need - ram} B" if ram < need else f"RAM {ram} B"
+    saving = f"{what} {ram} B, saves {need - ram} B"
     return [f"{field} {value:g} instead of {current:g} ({saving}{'' if fits else ', still too large'})"]

@@ -122,3 +122,25 @@ def test_flash_names_the_peak_and_the_budget(tmp_path) -> None:
     assert re.search(r"re-export with T 1 instead of 2 \(RAM \d+ B, saves \d+ B", msg), msg
     assert f"--ram-budget {ram} if" in msg
     assert check_fit(profile.with_ram_budget(ram), blob, "m.esnn")[0] == ram
+
+
+def test_a_change_that_saves_nothing_is_not_offered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A smaller T or width is named as a fix only when it lowers the RAM (T = 1 can need more: nothing
+    to T-pack), and when none fits, the value that needs the least is named, not the last tried."""
+    from types import SimpleNamespace
+
+    from edgesnn.export import fit
+
+    device = SimpleNamespace(runtime="c")
+    net = SimpleNamespace(config=SimpleNamespace(T=4))
+    ram = {2: 30000, 1: 41000}  # the RAM each T would need; the model needs 40000 B today
+    monkeypatch.setattr(fit, "_variant", lambda net, field, value: value)
+    monkeypatch.setattr(fit, "list_shortcuts", lambda variant: [])
+    monkeypatch.setattr(fit, "plan_net", lambda variant, chain, gone: SimpleNamespace(plan=variant))
+    monkeypatch.setattr(fit, "ram_of", lambda plan, device: ram[plan])
+    monkeypatch.setattr(fit, "_failure", lambda plan, device: "too big")
+    assert fit._shrink(net, None, device, [], 40000, "T", [1]) == []  # type: ignore[arg-type]
+    # none fits: the one that needs the least is named, not the last tried
+    assert fit._shrink(net, None, device, [], 40000, "T", [2, 1]) == [  # type: ignore[arg-type]
+        "T 2 instead of 4 (RAM 30000 B, saves 10000 B, still too large)"
+    ]
